@@ -1,0 +1,61 @@
+// swift-tools-version:6.0
+// Prism: a CPU-first vision-language pipeline (Kimi-VL-shaped VLM, SAM-style segmenter, TFRecord tools).
+import PackageDescription
+
+// System libraries come from Debian's -dev packages (Tools/setup.sh installs them).
+func system(_ name: String, _ pkg: String, _ apt: String) -> Target {
+    .systemLibrary(name: name, pkgConfig: pkg, providers: [.apt([apt])])
+}
+
+let package = Package(
+    name: "Prism",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "prism", targets: ["prism"]),
+        .library(name: "PrismCore", targets: ["PrismCore"]),
+        .library(name: "PrismIO", targets: ["PrismIO"]),
+        .library(name: "PrismData", targets: ["PrismData"]),
+        .library(name: "PrismTokenizer", targets: ["PrismTokenizer"]),
+        .library(name: "PrismVLM", targets: ["PrismVLM"]),
+        .library(name: "PrismSAM", targets: ["PrismSAM"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        system("CBLAS", "openblas", "libopenblas-dev"),
+        system("CJPEG", "libjpeg", "libjpeg-dev"),
+        system("CPNG", "libpng", "libpng-dev"),
+        system("CZlib", "zlib", "zlib1g-dev"),
+        system("CProtobufC", "libprotobuf-c", "libprotobuf-c-dev"),
+        system("CEdit", "libedit", "libedit-dev"),
+
+        // Small C kernels: f16 widening with F16C where the CPU has it.
+        .target(name: "CPrismKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        // CRC32C (Castagnoli): SSE4.2 instruction with a table fallback; Debian ships no crc32c library.
+        .target(name: "CCRC32C", cSettings: [.unsafeFlags(["-O3"])]),
+        // protobuf-c code generated from Protos/*.proto (command in Sources/CExampleProto/README).
+        .target(name: "CExampleProto", dependencies: ["CProtobufC"]),
+
+        .target(name: "PrismCore", dependencies: ["CBLAS", "CPrismKernels"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        .target(name: "PrismIO", dependencies: ["PrismCore", "CJPEG", "CPNG"]),
+        .target(name: "PrismTokenizer", dependencies: ["PrismIO"]),
+        .target(name: "PrismData", dependencies: ["PrismIO", "CZlib", "CCRC32C", "CExampleProto", "CProtobufC"]),
+        .target(name: "PrismVLM", dependencies: ["PrismCore", "PrismIO", "PrismTokenizer"]),
+        .target(name: "PrismSAM", dependencies: ["PrismCore", "PrismIO"]),
+        .executableTarget(name: "prism", dependencies: [
+            "PrismCore", "PrismIO", "PrismData", "PrismTokenizer", "PrismVLM", "PrismSAM", "CEdit",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .target(name: "PrismTestSupport", dependencies: ["PrismCore", "PrismIO"], path: "Tests/PrismTestSupport"),
+        .testTarget(name: "PrismCoreTests", dependencies: ["PrismCore", "PrismTestSupport"]),
+        .testTarget(name: "PrismIOTests", dependencies: ["PrismIO", "PrismTestSupport"]),
+        .testTarget(name: "PrismDataTests", dependencies: ["PrismData", "PrismTestSupport"]),
+        .testTarget(name: "PrismTokenizerTests", dependencies: ["PrismTokenizer", "PrismTestSupport"]),
+        .testTarget(name: "PrismVLMTests", dependencies: ["PrismVLM", "PrismTestSupport"]),
+        .testTarget(name: "PrismSAMTests", dependencies: ["PrismSAM", "PrismTestSupport"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,1 @@
+// placeholder until the TFRecord work generates example.pb-c.c here

@@ -1,0 +1,16 @@
+#ifndef PRISM_KERNELS_H
+#define PRISM_KERNELS_H
+#include <stddef.h>
+#include <stdint.h>
+
+// Widen n half-precision values to float32. Uses F16C / AVX2 when the CPU has them.
+void prism_f16_to_f32(const uint16_t *src, float *dst, size_t n);
+// Widen n bfloat16 values to float32 (a 16-bit left shift of the bit pattern).
+void prism_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
+// Narrow float32 to bfloat16 / float16 with round-to-nearest-even (NaN stays NaN).
+void prism_f32_to_bf16(const float *src, uint16_t *dst, size_t n);
+void prism_f32_to_f16(const float *src, uint16_t *dst, size_t n);
+// 1 when the vector paths are in use (for benchmarks and diagnostics).
+int prism_kernels_have_f16c(void);
+
+#endif

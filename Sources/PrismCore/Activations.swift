@@ -1,0 +1,59 @@
+import Foundation
+
+// Elementwise activations, exactly as PyTorch defines them.
+
+public enum Activation: String, Codable, Sendable {
+    case gelu, geluTanh = "gelu_pytorch_tanh", silu, sigmoid, relu, identity
+
+    public func apply(_ x: Float) -> Float {
+        switch self {
+        case .gelu: return Activations.gelu(x)
+        case .geluTanh: return Activations.geluTanh(x)
+        case .silu: return Activations.silu(x)
+        case .sigmoid: return Activations.sigmoid(x)
+        case .relu: return max(0, x)
+        case .identity: return x
+        }
+    }
+}
+
+public enum Activations {
+    /// Exact GELU: x·Φ(x) = 0.5·x·(1 + erf(x/√2)).
+    @inline(__always) public static func gelu(_ x: Float) -> Float {
+        0.5 * x * (1 + erf(x * 0.70710678118654752))
+    }
+
+    /// tanh-approximate GELU (PyTorch `approximate="tanh"`).
+    @inline(__always) public static func geluTanh(_ x: Float) -> Float {
+        0.5 * x * (1 + tanh(0.79788456080286536 * (x + 0.044715 * x * x * x)))
+    }
+
+    @inline(__always) public static func sigmoid(_ x: Float) -> Float { 1 / (1 + exp(-x)) }
+
+    @inline(__always) public static func silu(_ x: Float) -> Float { x / (1 + exp(-x)) }
+}
+
+extension Tensor {
+    /// Applies an activation in place, in parallel over both cores for large tensors.
+    public mutating func apply(_ act: Activation) {
+        if act == .identity { return }
+        data.withUnsafeMutableBufferPointer { p in
+            let base = p.baseAddress!
+            Parallel.forEach(p.count, minChunk: 1 << 14) { r in
+                for i in r { base[i] = act.apply(base[i]) }
+            }
+        }
+    }
+
+    public func applying(_ act: Activation) -> Tensor {
+        var y = self
+        y.apply(act)
+        return y
+    }
+}
+
+/// SwiGLU core: silu(gate) ⊙ up, the FFN of LLaMA/DeepSeek-style blocks.
+public func siluMul(_ gate: Tensor, _ up: Tensor) -> Tensor {
+    precondition(gate.shape == up.shape, "siluMul: \(gate.shape) vs \(up.shape)")
+    return gate.zipWith(up) { Activations.silu($0) * $1 }
+}

@@ -1,0 +1,25 @@
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// Thread count for Prism's own loops: `PRISM_THREADS` or the number of active cores.
+public enum Parallel {
+    public static let threads: Int = {
+        if let s = ProcessInfo.processInfo.environment["PRISM_THREADS"], let n = Int(s), n > 0 { return n }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
+
+    /// Runs `body` over `0..<count` split into at most `threads` contiguous chunks, in parallel.
+    /// Chunks smaller than `minChunk` items are not worth a thread hop, so small loops stay serial.
+    public static func forEach(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        let chunks = min(threads, max(1, count / max(1, minChunk)))
+        if chunks == 1 { body(0..<count); return }
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let lo = count * c / chunks, hi = count * (c + 1) / chunks
+            if lo < hi { body(lo..<hi) }
+        }
+    }
+}

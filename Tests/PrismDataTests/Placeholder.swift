@@ -1,0 +1,2 @@
+import XCTest
+final class PlaceholderPrismDataTests: XCTestCase { func testNothing() {} }

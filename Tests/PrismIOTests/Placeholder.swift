@@ -1,0 +1,2 @@
+import XCTest
+final class PlaceholderPrismIOTests: XCTestCase { func testNothing() {} }

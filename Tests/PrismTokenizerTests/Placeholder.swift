@@ -1,0 +1,2 @@
+import XCTest
+final class PlaceholderPrismTokenizerTests: XCTestCase { func testNothing() {} }

@@ -1,0 +1,2 @@
+import XCTest
+final class PlaceholderPrismVLMTests: XCTestCase { func testNothing() {} }
