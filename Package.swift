@@ -39,7 +39,9 @@ let package = Package(
 
         .target(name: "PrismCore", dependencies: ["CBLAS", "CPrismKernels"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
-        .target(name: "PrismIO", dependencies: ["PrismCore", "CJPEG", "CPNG"]),
+        // libjpeg / libpng behind return codes (their errors longjmp, which Swift cannot catch).
+        .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"]),
+        .target(name: "PrismIO", dependencies: ["PrismCore", "CImageCodecs"]),
         .target(name: "PrismTokenizer", dependencies: ["PrismIO"]),
         .target(name: "PrismData", dependencies: ["PrismIO", "CZlib", "CCRC32C", "CExampleProto", "CProtobufC"]),
         .target(name: "PrismVLM", dependencies: ["PrismCore", "PrismIO", "PrismTokenizer"]),

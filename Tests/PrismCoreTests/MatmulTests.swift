@@ -1,0 +1,48 @@
+import PrismCore
+import PrismTestSupport
+import XCTest
+
+final class MatmulTests: XCTestCase {
+    let g = try! Golden("core_ops.safetensors")
+
+    func testMatmulMatchesTorch() {
+        assertClose(matmul(g.tensor("matmul.a"), g.tensor("matmul.b")), g.tensor("matmul.out"), atol: 1e-5, rtol: 1e-5)
+    }
+
+    func testTransposedOperandGivesSameProduct() {
+        let a = g.tensor("matmul.a"), b = g.tensor("matmul.b")
+        assertClose(matmul(a, b.transposed, transposeB: true), g.tensor("matmul.out"), atol: 1e-5, rtol: 1e-5)
+    }
+
+    func testBatchedMatmulMatchesTorch() {
+        assertClose(batchedMatmul(g.tensor("bmm.a"), g.tensor("bmm.b")), g.tensor("bmm.out"), atol: 1e-5, rtol: 1e-5)
+        let bT = g.tensor("bmm.b").permuted([0, 2, 1])
+        assertClose(batchedMatmul(g.tensor("bmm.a"), bT, transposeB: true), g.tensor("bmm.out"), atol: 1e-5, rtol: 1e-5)
+    }
+
+    func testLinearF32WeightView() {
+        let x = g.tensor("linear.x")
+        let w = TensorView(g.tensor("linear.w")), b = TensorView(g.tensor("linear.bias"))
+        assertClose(linear(x, w, bias: b), g.tensor("linear.out"), atol: 1e-5, rtol: 1e-5)
+        assertClose(linear(x, g.tensor("linear.w"), bias: g.tensor("linear.bias")), g.tensor("linear.out"), atol: 1e-5, rtol: 1e-5)
+    }
+
+    /// bf16/f16 weights stay 16-bit and are widened inside `linear`.
+    func testLinearHalfPrecisionWeightsAreWidenedInKernel() {
+        let x = g.tensor("linear.x"), w = g.tensor("linear.w"), b = TensorView(g.tensor("linear.bias"))
+        for (dtype, bits, expected) in [(DType.bf16, Convert.f32ToBF16(w.data), "linear_bf16.out"),
+                                        (DType.f16, Convert.f32ToF16(w.data), "linear_f16.out")] {
+            bits.withUnsafeBytes { raw in
+                let view = TensorView(name: "w", dtype: dtype, shape: w.shape, bytes: raw, owner: nil)
+                assertClose(linear(x, view, bias: b), g.tensor(expected), atol: 1e-5, rtol: 1e-5, "\(dtype)")
+            }
+        }
+    }
+
+    func testShapesOfLeadingAxesArePreserved() {
+        let x = Tensor(shape: [2, 3, 4], data: (0..<24).map(Float.init))
+        let y = matmul(x, Tensor(shape: [4, 5], data: [Float](repeating: 1, count: 20)))
+        XCTAssertEqual(y.shape, [2, 3, 5])
+        XCTAssertEqual(y[1, 2, 4], 20 + 21 + 22 + 23)
+    }
+}
