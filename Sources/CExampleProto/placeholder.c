@@ -1,1 +1,0 @@
-// placeholder until the TFRecord work generates example.pb-c.c here
