@@ -67,12 +67,17 @@ public struct RGBImage: Equatable, Sendable {
         self.init(width: Int(w), height: Int(h), pixels: Array(UnsafeBufferPointer(start: out, count: Int(w * h * 3))))
     }
 
-    /// [3, H, W] Float tensor with values scaled by `scale` (1/255 gives [0, 1]).
-    public func tensorCHW(scale: Float = 1.0 / 255) -> Tensor {
+    /// [3, H, W] Float tensor in [0, 1]: value / 255, bit-identical to torchvision's `to_tensor`.
+    public func tensorCHW() -> Tensor { planes { Float($0) / 255 } }
+
+    /// [3, H, W] Float tensor with every value multiplied by `scale`.
+    public func tensorCHW(scale: Float) -> Tensor { planes { Float($0) * scale } }
+
+    private func planes(_ f: (UInt8) -> Float) -> Tensor {
         let hw = width * height
         return Tensor(shape: [3, height, width], unsafeUninitialized: { out in
             pixels.withUnsafeBufferPointer { p in
-                for i in 0..<hw { for c in 0..<3 { out[c * hw + i] = Float(p[i * 3 + c]) * scale } }
+                for i in 0..<hw { for c in 0..<3 { out[c * hw + i] = f(p[i * 3 + c]) } }
             }
         })
     }

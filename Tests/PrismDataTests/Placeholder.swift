@@ -1,2 +1,0 @@
-import XCTest
-final class PlaceholderPrismDataTests: XCTestCase { func testNothing() {} }
