@@ -124,6 +124,9 @@ final class InflateSource: ByteSource {
     private let input = UnsafeMutableRawPointer.allocate(byteCount: streamChunkSize, alignment: 64)
     private var inputEnded = false
     private var streamEnded = false
+    /// An error met after some output was produced: reported on the next call, so that every complete
+    /// record before a corrupt or truncated spot is still delivered.
+    private var pendingError: Error?
 
     /// `prefix` holds bytes already read from `file` (by sniffing).
     init(file: FileSource, compression: TFRecordCompression, prefix: UnsafeRawBufferPointer) throws {
@@ -150,10 +153,24 @@ final class InflateSource: ByteSource {
     var fileBytesRead: UInt64 { file.fileBytesRead }
 
     func read(into buffer: UnsafeMutableRawPointer, count: Int) throws -> Int {
+        if let pendingError { throw pendingError }
         if streamEnded || count == 0 { return 0 }
         stream.pointee.next_out = buffer.assumingMemoryBound(to: Bytef.self)
         stream.pointee.avail_out = UInt32(min(count, Int(UInt32.max)))
         let wanted = stream.pointee.avail_out
+        do {
+            try inflateSome()
+        } catch {
+            let produced = Int(wanted - stream.pointee.avail_out)
+            if produced == 0 { throw error }
+            pendingError = error
+            return produced
+        }
+        return Int(wanted - stream.pointee.avail_out)
+    }
+
+    /// Inflates until the output window is full or the stream ends.
+    private func inflateSome() throws {
         while stream.pointee.avail_out > 0 {
             if stream.pointee.avail_in == 0 && !inputEnded { try refill() }
             let status = inflate(stream, Z_NO_FLUSH)
@@ -163,7 +180,7 @@ final class InflateSource: ByteSource {
             case Z_STREAM_END:
                 if try !startNextMember() {
                     streamEnded = true
-                    return Int(wanted - stream.pointee.avail_out)
+                    return
                 }
             case Z_BUF_ERROR where stream.pointee.avail_in == 0 && inputEnded:
                 throw StreamFailure.truncated
@@ -173,7 +190,6 @@ final class InflateSource: ByteSource {
                 throw StreamFailure.zlib(function: "inflate", message: zlibMessage(status, stream.pointee.msg))
             }
         }
-        return Int(wanted)
     }
 
     private func refill() throws {

@@ -68,12 +68,9 @@ public final class TFRecordReader {
     /// Calls `body` with the next payload (valid only during the call); nil at the end of the file.
     public func withNextRecord<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
         while !finished {
+            let payload: UnsafeRawBufferPointer?
             do {
-                guard let payload = try nextPayload() else {
-                    finished = true
-                    return nil
-                }
-                return try body(payload)
+                payload = try nextPayload()
             } catch let error as TFRecordError {
                 guard skipCorrupt, error.location?.file == path else {
                     finished = true
@@ -82,7 +79,13 @@ public final class TFRecordReader {
                 skipped.append(error)
                 if case .corruptedData = error { continue }   // the framing is intact: next header
                 finished = true
+                return nil
             }
+            guard let payload else {
+                finished = true
+                return nil
+            }
+            return try body(payload)
         }
         return nil
     }

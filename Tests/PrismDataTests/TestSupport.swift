@@ -1,0 +1,91 @@
+// Helpers shared by the PrismData tests: a temporary directory and small byte builders.
+import Foundation
+import XCTest
+@testable import PrismData
+
+final class TemporaryDirectory {
+    let path: String
+
+    init() throws {
+        path = NSTemporaryDirectory() + "prism-data-tests-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    func file(_ name: String) -> String { path + "/" + name }
+}
+
+/// The committed fixtures next to this file (no SwiftPM resources needed).
+let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").path
+
+func fixture(_ name: String) -> String { fixtures + "/" + name }
+
+/// Deterministic bytes (xorshift), so tests never depend on a random seed.
+func pseudoRandomBytes(_ count: Int, seed: UInt64 = 0x9E37_79B9_7F4A_7C15) -> [UInt8] {
+    var state = seed
+    return (0 ..< count).map { _ in
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        return UInt8(truncatingIfNeeded: state >> 24)
+    }
+}
+
+/// Writes `payloads` as a TFRecord file and returns its path.
+@discardableResult
+func writeRecords(_ payloads: [[UInt8]], to path: String, compression: TFRecordCompression? = nil) throws -> String {
+    let writer = try TFRecordWriter(path: path, compression: compression)
+    for payload in payloads { try writer.write(payload) }
+    try writer.close()
+    return path
+}
+
+/// Reads every record, returning the ones delivered and the error that stopped reading (if any).
+func readAll(_ path: String, compression: TFRecordCompression? = nil, skipCorrupt: Bool = false)
+    -> (records: [[UInt8]], error: TFRecordError?, skipped: [TFRecordError]) {
+    var records: [[UInt8]] = []
+    do {
+        let reader = try TFRecordReader(path: path, compression: compression, skipCorrupt: skipCorrupt)
+        do {
+            while let record = try reader.next() { records.append(record) }
+        } catch let error as TFRecordError {
+            return (records, error, reader.skipped)
+        }
+        return (records, nil, reader.skipped)
+    } catch let error as TFRecordError {
+        return (records, error, [])
+    } catch {
+        XCTFail("unexpected error type: \(error)")
+        return (records, nil, [])
+    }
+}
+
+func readBytes(_ path: String) -> [UInt8] { [UInt8](FileManager.default.contents(atPath: path) ?? Data()) }
+
+func writeBytes(_ bytes: [UInt8], to path: String) { FileManager.default.createFile(atPath: path, contents: Data(bytes)) }
+
+// MARK: - Protobuf wire builders for hand-made payloads
+
+func varint(_ value: UInt64) -> [UInt8] {
+    var v = value, out: [UInt8] = []
+    while v >= 0x80 { out.append(UInt8(v & 0x7F) | 0x80); v >>= 7 }
+    out.append(UInt8(v))
+    return out
+}
+
+/// A length-delimited field.
+func field(_ number: Int, _ bytes: [UInt8]) -> [UInt8] {
+    varint(UInt64(number << 3 | 2)) + varint(UInt64(bytes.count)) + bytes
+}
+
+func varintField(_ number: Int, _ value: UInt64) -> [UInt8] { varint(UInt64(number << 3)) + varint(value) }
+
+func fixed32Field(_ number: Int, _ value: Float) -> [UInt8] {
+    varint(UInt64(number << 3 | 5)) + withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) }
+}
+
+/// Example { features { feature { key: value } … } } from already-encoded Feature messages.
+func exampleBytes(_ entries: [(String, [UInt8])]) -> [UInt8] {
+    field(1, entries.flatMap { key, feature in field(1, field(1, Array(key.utf8)) + field(2, feature)) })
+}
