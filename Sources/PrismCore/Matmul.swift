@@ -1,4 +1,5 @@
 import CBLAS
+import CPrismKernels
 
 /// BLAS-backed matrix products. Everything funnels into `BLAS.sgemm` (row-major).
 public enum BLAS {
@@ -58,6 +59,9 @@ public func batchedMatmul(_ a: Tensor, _ b: Tensor, transposeB: Bool = false) ->
     })
 }
 
+/// Up to this many input rows, 16-bit weights use the fused widen+FMA kernel instead of widen-then-sgemm.
+let smallBatchRows = 8
+
 /// Rows of a weight widened per block, so bf16/f16 weights never exist as a full Float32 copy.
 let widenBlockElements = 1 << 20
 
@@ -74,6 +78,15 @@ public func linear(_ x: Tensor, _ w: TensorView, bias: TensorView? = nil) -> Ten
                 BLAS.sgemm(transB: true, m: m, n: outF, k: inF, a: px.baseAddress!, lda: inF,
                            b: w.bytes.baseAddress!.assumingMemoryBound(to: Float.self), ldb: inF,
                            c: out.baseAddress!, ldc: outF)
+                return
+            }
+            if m <= smallBatchRows && (w.dtype == .bf16 || w.dtype == .f16) {
+                // Decode-shaped: bandwidth-bound, so widen inside the dot products and split rows over cores.
+                let wp = w.bytes.baseAddress!.assumingMemoryBound(to: UInt16.self)
+                let y = out.baseAddress!
+                Parallel.forEach(outF, minChunk: 64) { r in
+                    prism_gemm_w16(px.baseAddress!, m, wp, w.dtype == .bf16 ? 1 : 0, inF, r.lowerBound, r.upperBound, y, outF)
+                }
                 return
             }
             let blockRows = max(1, min(outF, widenBlockElements / max(1, inF)))

@@ -27,14 +27,21 @@ final class MatmulTests: XCTestCase {
         assertClose(linear(x, g.tensor("linear.w"), bias: g.tensor("linear.bias")), g.tensor("linear.out"), atol: 1e-5, rtol: 1e-5)
     }
 
-    /// bf16/f16 weights stay 16-bit and are widened inside `linear`.
+    /// bf16/f16 weights stay 16-bit and are widened inside `linear`: by the fused small-batch kernel
+    /// (6 rows; 40 columns exercise its vector body and scalar tail) and by widen-then-sgemm (12 rows).
     func testLinearHalfPrecisionWeightsAreWidenedInKernel() {
         let x = g.tensor("linear.x"), w = g.tensor("linear.w"), b = TensorView(g.tensor("linear.bias"))
         for (dtype, bits, expected) in [(DType.bf16, Convert.f32ToBF16(w.data), "linear_bf16.out"),
                                         (DType.f16, Convert.f32ToF16(w.data), "linear_f16.out")] {
             bits.withUnsafeBytes { raw in
                 let view = TensorView(name: "w", dtype: dtype, shape: w.shape, bytes: raw, owner: nil)
-                assertClose(linear(x, view, bias: b), g.tensor(expected), atol: 1e-5, rtol: 1e-5, "\(dtype)")
+                assertClose(linear(x, view, bias: b), g.tensor(expected), atol: 1e-5, rtol: 1e-5, "\(dtype) fused")
+                let x12 = Tensor.concatenate(rows: [x, x]), y12 = Tensor.concatenate(rows: [g.tensor(expected), g.tensor(expected)])
+                assertClose(linear(x12, view, bias: b), y12, atol: 1e-5, rtol: 1e-5, "\(dtype) widen+sgemm")
+                for rows in 1...5 {
+                    assertClose(linear(x.slice(rows: 0..<rows), view, bias: b), g.tensor(expected).slice(rows: 0..<rows),
+                                atol: 1e-5, rtol: 1e-5, "\(dtype) \(rows) rows")
+                }
             }
         }
     }

@@ -13,4 +13,11 @@ void prism_f32_to_f16(const float *src, uint16_t *dst, size_t n);
 // 1 when the vector paths are in use (for benchmarks and diagnostics).
 int prism_kernels_have_f16c(void);
 
+
+// y[m, rows] = x[m, cols] · W[rows, cols]ᵀ for a 16-bit weight matrix (is_bf16: 1 = bf16, 0 = f16),
+// restricted to weight rows [row0, row1). Fused widen + FMA: each weight row is read once for all m
+// inputs, which is what bandwidth-bound decoding needs. ldy is the row stride of y.
+void prism_gemm_w16(const float *x, size_t m, const uint16_t *w, int is_bf16, size_t cols,
+                    size_t row0, size_t row1, float *y, size_t ldy);
+
 #endif

@@ -1,0 +1,95 @@
+// Small-M matrix product against 16-bit weights with widening fused into the dot products.
+#include "prism_kernels.h"
+#include <string.h>
+
+static inline float bf16_scalar(uint16_t v) { uint32_t b = (uint32_t)v << 16; float f; memcpy(&f, &b, 4); return f; }
+
+static void gemm_w16_portable(const float *x, size_t m, const uint16_t *w, int is_bf16, size_t cols,
+                              size_t row0, size_t row1, float *y, size_t ldy) {
+    float tmp[256];
+    for (size_t r = row0; r < row1; r++) {
+        const uint16_t *wr = w + r * cols;
+        for (size_t i = 0; i < m; i++) y[i * ldy + r] = 0;
+        for (size_t c0 = 0; c0 < cols; c0 += 256) {
+            size_t n = cols - c0 < 256 ? cols - c0 : 256;
+            if (is_bf16) for (size_t j = 0; j < n; j++) tmp[j] = bf16_scalar(wr[c0 + j]);
+            else prism_f16_to_f32(wr + c0, tmp, n);
+            for (size_t i = 0; i < m; i++) {
+                const float *xi = x + i * cols + c0;
+                float acc = 0;
+                for (size_t j = 0; j < n; j++) acc += xi[j] * tmp[j];
+                y[i * ldy + r] += acc;
+            }
+        }
+    }
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+__attribute__((target("avx2,fma,f16c")))
+static inline __m256 load8(const uint16_t *p, int is_bf16) {
+    __m128i h = _mm_loadu_si128((const __m128i *)p);
+    if (is_bf16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    return _mm256_cvtph_ps(h);
+}
+
+__attribute__((target("avx2,fma,f16c")))
+static inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+// Up to 4 inputs at a time share each widened weight vector.
+__attribute__((target("avx2,fma,f16c")))
+static void gemm_w16_avx2(const float *x, size_t m, const uint16_t *w, int is_bf16, size_t cols,
+                          size_t row0, size_t row1, float *y, size_t ldy) {
+    size_t vec = cols & ~(size_t)15;
+    for (size_t i0 = 0; i0 < m; i0 += 4) {
+        size_t mi = m - i0 < 4 ? m - i0 : 4;
+        const float *x0 = x + i0 * cols;
+        for (size_t r = row0; r < row1; r++) {
+            const uint16_t *wr = w + r * cols;
+            __m256 acc[4][2];
+            for (size_t i = 0; i < 4; i++) { acc[i][0] = _mm256_setzero_ps(); acc[i][1] = _mm256_setzero_ps(); }
+            for (size_t c = 0; c < vec; c += 16) {
+                __m256 wa = load8(wr + c, is_bf16), wb = load8(wr + c + 8, is_bf16);
+                for (size_t i = 0; i < mi; i++) {
+                    const float *xi = x0 + i * cols + c;
+                    acc[i][0] = _mm256_fmadd_ps(_mm256_loadu_ps(xi), wa, acc[i][0]);
+                    acc[i][1] = _mm256_fmadd_ps(_mm256_loadu_ps(xi + 8), wb, acc[i][1]);
+                }
+            }
+            for (size_t i = 0; i < mi; i++) {
+                float s = hsum(_mm256_add_ps(acc[i][0], acc[i][1]));
+                const float *xi = x0 + i * cols;
+                for (size_t c = vec; c < cols; c++) {
+                    float wv;
+                    if (is_bf16) wv = bf16_scalar(wr[c]); else prism_f16_to_f32(wr + c, &wv, 1);
+                    s += xi[c] * wv;
+                }
+                y[(i0 + i) * ldy + r] = s;
+            }
+        }
+    }
+}
+
+static int have_fma(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    }
+    return cached;
+}
+#endif
+
+void prism_gemm_w16(const float *x, size_t m, const uint16_t *w, int is_bf16, size_t cols,
+                    size_t row0, size_t row1, float *y, size_t ldy) {
+#if defined(__x86_64__)
+    if (have_fma()) { gemm_w16_avx2(x, m, w, is_bf16, cols, row0, row1, y, ldy); return; }
+#endif
+    gemm_w16_portable(x, m, w, is_bf16, cols, row0, row1, y, ldy);
+}
