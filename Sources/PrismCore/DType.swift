@@ -38,31 +38,15 @@ public enum Convert {
         prism_f32_to_f16(src, dst, count)
     }
 
-    public static func bf16ToF32(_ bits: [UInt16]) -> [Float] {
-        [Float](unsafeUninitializedCapacity: bits.count) { out, n in
-            bits.withUnsafeBufferPointer { bf16ToF32($0.baseAddress!, out.baseAddress!, count: bits.count) }
-            n = bits.count
-        }
-    }
+    public static func bf16ToF32(_ bits: [UInt16]) -> [Float] { convertArray(bits, bf16ToF32) }
+    public static func f16ToF32(_ bits: [UInt16]) -> [Float] { convertArray(bits, f16ToF32) }
+    public static func f32ToBF16(_ x: [Float]) -> [UInt16] { convertArray(x, f32ToBF16) }
+    public static func f32ToF16(_ x: [Float]) -> [UInt16] { convertArray(x, f32ToF16) }
 
-    public static func f16ToF32(_ bits: [UInt16]) -> [Float] {
-        [Float](unsafeUninitializedCapacity: bits.count) { out, n in
-            bits.withUnsafeBufferPointer { f16ToF32($0.baseAddress!, out.baseAddress!, count: bits.count) }
-            n = bits.count
-        }
-    }
-
-    public static func f32ToBF16(_ x: [Float]) -> [UInt16] {
-        [UInt16](unsafeUninitializedCapacity: x.count) { out, n in
-            x.withUnsafeBufferPointer { f32ToBF16($0.baseAddress!, out.baseAddress!, count: x.count) }
-            n = x.count
-        }
-    }
-
-    public static func f32ToF16(_ x: [Float]) -> [UInt16] {
-        [UInt16](unsafeUninitializedCapacity: x.count) { out, n in
-            x.withUnsafeBufferPointer { f32ToF16($0.baseAddress!, out.baseAddress!, count: x.count) }
-            n = x.count
+    private static func convertArray<S, D>(_ src: [S], _ kernel: (UnsafePointer<S>, UnsafeMutablePointer<D>, Int) -> Void) -> [D] {
+        [D](unsafeUninitializedCapacity: src.count) { out, n in
+            if !src.isEmpty { src.withUnsafeBufferPointer { kernel($0.baseAddress!, out.baseAddress!, src.count) } }
+            n = src.count
         }
     }
 

@@ -38,25 +38,23 @@ public struct TensorView: @unchecked Sendable {
             Convert.bf16ToF32(base.assumingMemoryBound(to: UInt16.self) + start, dst, count: n)
         case .f16:
             Convert.f16ToF32(base.assumingMemoryBound(to: UInt16.self) + start, dst, count: n)
-        case .f64:
-            let p = base.assumingMemoryBound(to: Double.self) + start
-            for i in 0..<n { dst[i] = Float(p[i]) }
-        case .i64:
-            let p = base.assumingMemoryBound(to: Int64.self) + start
-            for i in 0..<n { dst[i] = Float(p[i]) }
-        case .i32:
-            let p = base.assumingMemoryBound(to: Int32.self) + start
-            for i in 0..<n { dst[i] = Float(p[i]) }
-        case .i16:
-            let p = base.assumingMemoryBound(to: Int16.self) + start
-            for i in 0..<n { dst[i] = Float(p[i]) }
-        case .i8:
-            let p = base.assumingMemoryBound(to: Int8.self) + start
-            for i in 0..<n { dst[i] = Float(p[i]) }
-        case .u8, .bool:
-            let p = base.assumingMemoryBound(to: UInt8.self) + start
-            for i in 0..<n { dst[i] = Float(p[i]) }
+        case .f64: widen(Double.self, start, n, dst)
+        case .i64: widen(Int64.self, start, n, dst)
+        case .i32: widen(Int32.self, start, n, dst)
+        case .i16: widen(Int16.self, start, n, dst)
+        case .i8: widen(Int8.self, start, n, dst)
+        case .u8, .bool: widen(UInt8.self, start, n, dst)
         }
+    }
+
+    private func widen<T: BinaryInteger>(_: T.Type, _ start: Int, _ n: Int, _ dst: UnsafeMutablePointer<Float>) {
+        let p = bytes.baseAddress!.assumingMemoryBound(to: T.self) + start
+        for i in 0..<n { dst[i] = Float(p[i]) }
+    }
+
+    private func widen(_: Double.Type, _ start: Int, _ n: Int, _ dst: UnsafeMutablePointer<Float>) {
+        let p = bytes.baseAddress!.assumingMemoryBound(to: Double.self) + start
+        for i in 0..<n { dst[i] = Float(p[i]) }
     }
 
     /// The whole tensor as Float32 (a copy).
