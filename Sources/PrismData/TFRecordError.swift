@@ -37,6 +37,8 @@ public enum TFRecordError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidExample(RecordLocation?, reason: String)
     /// A system call failed on a file ("open failed: No such file or directory").
     case io(file: String, function: String, message: String)
+    /// A conversion input (JSONL line, image folder entry) that cannot become a tf.Example; line is 1-based.
+    case invalidInput(file: String, line: Int, message: String)
 
     public var location: RecordLocation? {
         switch self {
@@ -45,7 +47,7 @@ public enum TFRecordError: Error, Equatable, Sendable, CustomStringConvertible {
              .compression(let l, _, _):
             return l
         case .invalidExample(let l, _): return l
-        case .io: return nil
+        case .io, .invalidInput: return nil
         }
     }
 
@@ -65,12 +67,14 @@ public enum TFRecordError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidExample(let l, let why):
             return l.map { "invalid tf.Example at \($0.offset): \(why)" } ?? "invalid tf.Example: \(why)"
         case .io(_, let function, let message): return "\(function) failed: \(message)"
+        case .invalidInput(_, _, let message): return message
         }
     }
 
     public var description: String {
         switch self {
         case .io(let file, _, _): return "\(reason) (\(file))"
+        case .invalidInput(let file, let line, let message): return line > 0 ? "\(file):\(line): \(message)" : "\(file): \(message)"
         default: return location.map { "\($0): \(reason)" } ?? reason
         }
     }
