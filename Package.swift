@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "PrismTokenizer", targets: ["PrismTokenizer"]),
         .library(name: "PrismVLM", targets: ["PrismVLM"]),
         .library(name: "PrismSAM", targets: ["PrismSAM"]),
+        .library(name: "PrismChat", targets: ["PrismChat"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -46,8 +47,10 @@ let package = Package(
         .target(name: "PrismData", dependencies: ["PrismIO", "CZlib", "CCRC32C", "CExampleProto", "CProtobufC"]),
         .target(name: "PrismVLM", dependencies: ["PrismCore", "PrismIO", "PrismTokenizer"]),
         .target(name: "PrismSAM", dependencies: ["PrismCore", "PrismIO"]),
+        // The chat REPL's logic (commands, state, transcript, loop) with injected I/O and engines.
+        .target(name: "PrismChat", dependencies: []),
         .executableTarget(name: "prism", dependencies: [
-            "PrismCore", "PrismIO", "PrismData", "PrismTokenizer", "PrismVLM", "PrismSAM", "CEdit",
+            "PrismCore", "PrismIO", "PrismData", "PrismTokenizer", "PrismVLM", "PrismSAM", "PrismChat", "CEdit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -58,6 +61,7 @@ let package = Package(
         .testTarget(name: "PrismTokenizerTests", dependencies: ["PrismTokenizer", "PrismTestSupport"]),
         .testTarget(name: "PrismVLMTests", dependencies: ["PrismVLM", "PrismTestSupport"]),
         .testTarget(name: "PrismSAMTests", dependencies: ["PrismSAM", "PrismTestSupport"]),
+        .testTarget(name: "PrismChatTests", dependencies: ["PrismChat", "PrismTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,114 @@
+import Foundation
+
+/// Sampling settings a user can change with `/set` (mirrors the CLI flags).
+public struct ChatSettings: Codable, Equatable, Sendable {
+    public var temperature: Double = 0.2
+    public var topP: Double = 1.0
+    public var topK: Int = 0
+    public var seed: UInt64 = 0
+    public var maxTokens: Int = 512
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case temperature = "temp", topP = "top_p", topK = "top_k", seed, maxTokens = "max_tokens"
+    }
+
+    public enum Key: String, CaseIterable, Sendable {
+        case temp, top_p, top_k, seed, max_tokens
+
+        /// Parses and range-checks a value for this key.
+        public func validate(_ s: String) throws -> Double {
+            func bad(_ expected: String) -> ReplError { .invalidValue(key: rawValue, value: s, expected: expected) }
+            guard let v = Double(s), v.isFinite else { throw bad(self == .temp || self == .top_p ? "a number" : "an integer") }
+            switch self {
+            case .temp: guard v >= 0 && v <= 5 else { throw bad("a number in 0…5") }
+            case .top_p: guard v > 0 && v <= 1 else { throw bad("a number in (0, 1]") }
+            case .top_k: guard v >= 0 && v == v.rounded() else { throw bad("an integer ≥ 0 (0 = off)") }
+            case .seed: guard v >= 0 && v == v.rounded() && v < 1.8e19 else { throw bad("an integer ≥ 0") }
+            case .max_tokens: guard v >= 1 && v == v.rounded() && v <= 1_000_000 else { throw bad("an integer ≥ 1") }
+            }
+            return v
+        }
+    }
+
+    public mutating func set(_ key: Key, _ v: Double) {
+        switch key {
+        case .temp: temperature = v
+        case .top_p: topP = v
+        case .top_k: topK = Int(v)
+        case .seed: seed = UInt64(v)
+        case .max_tokens: maxTokens = Int(v)
+        }
+    }
+}
+
+/// One turn of the conversation; images are kept by path (the transcript stays small and portable).
+public struct ChatTurn: Codable, Equatable, Sendable {
+    public enum Role: String, Codable, Sendable { case user, assistant }
+    public var role: Role
+    public var text: String
+    public var images: [String]
+
+    public init(role: Role, text: String, images: [String] = []) {
+        self.role = role; self.text = text; self.images = images
+    }
+}
+
+/// The whole REPL state: a value, so commands are pure transformations that tests can check.
+public struct ChatState: Codable, Equatable, Sendable {
+    public var system: String?
+    public var turns: [ChatTurn] = []
+    public var pendingImages: [String] = []
+    public var settings = ChatSettings()
+
+    public init(system: String? = nil, settings: ChatSettings = ChatSettings()) {
+        self.system = system; self.settings = settings
+    }
+
+    enum CodingKeys: String, CodingKey { case system, turns, settings }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        system = try c.decodeIfPresent(String.self, forKey: .system)
+        turns = try c.decodeIfPresent([ChatTurn].self, forKey: .turns) ?? []
+        settings = try c.decodeIfPresent(ChatSettings.self, forKey: .settings) ?? ChatSettings()
+    }
+
+    /// The image most recently attached or sent (what `/segment` works on).
+    public var lastImage: String? { pendingImages.last ?? turns.last { !$0.images.isEmpty }?.images.last }
+
+    /// Every image in the conversation, in order of appearance.
+    public var allImages: [String] { turns.flatMap(\.images) }
+
+    /// Starts a user turn with the pending images.
+    public mutating func addUserTurn(_ text: String) {
+        turns.append(ChatTurn(role: .user, text: text, images: pendingImages))
+        pendingImages = []
+    }
+
+    public mutating func addAssistantTurn(_ text: String) { turns.append(ChatTurn(role: .assistant, text: text)) }
+
+    /// Drops an unanswered user turn (e.g. after a failed generation), restoring its images as pending.
+    public mutating func rollbackUserTurn() {
+        guard let last = turns.last, last.role == .user else { return }
+        turns.removeLast()
+        pendingImages = last.images + pendingImages
+    }
+
+    public mutating func clear() { turns = []; pendingImages = [] }
+
+    // MARK: - Transcript files
+
+    public func transcriptData() throws -> Data {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return try enc.encode(self)
+    }
+
+    public static func fromTranscript(_ data: Data, path: String) throws -> ChatState {
+        do { return try JSONDecoder().decode(ChatState.self, from: data) } catch {
+            throw ReplError.invalidValue(key: "/load", value: path, expected: "a transcript written by /save")
+        }
+    }
+}

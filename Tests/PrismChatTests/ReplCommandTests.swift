@@ -1,0 +1,51 @@
+import PrismChat
+import XCTest
+
+final class ReplCommandTests: XCTestCase {
+    func testParsesEveryCommand() throws {
+        XCTAssertNil(try ReplParser.parse("   "))
+        XCTAssertEqual(try ReplParser.parse("  what colour is it? "), .say("what colour is it?"))
+        XCTAssertEqual(try ReplParser.parse("/image a.jpg \"my pics/b c.png\""), .image(["a.jpg", "my pics/b c.png"]))
+        XCTAssertEqual(try ReplParser.parse("/clear"), .clear)
+        XCTAssertEqual(try ReplParser.parse("/system Be brief."), .system("Be brief."))
+        XCTAssertEqual(try ReplParser.parse("/set temp 0.7"), .set(.temp, 0.7))
+        XCTAssertEqual(try ReplParser.parse("/set max_tokens 64"), .set(.max_tokens, 64))
+        XCTAssertEqual(try ReplParser.parse("/segment 10,20"), .segment(x: 10, y: 20, label: 1))
+        XCTAssertEqual(try ReplParser.parse("/segment 10.5, 20, 0"), .segment(x: 10.5, y: 20, label: 0))
+        XCTAssertEqual(try ReplParser.parse("/save t.json"), .save("t.json"))
+        XCTAssertEqual(try ReplParser.parse("/load t.json"), .load("t.json"))
+        XCTAssertEqual(try ReplParser.parse("/stats"), .stats)
+        XCTAssertEqual(try ReplParser.parse("/help"), .help)
+        XCTAssertEqual(try ReplParser.parse("/quit"), .quit)
+    }
+
+    func testMalformedCommandsSayWhatIsWrong() {
+        assertError("/frobnicate", "unknown command /frobnicate (type /help for the list)")
+        assertError("/image", "usage: /image PATH…")
+        assertError("/set temp", "usage: /set temp|top_p|top_k|seed|max_tokens VALUE")
+        assertError("/set warmth 1", "invalid value 'warmth' for /set: expected one of temp, top_p, top_k, seed, max_tokens")
+        assertError("/set top_p 1.5", "invalid value '1.5' for top_p: expected a number in (0, 1]")
+        assertError("/set top_k 2.5", "invalid value '2.5' for top_k: expected an integer ≥ 0 (0 = off)")
+        assertError("/set max_tokens 0", "invalid value '0' for max_tokens: expected an integer ≥ 1")
+        assertError("/segment 1", "usage: /segment X,Y[,1|0]")
+        assertError("/segment 1,2,7", "invalid value '7' for /segment label: expected 1 (include) or 0 (exclude)")
+        assertError("/save", "usage: /save FILE")
+    }
+
+    private func assertError(_ line: String, _ message: String, file: StaticString = #filePath, line l: UInt = #line) {
+        XCTAssertThrowsError(try ReplParser.parse(line), file: file, line: l) { XCTAssertEqual("\($0)", message, file: file, line: l) }
+    }
+
+    func testMultilineInput() {
+        var m = MultilineAssembler()
+        XCTAssertEqual(m.feed("plain"), "plain")
+        XCTAssertNil(m.feed("first \\"))
+        XCTAssertTrue(m.isContinuing)
+        XCTAssertEqual(m.feed("second"), "first \nsecond")
+        XCTAssertNil(m.feed("\"\"\""))
+        XCTAssertNil(m.feed("line one"))
+        XCTAssertNil(m.feed("  /not a command"))
+        XCTAssertEqual(m.feed("\"\"\""), "line one\n  /not a command")
+        XCTAssertFalse(m.isContinuing)
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import PrismChat
+import PrismTestSupport
+import XCTest
+
+/// Echoes the number of turns and images it was given, one word at a time.
+final class FakeEngine: ChatEngine {
+    var seen: [ChatState] = []
+    var failNext = false
+    func reply(to state: ChatState, onText: (String) -> Void, shouldStop: () -> Bool) throws -> ReplyStats {
+        seen.append(state)
+        if failNext { failNext = false; throw ReplError.usage("engine failed") }
+        var stats = ReplyStats()
+        for word in ["turns=\(state.turns.count)", " images=\(state.allImages.count)", " temp=\(state.settings.temperature)"] {
+            if shouldStop() { stats.interrupted = true; break }
+            onText(word)
+            stats.generatedTokens += 1
+        }
+        return stats
+    }
+}
+
+final class FakeSegmenter: Segmenter {
+    func segment(imagePath: String, x: Double, y: Double, label: Int) throws -> SegmentResult {
+        SegmentResult(overlayPath: imagePath + ".overlay.png", maskPath: imagePath + ".mask.png", score: 0.9, area: Int(x * y))
+    }
+}
+
+final class ScriptReader: LineReader {
+    var lines: [String]
+    init(_ lines: [String]) { self.lines = lines }
+    func readLine(prompt: String) -> String? { lines.isEmpty ? nil : lines.removeFirst() }
+}
+
+final class ReplTests: XCTestCase {
+    var output = ""
+    let engine = FakeEngine()
+
+    func makeRepl(_ script: [String], stop: @escaping () -> Bool = { false }) -> Repl {
+        Repl(state: ChatState(), engine: engine, segmenter: FakeSegmenter(), reader: ScriptReader(script),
+             write: { self.output += $0 },
+             checkImage: { p in if !p.hasSuffix(".png") { throw ReplError.invalidValue(key: "/image", value: p, expected: "an image") } },
+             shouldStop: stop)
+    }
+
+    func testConversationWithImagesFollowUpsAndSettings() {
+        let repl = makeRepl(["/image a.png b.png", "describe", "/set temp 0.9", "and now?", "/segment 3,4", "/quit", "never read"])
+        repl.run()
+        XCTAssertEqual(repl.state.turns.map(\.role), [.user, .assistant, .user, .assistant])
+        XCTAssertEqual(repl.state.turns[0].images, ["a.png", "b.png"])
+        XCTAssertEqual(repl.state.turns[1].text, "turns=1 images=2 temp=0.2")
+        XCTAssertEqual(repl.state.turns[3].text, "turns=3 images=2 temp=0.9", "the follow-up sees the whole history")
+        XCTAssertTrue(output.contains("mask: IoU score 0.900, area 12 px → b.png.mask.png"))
+        XCTAssertEqual(engine.seen.count, 2)
+    }
+
+    func testErrorsLeaveHistoryIntact() {
+        let repl = makeRepl(["hello", "/image missing.jpg", "/bogus", "/segment 1,2"])
+        repl.run()
+        XCTAssertEqual(repl.state.turns.count, 2)
+        XCTAssertEqual(repl.state.pendingImages, [], "a bad image is not attached")
+        XCTAssertTrue(output.contains("error: invalid value 'missing.jpg' for /image: expected an image\n"))
+        XCTAssertTrue(output.contains("error: unknown command /bogus"))
+        XCTAssertTrue(output.contains("error: usage: /segment needs an image: attach one with /image PATH"))
+    }
+
+    func testFailedGenerationRollsBackTheTurn() {
+        let repl = makeRepl([])
+        repl.handle("/image x.png")
+        engine.failNext = true
+        repl.handle("first try")
+        XCTAssertEqual(repl.state.turns, [])
+        XCTAssertEqual(repl.state.pendingImages, ["x.png"], "the images wait for the retry")
+        repl.handle("second try")
+        XCTAssertEqual(repl.state.turns.first?.images, ["x.png"])
+    }
+
+    func testInterruptStopsTheAnswerButKeepsTheSession() {
+        var calls = 0
+        let repl = makeRepl(["hi", "again"], stop: { calls += 1; return calls == 2 })
+        repl.run()
+        XCTAssertEqual(repl.state.turns[1].text, "turns=1", "stopped after the first word")
+        XCTAssertEqual(repl.state.turns.count, 4, "the REPL carried on with the next question")
+    }
+
+    func testSaveAndLoadTranscript() throws {
+        let dir = temporaryDirectory()
+        let path = dir.appendingPathComponent("t.json").path
+        let repl = makeRepl(["/system Be terse.", "/image a.png", "q1", "/set top_k 5", "/save \(path)", "/clear"])
+        repl.run()
+        XCTAssertEqual(repl.state.turns, [])
+        let other = makeRepl(["/load \(path)"])
+        other.run()
+        XCTAssertEqual(other.state.system, "Be terse.")
+        XCTAssertEqual(other.state.turns.map(\.text), ["q1", "turns=1 images=1 temp=0.2"])
+        XCTAssertEqual(other.state.turns[0].images, ["a.png"])
+        XCTAssertEqual(other.state.settings.topK, 5)
+        let json = try String(contentsOfFile: path, encoding: .utf8)
+        XCTAssertTrue(json.contains("\"images\" : [\n        \"a.png\""), json)
+        try "not json".write(toFile: path, atomically: true, encoding: .utf8)
+        let third = makeRepl(["/load \(path)"])
+        third.run()
+        XCTAssertTrue(output.contains("error: invalid value '\(path)' for /load: expected a transcript written by /save"))
+    }
+
+    func testSystemPromptClearsConversation() {
+        let repl = makeRepl(["hello", "/system You are a pirate."])
+        repl.run()
+        XCTAssertEqual(repl.state.system, "You are a pirate.")
+        XCTAssertEqual(repl.state.turns, [])
+    }
+}
