@@ -1,0 +1,78 @@
+import CEdit
+import Foundation
+import PrismChat
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Terminal facts the CLI adapts to: colours and progress bars only on a TTY, never in CI.
+enum Terminal {
+    static var stdoutIsTTY: Bool { isatty(STDOUT_FILENO) == 1 }
+    static var stderrIsTTY: Bool { isatty(STDERR_FILENO) == 1 && ProcessInfo.processInfo.environment["CI"] == nil }
+    static var stdinIsTTY: Bool { isatty(STDIN_FILENO) == 1 }
+
+    static func writeOut(_ s: String) {
+        FileHandle.standardOutput.write(Data(s.utf8))
+    }
+
+    static func writeErr(_ s: String) {
+        FileHandle.standardError.write(Data(s.utf8))
+    }
+}
+
+/// Line input with editing and history through libedit's readline interface.
+final class EditLineReader: LineReader {
+    private let historyFile: String?
+
+    init(historyFile: String?) {
+        self.historyFile = historyFile
+        if let historyFile { read_history(historyFile) }
+    }
+
+    func readLine(prompt: String) -> String? {
+        guard let raw = readline(prompt) else { return nil }
+        defer { free(raw) }
+        let line = String(cString: raw)
+        if !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            add_history(raw)
+            if let historyFile { write_history(historyFile) }
+        }
+        return line
+    }
+}
+
+/// Plain stdin (piped input): no prompt, no editing.
+final class PlainLineReader: LineReader {
+    func readLine(prompt: String) -> String? { Swift.readLine(strippingNewline: true) }
+}
+
+/// Ctrl-C handling: the first press stops the answer being generated; a second press while that answer is
+/// still stopping exits. At the prompt, Ctrl-C is ignored (Ctrl-D or /quit exits).
+enum Interrupts {
+    private static let pending = Atomic<Int>(0)
+    private static let generating = Atomic<Bool>(false)
+    nonisolated(unsafe) private static var source: DispatchSourceSignal?
+
+    static func install() {
+        signal(SIGINT, SIG_IGN)
+        let s = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        s.setEventHandler {
+            guard generating.load(ordering: .relaxed) else { return }
+            if pending.add(1, ordering: .relaxed).newValue >= 2 {
+                Terminal.writeErr("\ninterrupted\n")
+                exit(130)
+            }
+        }
+        s.resume()
+        source = s
+    }
+
+    /// Runs `body` as one interruptible generation; `stop()` inside it reports a Ctrl-C.
+    static func generation<T>(_ body: (_ stop: () -> Bool) throws -> T) rethrows -> T {
+        pending.store(0, ordering: .relaxed)
+        generating.store(true, ordering: .relaxed)
+        defer { generating.store(false, ordering: .relaxed); pending.store(0, ordering: .relaxed) }
+        return try body { pending.load(ordering: .relaxed) > 0 }
+    }
+}
