@@ -94,16 +94,32 @@ struct PreTokenizer {
     private var scalars: [UInt32] = []
     private var classes: [UInt8] = []
     private var offsets: [Int] = []   // byte offset of each scalar, plus the end
+    private let bmp = CharClass.bmp
 
     /// Calls `piece` with the byte range of each piece of `bytes[range]`, in order.
     mutating func split(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ piece: (Range<Int>) -> Void) {
-        decode(bytes, range)
-        let n = scalars.count
-        var i = 0
-        while i < n {
-            let end = scan(from: i, n)
-            piece(offsets[i]..<offsets[end])
-            i = end
+        if scalars.count < range.count + 1 {
+            let capacity = max(range.count + 1, 2 * scalars.count)
+            scalars = [UInt32](repeating: 0, count: capacity)
+            classes = [UInt8](repeating: 0, count: capacity)
+            offsets = [Int](repeating: 0, count: capacity)
+        }
+        let table = bmp
+        scalars.withUnsafeMutableBufferPointer { sp in
+            classes.withUnsafeMutableBufferPointer { cp in
+                offsets.withUnsafeMutableBufferPointer { op in
+                    table.withUnsafeBufferPointer { bmp in
+                        let n = PreTokenizer.decode(bytes, range, bmp, sp.baseAddress!, cp.baseAddress!, op.baseAddress!)
+                        let scanner = Scanner(scalars: sp.baseAddress!, classes: cp.baseAddress!, n: n)
+                        var i = 0
+                        while i < n {
+                            let end = scanner.scan(from: i)
+                            piece(op[i]..<op[end])
+                            i = end
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -118,14 +134,13 @@ struct PreTokenizer {
         return out
     }
 
-    // MARK: - UTF-8 → scalars and classes
-
-    private mutating func decode(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) {
-        scalars.removeAll(keepingCapacity: true)
-        classes.removeAll(keepingCapacity: true)
-        offsets.removeAll(keepingCapacity: true)
+    /// UTF-8 → scalars, their classes and byte offsets (plus the end offset); returns the scalar count.
+    private static func decode(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ bmp: UnsafeBufferPointer<UInt8>,
+                               _ scalars: UnsafeMutablePointer<UInt32>, _ classes: UnsafeMutablePointer<UInt8>,
+                               _ offsets: UnsafeMutablePointer<Int>) -> Int {
         var i = range.lowerBound
         let end = range.upperBound
+        var n = 0
         while i < end {
             let b0 = UInt32(b[i])
             var v: UInt32
@@ -140,20 +155,28 @@ struct PreTokenizer {
                 v = (b0 & 0x07) << 18 | UInt32(b[i + 1] & 0x3F) << 12 | UInt32(b[i + 2] & 0x3F) << 6
                     | UInt32(b[i + 3] & 0x3F); len = 4
             }
-            scalars.append(v)
-            classes.append(CharClass.of(v))
-            offsets.append(i)
+            scalars[n] = v
+            classes[n] = v < 0x10000 ? bmp[Int(v)] : CharClass.compute(v).rawValue
+            offsets[n] = i
+            n += 1
             i += len
         }
-        offsets.append(end)
+        offsets[n] = end
+        return n
     }
+}
 
-    // MARK: - The eight alternatives
+// MARK: - The eight alternatives
+
+private struct Scanner {
+    let scalars: UnsafeMutablePointer<UInt32>
+    let classes: UnsafeMutablePointer<UInt8>
+    let n: Int
 
     @inline(__always) private func has(_ i: Int, _ c: CharClass) -> Bool { classes[i] & c.rawValue != 0 }
 
     /// End (scalar index) of the piece starting at `i`.
-    private func scan(from i: Int, _ n: Int) -> Int {
+    func scan(from i: Int) -> Int {
         // 1. [\p{Han}]+
         if has(i, .han) {
             var e = i + 1
@@ -162,10 +185,10 @@ struct PreTokenizer {
         }
         // 2. and 3.: optional prefix [^\r\n\p{L}\p{N}], tried first with it, then without
         let prefix = classes[i] & (CharClass.newline.rawValue | CharClass.letter.rawValue | CharClass.number.rawValue) == 0
-        if prefix, let e = upperStarLowerPlus(i + 1, n) { return contraction(e, n) }
-        if let e = upperStarLowerPlus(i, n) { return contraction(e, n) }
-        if prefix, let e = upperPlusLowerStar(i + 1, n) { return contraction(e, n) }
-        if let e = upperPlusLowerStar(i, n) { return contraction(e, n) }
+        if prefix, let e = upperStarLowerPlus(i + 1) { return contraction(e) }
+        if let e = upperStarLowerPlus(i) { return contraction(e) }
+        if prefix, let e = upperPlusLowerStar(i + 1) { return contraction(e) }
+        if let e = upperPlusLowerStar(i) { return contraction(e) }
         // 4. \p{N}{1,3}
         if has(i, .number) {
             var e = i + 1
@@ -199,7 +222,7 @@ struct PreTokenizer {
     }
 
     /// `[U]*[L]+` from `j` as a backtracking engine matches it: U* greedy, giving back until L+ can start.
-    private func upperStarLowerPlus(_ j: Int, _ n: Int) -> Int? {
+    private func upperStarLowerPlus(_ j: Int) -> Int? {
         var k = j
         while k < n && has(k, .upper) { k += 1 }
         var m = k
@@ -215,7 +238,7 @@ struct PreTokenizer {
     }
 
     /// `[U]+[L]*` from `j`.
-    private func upperPlusLowerStar(_ j: Int, _ n: Int) -> Int? {
+    private func upperPlusLowerStar(_ j: Int) -> Int? {
         var k = j
         while k < n && has(k, .upper) { k += 1 }
         if k == j { return nil }
@@ -224,7 +247,7 @@ struct PreTokenizer {
     }
 
     /// `(?i:'s|'t|'re|'ve|'m|'ll|'d)?` at `e`; simple case folding, so U+017F (ſ) matches s.
-    private func contraction(_ e: Int, _ n: Int) -> Int {
+    private func contraction(_ e: Int) -> Int {
         guard e + 1 < n, scalars[e] == 0x27 else { return e }
         func folded(_ i: Int) -> UInt32 {
             let v = scalars[i]

@@ -41,8 +41,8 @@ public final class TikTokenizer: @unchecked Sendable {
     /// 256 reserved + 2, as tokenization_moonshot.py (`num_reserved_special_tokens = 256`).
     public static let specialTokenCount = 258
 
-    private let ranks: TokenTable            // key index == rank == id
-    private let specials: TokenTable         // special name bytes → id
+    private let ranks: FrozenTokenTable      // key index == rank == id
+    private let specials: FrozenTokenTable   // special name bytes → id
     private let specialNames: [Int: String]
     private let specialLengths: [Int]        // distinct name lengths in bytes, longest first
     private let specialFirstByte: [Bool]
@@ -55,7 +55,7 @@ public final class TikTokenizer: @unchecked Sendable {
     }
 
     public init(model: URL, config: URL) throws {
-        ranks = try TikTokenizer.loadRanks(model)
+        ranks = try FrozenTokenTable(TikTokenizer.loadRanks(model))
         numBaseTokens = ranks.count
         let named = try TikTokenizer.loadSpecialNames(config)
         // tokenization_moonshot.py: ids num_base_tokens ..< +258, named from added_tokens_decoder, others reserved;
@@ -74,7 +74,7 @@ public final class TikTokenizer: @unchecked Sendable {
         }
         specialTokens = tokens
         specialNames = names
-        specials = table
+        specials = FrozenTokenTable(table)
         vocabularySize = numBaseTokens + TikTokenizer.specialTokenCount
         specialLengths = Set(tokens.keys.map { $0.utf8.count }).sorted(by: >)
         var first = [Bool](repeating: false, count: 256)
@@ -87,9 +87,9 @@ public final class TikTokenizer: @unchecked Sendable {
     public func isSpecial(_ id: Int) -> Bool { specialNames[id] != nil }
 
     /// The bytes of one token (a special token's name for special ids), or nil for an unknown id.
-    public func tokenBytes(_ id: Int) -> ArraySlice<UInt8>? {
-        if id >= 0 && id < numBaseTokens { return ranks.key(id) }
-        return specialNames[id].map { ArraySlice($0.utf8) }
+    public func tokenBytes(_ id: Int) -> [UInt8]? {
+        if id >= 0 && id < numBaseTokens { return Array(ranks.key(id)) }
+        return specialNames[id].map { Array($0.utf8) }
     }
 
     // MARK: - Encoding
@@ -187,7 +187,14 @@ public final class TikTokenizer: @unchecked Sendable {
 
     /// tiktoken's `_byte_pair_merge`: repeatedly merge the adjacent pair whose concatenation has the lowest rank
     /// (leftmost on ties), then emit the rank of each part. Every single byte has a rank (checked at load).
-    private func bytePairEncode(_ p: UnsafePointer<UInt8>, _ len: Int, _ out: inout [Int]) {
+    /// Long pieces take a heap-based path that makes the same merges in O(n log n) instead of O(n²).
+    func bytePairEncode(_ p: UnsafePointer<UInt8>, _ len: Int, _ out: inout [Int]) {
+        let starts = len > 64 ? mergeWithHeap(p, len) : mergeByScanning(p, len)
+        for j in 0..<(starts.count - 1) { out.append(ranks.lookup(p + starts[j], starts[j + 1] - starts[j])!) }
+    }
+
+    /// Part starts (plus the end) after merging, exactly as tiktoken's loop: scan for the minimum each round.
+    func mergeByScanning(_ p: UnsafePointer<UInt8>, _ len: Int) -> [Int] {
         let none = Int.max
         @inline(__always) func rank(_ a: Int, _ b: Int) -> Int { ranks.lookup(p + a, b - a) ?? none }
         var pos = [Int](0...len)                       // part starts, plus the end
@@ -207,7 +214,44 @@ public final class TikTokenizer: @unchecked Sendable {
             best = (none, -1)
             for j in 0..<(pos.count - 1) where pairRank[j] < best.0 { best = (pairRank[j], j) }
         }
-        for j in 0..<(pos.count - 1) { out.append(ranks.lookup(p + pos[j], pos[j + 1] - pos[j])!) }
+        return pos
+    }
+
+    /// The same merges with a min-heap of (rank, start) over a linked list of parts: the minimum (rank, start) is
+    /// tiktoken's choice (lowest rank, leftmost); a heap entry is stale when its part is gone or its pair's rank
+    /// changed (a pair's bytes, hence rank, change whenever its end moves).
+    func mergeWithHeap(_ p: UnsafePointer<UInt8>, _ len: Int) -> [Int] {
+        let none = Int.max
+        @inline(__always) func rank(_ a: Int, _ b: Int) -> Int { ranks.lookup(p + a, b - a) ?? none }
+        var next = [Int](1...(len + 1))               // next part's start; parts start at alive positions
+        var prev = [Int](-1..<len)
+        var alive = [Bool](repeating: true, count: len + 1)
+        var pairRank = [Int](repeating: none, count: len + 1)
+        var heap = MinHeap()
+        for i in 0..<(len - 1) {
+            pairRank[i] = rank(i, i + 2)
+            if pairRank[i] != none { heap.push(UInt64(pairRank[i]) << 32 | UInt64(i)) }
+        }
+        while let top = heap.pop() {
+            let r = Int(top >> 32), s = Int(top & 0xFFFF_FFFF)
+            guard alive[s], pairRank[s] == r else { continue }
+            let t = next[s]                            // merge part t into part s
+            alive[t] = false
+            next[s] = next[t]
+            if next[t] <= len { prev[next[t]] = s }
+            pairRank[s] = next[s] < len ? rank(s, next[next[s]]) : none
+            if pairRank[s] != none { heap.push(UInt64(pairRank[s]) << 32 | UInt64(s)) }
+            if s > 0 {
+                let q = prev[s]
+                pairRank[q] = rank(q, next[s])
+                if pairRank[q] != none { heap.push(UInt64(pairRank[q]) << 32 | UInt64(q)) }
+            }
+        }
+        var starts: [Int] = []
+        var s = 0
+        while s < len { starts.append(s); s = next[s] }
+        starts.append(len)
+        return starts
     }
 
     /// tokenization_moonshot.py's chunking: 400 000-code-point chunks, each cut into runs of at most 25 000
@@ -220,14 +264,20 @@ public final class TikTokenizer: @unchecked Sendable {
         var sliceStart = 0, runLength = 0, runIsSpace = false
         while i < buf.count {
             let b0 = buf[i]
-            let len = b0 < 0x80 ? 1 : b0 < 0xE0 ? 2 : b0 < 0xF0 ? 3 : 4
+            let len: Int
+            let space: Bool
+            if b0 < 0x80 {
+                len = 1
+                space = (b0 >= 0x09 && b0 <= 0x0D) || (b0 >= 0x1C && b0 <= 0x20)
+            } else {
+                len = b0 < 0xE0 ? 2 : b0 < 0xF0 ? 3 : 4
+                space = pythonIsSpace(decodeScalar(buf, i, len))
+            }
             if index == maxChunk {
                 out.append(sliceStart..<i)
                 sliceStart = i
                 index = 0
             }
-            let v = len == 1 ? UInt32(b0) : decodeScalar(buf, i, len)
-            let space = pythonIsSpace(v)
             if index == 0 { runIsSpace = space; runLength = 0 }
             if runIsSpace != space {
                 runLength = 1
@@ -412,6 +462,40 @@ public final class TikTokenizer: @unchecked Sendable {
             names[id] = token.content
         }
         return names
+    }
+}
+
+/// A binary min-heap of packed (rank << 32 | start) keys.
+struct MinHeap {
+    private var a: [UInt64] = []
+
+    mutating func push(_ x: UInt64) {
+        a.append(x)
+        var i = a.count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            if a[parent] <= a[i] { break }
+            a.swapAt(parent, i)
+            i = parent
+        }
+    }
+
+    mutating func pop() -> UInt64? {
+        guard let top = a.first else { return nil }
+        let last = a.removeLast()
+        if a.isEmpty { return top }
+        a[0] = last
+        var i = 0
+        while true {
+            let l = 2 * i + 1, r = l + 1
+            var m = i
+            if l < a.count && a[l] < a[m] { m = l }
+            if r < a.count && a[r] < a[m] { m = r }
+            if m == i { break }
+            a.swapAt(i, m)
+            i = m
+        }
+        return top
     }
 }
 

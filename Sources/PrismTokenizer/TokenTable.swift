@@ -108,3 +108,73 @@ struct TokenTable {
         return true
     }
 }
+
+/// A built `TokenTable` copied into raw storage for lookups on the hot path: each slot holds a hash tag, the id
+/// and the key's place, so a lookup touches the slot and (on a tag match) the key bytes only.
+final class FrozenTokenTable: @unchecked Sendable {
+    private struct Slot {
+        var tag: UInt32
+        var id: Int32          // -1: empty
+        var offset: UInt32
+        var length: UInt32
+    }
+
+    let count: Int
+    private let bytes: UnsafeMutablePointer<UInt8>
+    private let starts: UnsafeMutablePointer<Int>
+    private let slots: UnsafeMutablePointer<Slot>
+    private let mask: Int
+    private let shift: UInt64
+
+    init(_ t: TokenTable) {
+        count = t.count
+        bytes = .allocate(capacity: max(1, t.bytes.count))
+        bytes.initialize(from: t.bytes, count: t.bytes.count)
+        starts = .allocate(capacity: t.starts.count)
+        starts.initialize(from: t.starts, count: t.starts.count)
+        var capacity = 16
+        while capacity < 2 * t.count { capacity *= 2 }
+        slots = .allocate(capacity: capacity)
+        slots.initialize(repeating: Slot(tag: 0, id: -1, offset: 0, length: 0), count: capacity)
+        mask = capacity - 1
+        shift = UInt64(64 - capacity.trailingZeroBitCount)
+        for k in 0..<t.count {
+            let a = t.starts[k], len = t.starts[k + 1] - a
+            let h = TokenTable.hash(bytes + a, len)
+            var s = Int(truncatingIfNeeded: h >> shift) & mask
+            while slots[s].id >= 0 { s = (s + 1) & mask }
+            slots[s] = Slot(tag: UInt32(truncatingIfNeeded: h), id: t.ids[k], offset: UInt32(a), length: UInt32(len))
+        }
+    }
+
+    deinit {
+        bytes.deallocate(); starts.deallocate(); slots.deallocate()
+    }
+
+    /// The id of `p[0..<count]`, or nil.
+    @inline(__always)
+    func lookup(_ p: UnsafePointer<UInt8>?, _ count: Int) -> Int? {
+        let h = TokenTable.hash(p, count)
+        let tag = UInt32(truncatingIfNeeded: h)
+        var s = Int(truncatingIfNeeded: h >> shift) & mask
+        while true {
+            let slot = slots[s]
+            if slot.id < 0 { return nil }
+            if slot.tag == tag && Int(slot.length) == count
+                && (count == 0 || TokenTable.equal(bytes + Int(slot.offset), p, count)) {
+                return Int(slot.id)
+            }
+            s = (s + 1) & mask
+        }
+    }
+
+    func lookup(_ key: [UInt8]) -> Int? {
+        key.withUnsafeBufferPointer { lookup($0.baseAddress, $0.count) }
+    }
+
+    /// The bytes of the k-th inserted key.
+    @inline(__always)
+    func key(_ k: Int) -> UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(start: bytes + starts[k], count: starts[k + 1] - starts[k])
+    }
+}

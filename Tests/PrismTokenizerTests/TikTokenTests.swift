@@ -103,6 +103,26 @@ final class TikTokenTests: XCTestCase {
         XCTAssertFalse(TikTokenizer.pythonIsSpace(0x200B))
     }
 
+    /// The heap-based merge used for long pieces makes exactly tiktoken's merges (the scanning loop's).
+    func testHeapMergeEqualsScanningMerge() {
+        let t = TikTokenTests.tokenizer
+        var rng = SplitMix(seed: 17)
+        let words = Array(TikTokenTests.expected.cases.prefix(60).map(\.text).joined().utf8)
+        for trial in 0..<300 {
+            let len = 2 + Int(rng.next() % 200)
+            var bytes: [UInt8]
+            switch trial % 3 {
+            case 0: bytes = (0..<len).map { _ in words[Int(rng.next() % UInt64(words.count))] }
+            case 1: let s = Int(rng.next() % UInt64(words.count - len)); bytes = Array(words[s..<(s + len)])
+            default: bytes = (0..<len).map { _ in [UInt8(ascii: "a"), UInt8(ascii: "b"), 0x20][Int(rng.next() % 3)] }
+            }
+            bytes.withUnsafeBufferPointer { b in
+                XCTAssertEqual(t.mergeWithHeap(b.baseAddress!, b.count), t.mergeByScanning(b.baseAddress!, b.count),
+                               "bytes \(bytes)")
+            }
+        }
+    }
+
     // MARK: - Loading errors
 
     private func writeModel(_ lines: [String], config: String? = nil) -> URL {
@@ -170,7 +190,7 @@ final class TikTokenTests: XCTestCase {
         var rng = SplitMix(seed: 5)
         let base = TikTokenTests.expected.cases.prefix(200).map(\.text).joined(separator: "\n")
         var text = ""
-        while text.utf8.count < 1 << 20 { text += base + randomText(&rng, length: 200) }
+        while text.utf8.count < 1 << 18 { text += base + randomText(&rng, length: 200) }
         let start = Date()
         let ids = t.encode(text)
         let seconds = Date().timeIntervalSince(start)
