@@ -28,6 +28,7 @@ public struct ChatMessage: Equatable, Sendable {
 
     public static func system(_ text: String) -> ChatMessage { ChatMessage(role: .system, text: text) }
     public static func user(_ content: ChatContent...) -> ChatMessage { ChatMessage(role: .user, content: content) }
+    public static func user(_ text: String) -> ChatMessage { ChatMessage(role: .user, text: text) }
     public static func assistant(_ text: String) -> ChatMessage { ChatMessage(role: .assistant, text: text) }
 
     public var imageCount: Int { content.filter { $0 == .image }.count }

@@ -350,72 +350,80 @@ public final class TikTokenizer: @unchecked Sendable {
             throw TokenizerError.missingFile(path: url.path)
         }
         let path = url.path
-        var tokens: [[UInt8]?] = []
-        var lineOfRank: [Int: Int] = [:]
-        var lineOfToken: [[UInt8]: Int] = [:]
-        var lineNumber = 0
+        var pool: [UInt8] = []                                     // decoded tokens, back to back
+        pool.reserveCapacity(data.count)
+        var entries: [(rank: Int, start: Int, end: Int, line: Int)] = []
         try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             let b = raw.bindMemory(to: UInt8.self)
             var i = 0
+            var lineNumber = 0
+            @inline(__always) func isBlank(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 || c == 0x0D }
             while i < b.count {
                 lineNumber += 1
                 var e = i
                 while e < b.count && b[e] != 0x0A { e += 1 }
+                defer { i = e + 1 }
                 var fields: [Range<Int>] = []
                 var j = i
                 while j < e {
-                    while j < e && (b[j] == 0x20 || b[j] == 0x09 || b[j] == 0x0D) { j += 1 }
+                    while j < e && isBlank(b[j]) { j += 1 }
                     let s = j
-                    while j < e && !(b[j] == 0x20 || b[j] == 0x09 || b[j] == 0x0D) { j += 1 }
+                    while j < e && !isBlank(b[j]) { j += 1 }
                     if j > s { fields.append(s..<j) }
                 }
-                defer { i = e + 1 }
                 if fields.isEmpty { continue }
                 func text(_ r: Range<Int>) -> String { String(decoding: b[r], as: UTF8.self) }
+                func fail(_ reason: String) -> TokenizerError {
+                    .malformedLine(path: path, line: lineNumber, reason: reason)
+                }
                 guard fields.count == 2 else {
-                    throw TokenizerError.malformedLine(path: path, line: lineNumber, reason: fields.count == 1
-                        ? "missing rank after '\(text(fields[0]))'"
-                        : "expected 'base64 rank', found \(fields.count) fields")
+                    throw fail(fields.count == 1 ? "missing rank after '\(text(fields[0]))'"
+                                                 : "expected 'base64 rank', found \(fields.count) fields")
                 }
-                guard let token = base64Decode(b[fields[0]]) else {
-                    throw TokenizerError.malformedLine(path: path, line: lineNumber,
-                                                       reason: "invalid base64 '\(text(fields[0]))'")
+                let start = pool.count
+                guard base64Decode(b[fields[0]], into: &pool) else { throw fail("invalid base64 '\(text(fields[0]))'") }
+                var rank = 0
+                for c in b[fields[1]] {
+                    guard c >= 0x30 && c <= 0x39, rank < Int(Int32.max) / 10 else {
+                        throw fail("rank '\(text(fields[1]))' is not a non-negative integer")
+                    }
+                    rank = rank * 10 + Int(c - 0x30)
                 }
-                guard let rank = Int(text(fields[1])), rank >= 0 else {
-                    throw TokenizerError.malformedLine(path: path, line: lineNumber,
-                                                       reason: "rank '\(text(fields[1]))' is not a non-negative integer")
-                }
-                if let other = lineOfRank[rank] {
-                    throw TokenizerError.malformedLine(path: path, line: lineNumber,
-                                                       reason: "duplicate rank \(rank) (also on line \(other))")
-                }
-                if let other = lineOfToken[token] {
-                    throw TokenizerError.malformedLine(path: path, line: lineNumber,
-                                                       reason: "duplicate token '\(text(fields[0]))' (also on line \(other))")
-                }
-                lineOfRank[rank] = lineNumber
-                lineOfToken[token] = lineNumber
-                if rank >= tokens.count { tokens.append(contentsOf: repeatElement(nil, count: rank + 1 - tokens.count)) }
-                tokens[rank] = token
+                entries.append((rank, start, pool.count, lineNumber))
             }
         }
-        if tokens.isEmpty { throw TokenizerError.invalidModel(path: path, reason: "no tokens") }
-        if let gap = tokens.firstIndex(where: { $0 == nil }) {
-            throw TokenizerError.invalidModel(path: path, reason: "ranks must be 0..<\(lineOfRank.count) without gaps; rank \(gap) is missing")
+        if entries.isEmpty { throw TokenizerError.invalidModel(path: path, reason: "no tokens") }
+        entries.sort { ($0.rank, $0.line) < ($1.rank, $1.line) }
+        for (k, e) in entries.enumerated() where e.rank != k {
+            if k > 0 && entries[k - 1].rank == e.rank {
+                throw TokenizerError.malformedLine(path: path, line: e.line,
+                                                   reason: "duplicate rank \(e.rank) (also on line \(entries[k - 1].line))")
+            }
+            throw TokenizerError.invalidModel(path: path, reason: "ranks must be 0..<\(entries.count) without gaps; rank \(k) is missing")
         }
-        var table = TokenTable()
-        for (rank, token) in tokens.enumerated() { _ = table.insert(token!, id: rank) }
+        var table = TokenTable(capacity: entries.count)
+        try pool.withUnsafeBufferPointer { pb in
+            for e in entries {
+                let token = UnsafeBufferPointer(rebasing: pb[e.start..<e.end])
+                if let other = table.insert(token, id: e.rank) {
+                    let lines = (entries[other].line, e.line)
+                    let base64 = Data(token).base64EncodedString()
+                    throw TokenizerError.malformedLine(path: path, line: max(lines.0, lines.1),
+                                                       reason: "duplicate token '\(base64)' (also on line \(min(lines.0, lines.1)))")
+                }
+            }
+        }
         for byte in 0..<256 where table.lookup([UInt8(byte)]) == nil {
             throw TokenizerError.invalidModel(path: path, reason: String(format: "no token for the single byte 0x%02X (byte-level BPE needs all 256)", byte))
         }
         return table
     }
 
-    /// Standard base64 with padding; nil when malformed.
-    static func base64Decode(_ s: Slice<UnsafeBufferPointer<UInt8>>) -> [UInt8]? {
-        if s.count % 4 != 0 || s.isEmpty { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(s.count / 4 * 3)
+    /// Standard base64 with padding, appended to `out`; false (with `out` unchanged) when malformed.
+    static func base64Decode(_ s: Slice<UnsafeBufferPointer<UInt8>>, into out: inout [UInt8]) -> Bool {
+        let count = s.count
+        if count % 4 != 0 || count == 0 { return false }
+        let start = out.count
         var acc: UInt32 = 0, n = 0, pad = 0
         for (k, c) in s.enumerated() {
             let v: UInt32
@@ -425,14 +433,17 @@ public final class TikTokenizer: @unchecked Sendable {
             case 0x30...0x39: v = UInt32(c - 0x30 + 52)
             case 0x2B: v = 62
             case 0x2F: v = 63
-            case 0x3D:
-                // '=' only in the last two positions, and only followed by '='
-                if k < s.count - 2 { return nil }
+            case 0x3D where k >= count - 2:   // '=' only in the last two places
                 pad += 1
                 v = 0
-            default: return nil
+            default:
+                out.removeSubrange(start...)
+                return false
             }
-            if pad > 0 && c != 0x3D { return nil }
+            if pad > 0 && c != 0x3D {
+                out.removeSubrange(start...)
+                return false
+            }
             acc = acc << 6 | v
             n += 1
             if n == 4 {
@@ -442,7 +453,7 @@ public final class TikTokenizer: @unchecked Sendable {
                 acc = 0; n = 0
             }
         }
-        return out.isEmpty ? nil : out
+        return true
     }
 
     private struct ConfigFile: Decodable {

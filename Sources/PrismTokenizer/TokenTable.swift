@@ -10,6 +10,18 @@ struct TokenTable {
 
     var count: Int { ids.count }
 
+    init() {}
+
+    /// Sized for `capacity` keys without rehashing.
+    init(capacity: Int) {
+        var slotCount = 64
+        while slotCount < 2 * capacity { slotCount *= 2 }
+        slots = [Int32](repeating: -1, count: slotCount)
+        shift = 64 - slotCount.trailingZeroBitCount
+        ids.reserveCapacity(capacity)
+        starts.reserveCapacity(capacity + 1)
+    }
+
     /// Adds a key; returns the id already stored for it instead when it is present.
     mutating func insert(_ key: UnsafeBufferPointer<UInt8>, id: Int) -> Int? {
         if 2 * (count + 1) > slots.count { grow() }

@@ -268,9 +268,10 @@ def main():
             disagree += 1
             print("python regex (V1) splits differently:", repr(text))
         splits.append({"text": text, "pieces": pieces})
-    (FIX / "splits.json").write_text(json.dumps({
-        "generator": f"Tools/reference/tokenizer_fixtures.py; tiktoken {tiktoken.__version__}",
-        "pattern": PAT_STR, "cases": splits}, ensure_ascii=False, indent=0) + "\n")
+    header = json.dumps({"generator": f"Tools/reference/tokenizer_fixtures.py; tiktoken {tiktoken.__version__}",
+                         "pattern": PAT_STR}, ensure_ascii=False)[:-1]
+    lines = ",\n".join(json.dumps(c, ensure_ascii=False) for c in splits)
+    (FIX / "splits.json").write_text(f'{header}, "cases": [\n{lines}\n]}}\n')
     print(f"{len(splits)} split cases, Python regex V1 disagrees on {disagree}")
 
     classes = {
