@@ -111,26 +111,9 @@ public struct ChatTemplate: Sendable, Equatable {
             guard fm.fileExists(atPath: url.path) else { throw TokenizerError.templateNotFound(path: url.path) }
             return url
         }
-        let starts = searchFrom ?? defaultSearchRoots()
-        for start in starts {
-            var dir = start.standardizedFileURL
-            while true {
-                let candidate = dir.appendingPathComponent("Prompts").appendingPathComponent(name)
-                if fm.fileExists(atPath: candidate.path) { return candidate }
-                let parent = dir.deletingLastPathComponent()
-                if parent.path == dir.path || dir.path == "/" { break }
-                dir = parent
-            }
-        }
+        let starts = searchFrom ?? ProjectPaths.searchRoots
+        if let url = ProjectPaths.locate("Prompts/\(name)", from: starts) { return url }
         throw TokenizerError.templateNotFoundInSearch(name: name, searched: starts.map(\.path))
-    }
-
-    private static func defaultSearchRoots() -> [URL] {
-        var roots = [URL(fileURLWithPath: FileManager.default.currentDirectoryPath)]
-        if let exe = Bundle.main.executableURL?.resolvingSymlinksInPath() {
-            roots.append(exe.deletingLastPathComponent())
-        }
-        return roots
     }
 
     // MARK: - Rendering
