@@ -1,0 +1,66 @@
+import Foundation
+import PrismCore
+import PrismTestSupport
+@testable import PrismVLM
+import XCTest
+
+/// Parity with transformers' DeepseekV3ForCausalLM (Tools/reference/deepseek_decoder.py), loaded from the
+/// bare DeepseekV3 layout that save_pretrained writes.
+final class DecoderTests: XCTestCase {
+    static let model = try! KimiVL.load(directory: fixtureURL("deepseek_tiny"))
+    let g = try! Golden("decoder_golden.safetensors")
+
+    /// max |Δ| / max |expected|
+    func relativeError(_ a: Tensor, _ e: Tensor) -> Float {
+        a.maxAbsDifference(e) / e.data.map(abs).max()!
+    }
+
+    func logits(_ m: KimiVL, _ ids: [Int], cache: KVCache? = nil) -> Tensor {
+        let c = cache ?? m.newCache()
+        return m.decoder.logits(m.decoder.forward(m.decoder.embed(ids), lengths: [ids.count], caches: [c]))
+    }
+
+    func testLogitsMatchTransformersWithBothAttentionOrders() {
+        let m = Self.model
+        defer { m.decoder.attentionStrategy = .automatic }
+        for strategy in [MLAStrategy.expanded, .absorbed] {
+            m.decoder.attentionStrategy = strategy
+            for i in 0..<3 {
+                let out = logits(m, g.ints("prompt\(i).ids"))
+                let expected = g.tensor("prompt\(i).logits")
+                let rel = relativeError(out, expected)
+                XCTAssertLessThan(rel, 1e-4, "prompt \(i), \(strategy): relative error \(rel)")
+                print("decoder parity prompt \(i) \(strategy): max|Δ| \(out.maxAbsDifference(expected)), relative \(rel)")
+                assertClose(out, expected, atol: 1e-4, rtol: 1e-4, "prompt \(i) \(strategy)")
+            }
+        }
+    }
+
+    /// Prefill 7 tokens, then decode 3 one at a time from the latent cache: each step equals the full run.
+    func testIncrementalDecodeEqualsFullRecompute() throws {
+        let m = Self.model
+        let ids = g.ints("extended.ids"), full = g.tensor("extended.logits")
+        let cache = m.newCache()
+        let pre = logits(m, Array(ids[0..<7]), cache: cache)
+        XCTAssertLessThan(relativeError(pre, full.slice(rows: 0..<7)), 1e-4)
+        XCTAssertEqual(cache.count, 7)
+        XCTAssertEqual(cache.byteCount, 7 * 3 * (32 + 8) * 4, "cache holds kv_lora_rank + rope floats per token and layer")
+        let swiftFull = logits(m, ids)
+        for t in 7..<ids.count {
+            let step = Tensor(shape: [1, full.lastDim], data: try m.decode(token: ids[t], cache: cache))
+            XCTAssertLessThan(relativeError(step, full.slice(rows: t..<(t + 1))), 1e-4, "step \(t)")
+            XCTAssertLessThan(step.maxAbsDifference(swiftFull.slice(rows: t..<(t + 1))), 1e-4, "step \(t) vs Swift full run")
+        }
+        XCTAssertEqual(cache.count, ids.count)
+        // truncating rolls the cache back: re-decoding the last token gives the same logits
+        cache.truncate(to: ids.count - 1)
+        let again = try m.decode(token: ids.last!, cache: cache)
+        XCTAssertLessThan(Tensor(shape: [1, full.lastDim], data: again).maxAbsDifference(swiftFull.slice(rows: (ids.count - 1)..<ids.count)), 1e-4)
+    }
+
+    func testEmbeddingRejectsOutOfVocabularyIds() {
+        assertThrowsMessage("token id 96 is outside the vocabulary (0..<96)") {
+            try Self.model.embed(tokens: [1, 96], imageEmbeddings: nil)
+        }
+    }
+}
