@@ -57,4 +57,24 @@ final class KimiVLTests: XCTestCase {
         XCTAssertEqual(c.tokens, Array(a.tokens[0..<2]))
         XCTAssertEqual(c.finish, .stopToken(a.tokens[2]))
     }
+
+    /// `Tools/make_random_checkpoint.py --preset tiny`: sharded index, bf16, official names. Loads and generates
+    /// from a prompt with an image, and a packed prefill of it with a text-only prompt matches separate runs.
+    func testRandomTinyCheckpointLoadsAndGenerates() throws {
+        let m = try KimiVL.load(directory: fixtureURL("random_tiny"))
+        XCTAssertEqual(m.decoder.embedTokens.dtype, .bf16)
+        let pixels = (0..<(60 * 40 * 3)).map { UInt8(($0 * 7) % 256) }
+        let img = try m.imageProcessor(RGBImage(width: 60, height: 40, pixels: pixels))
+        XCTAssertEqual(img.grid, GridSize(h: 4, w: 6))
+        let withImage = Prompt(tokens: [1, 2] + Array(repeating: m.mediaPadId, count: img.tokenCount) + [3, 4], images: [img])
+        let textOnly = Prompt(tokens: [9, 8, 7])
+        var sampler = Sampler(SamplingParameters(temperature: 0.7, topP: 0.9, topK: 20, repetitionPenalty: 1.1, seed: 3))
+        let out = try m.generate(withImage, cache: m.newCache(), sampler: &sampler, maxTokens: 4, stopTokens: [251])
+        XCTAssertFalse(out.tokens.isEmpty)
+        XCTAssertTrue(out.tokens.allSatisfy { $0 >= 0 && $0 < 256 })
+        let packed = try m.prefill([withImage, textOnly], caches: [m.newCache(), m.newCache()])
+        let a = try m.prefill(withImage, cache: m.newCache()), b = try m.prefill(textOnly, cache: m.newCache())
+        XCTAssertLessThan(packed.slice(rows: 0..<1).maxAbsDifference(Tensor(shape: [1, 256], data: a)), 1e-5)
+        XCTAssertLessThan(packed.slice(rows: 1..<2).maxAbsDifference(Tensor(shape: [1, 256], data: b)), 1e-5)
+    }
 }

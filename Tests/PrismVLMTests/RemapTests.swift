@@ -63,4 +63,42 @@ final class RemapTests: XCTestCase {
             try JSONConfig.decode(TextConfig.self, from: Data(#"{"scoring_func": "sigmoidd"}"#.utf8), path: "c.json")
         }
     }
+
+    /// The full Kimi-VL-A3B layout (names, dtypes, shapes of specs/kimi_vl.md §2, from
+    /// `Tools/make_random_checkpoint.py --preset full --manifest`) binds exactly: every tensor is asked for
+    /// once with its shape and none is left over. The 32.8 GB checkpoint is a sparse file (header only).
+    func testFullKimiVLManifestBindsExactly() throws {
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: fixtureURL("kimivl_a3b_manifest.json"))) as! [String: Any]
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try JSONSerialization.data(withJSONObject: manifest["config"]!).write(to: dir.appendingPathComponent("config.json"))
+        try JSONSerialization.data(withJSONObject: manifest["preprocessor_config"]!)
+            .write(to: dir.appendingPathComponent("preprocessor_config.json"))
+        var entries: [String] = [], offset = 0
+        for case let t as [Any] in manifest["tensors"] as! [Any] {
+            let name = t[0] as! String, dtype = t[1] as! String, shape = t[2] as! [Int]
+            let size = shape.reduce(1, *) * (dtype == "F32" ? 4 : 2)
+            entries.append("\"\(name)\":{\"dtype\":\"\(dtype)\",\"shape\":\(shape),\"data_offsets\":[\(offset),\(offset + size)]}")
+            offset += size
+        }
+        XCTAssertEqual(entries.count, 5652)
+        XCTAssertEqual(offset, 32_815_315_424, "16.41 B parameters, bf16")
+        var header = Data(("{" + entries.joined(separator: ",") + "}").utf8)
+        while header.count % 8 != 0 { header.append(0x20) }
+        let file = dir.appendingPathComponent("model.safetensors")
+        var n = UInt64(header.count).littleEndian
+        try (Data(bytes: &n, count: 8) + header).write(to: file)
+        let h = try FileHandle(forWritingTo: file)
+        try h.truncate(atOffset: UInt64(8 + header.count + offset))   // sparse: no data blocks written
+        try h.close()
+
+        let m = try KimiVL.load(directory: dir)
+        XCTAssertEqual(m.textConfig.numHiddenLayers, 27)
+        XCTAssertEqual(m.textConfig.kvLoraRank, 512)
+        XCTAssertEqual(m.visionConfig?.hiddenSize, 1152)
+        XCTAssertEqual(m.mediaPadId, 163605)
+        XCTAssertEqual(m.imageProcessor.config, .kimiVL)
+        XCTAssertEqual(m.decoder.lmHead.dtype, .bf16)
+        XCTAssertEqual(m.decoder.layers.filter { if case .moe = $0.ffn { return true } else { return false } }.count, 26)
+    }
 }
