@@ -9,7 +9,7 @@ preprocessor_config.json, model-0000N-of-0000M.safetensors shards and model.safe
 tensor names and shapes of specs/kimi_vl.md §2 (`vision_tower.…`, `multi_modal_projector.…`,
 `language_model.model.…`, `language_model.lm_head.weight`). Tensors are streamed one at a time in chunks,
 so the full 16.4 B-parameter layout is written without holding it in memory. Weights are bf16 (the router's
-e_score_correction_bias float32); values are N(0, std) (norm weights 1 + noise) drawn from a seeded pool.
+e_score_correction_bias float32); values are N(0, std) (norm weights 1 + noise) read from a seeded pool of 2^24 samples.
 Needs only numpy.
 """
 import argparse
@@ -111,32 +111,41 @@ def to_bf16(x):
 
 
 class Values:
-    """A seeded pool of N(0,1) samples; each tensor reads it from a random offset (fast at 16 B params)."""
+    """A seeded pool of N(0,1) samples; each tensor reads it (already scaled and rounded to its dtype) from a
+    random offset, wrapping around, so the full 16 B-parameter layout is written at disk speed."""
     def __init__(self, seed, size=1 << 24):
         self.rng = np.random.default_rng(seed)
         self.pool = self.rng.standard_normal(size, dtype=np.float32)
+        self.cache = {}
 
-    def chunks(self, name, count, chunk):
-        if name.endswith("norm.weight") or "layernorm.weight" in name or name.endswith("norm0.weight") or name.endswith("norm1.weight"):
-            mean, std = 1.0, 0.05
-        elif name.endswith("e_score_correction_bias"):
-            mean, std = 0.0, 0.01
-        elif name.endswith("pos_emb.weight") or name.endswith("embed_tokens.weight"):
-            mean, std = 0.0, 0.5
-        elif name.endswith(".bias"):
-            mean, std = 0.0, 0.01
-        else:
-            mean, std = 0.0, 0.02
-        off = int(self.rng.integers(0, self.pool.size))
-        done = 0
+    @staticmethod
+    def distribution(name):
+        if name.endswith("norm.weight") or "layernorm.weight" in name or name.endswith(("norm0.weight", "norm1.weight")):
+            return 1.0, 0.05
+        if name.endswith("e_score_correction_bias"):
+            return 0.0, 0.01
+        if name.endswith("pos_emb.weight") or name.endswith("embed_tokens.weight"):
+            return 0.0, 0.5
+        if name.endswith(".bias"):
+            return 0.0, 0.01
+        return 0.0, 0.02
+
+    def chunks(self, name, count, dtype):
+        key = (self.distribution(name), dtype)
+        if key not in self.cache:
+            (mean, std), _ = key
+            x = self.pool * np.float32(std) + np.float32(mean)
+            self.cache[key] = to_bf16(x) if dtype == "BF16" else x
+        pool = self.cache[key]
+        off, done = int(self.rng.integers(0, pool.size)), 0
         while done < count:
-            n = min(chunk, count - done)
-            idx = (off + done + np.arange(n, dtype=np.int64)) % self.pool.size
-            yield self.pool[idx] * std + mean
+            n = min(pool.size - off, count - done)
+            yield pool[off:off + n]
             done += n
+            off = 0
 
 
-def write_shard(path, specs, values, chunk=1 << 24):
+def write_shard(path, specs, values):
     header, offset = {}, 0
     for name, shape, dtype in specs:
         size = math.prod(shape) * (2 if dtype == "BF16" else 4)
@@ -150,8 +159,8 @@ def write_shard(path, specs, values, chunk=1 << 24):
         f.write(struct.pack("<Q", len(h)))
         f.write(h)
         for name, shape, dtype in specs:
-            for x in values.chunks(name, math.prod(shape), chunk):
-                f.write((to_bf16(x) if dtype == "BF16" else x.astype(np.float32)).tobytes())
+            for x in values.chunks(name, math.prod(shape), dtype):
+                f.write(x.tobytes())
     tmp.rename(path)
     return offset
 

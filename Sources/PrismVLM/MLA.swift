@@ -28,6 +28,8 @@ struct Segment {
 final class MLA {
     let heads, nope, rope, r, dv: Int
     let theta: Float
+    /// Kimi-VL / DeepSeek pair the rope dims interleaved (2i, 2i+1); `rope_interleave: false` uses rotate-half pairs.
+    let ropeLayout: RotaryLayout
     let qProj, kvAProj, kvBProj, oProj: TensorView
     let kvANorm: Tensor
     /// HF builds kv_a_layernorm without eps → DeepseekV3RMSNorm's default 1e-6 (spec §5).
@@ -36,6 +38,7 @@ final class MLA {
     init(_ c: TextConfig, _ w: WeightScope) {
         heads = c.numAttentionHeads; nope = c.qkNopeHeadDim; rope = c.qkRopeHeadDim
         r = c.kvLoraRank; dv = c.vHeadDim; theta = c.ropeTheta
+        ropeLayout = c.ropeInterleave ? .interleaved : .halfSplit
         let d = c.hiddenSize
         qProj = w.tensor("q_proj.weight", [heads * (nope + rope), d])
         kvAProj = w.tensor("kv_a_proj_with_mqa.weight", [r + rope, d])
@@ -55,12 +58,12 @@ final class MLA {
         let latent = rmsNorm(a.slice(lastAxis: 0..<r), weight: kvANorm, eps: Self.latentNormEps)
         var kPe = a.slice(lastAxis: r..<width).reshaped([t, 1, rope])
 
-        // positions continue each segment's cache; the rope dims pair up interleaved (GPT-J)
+        // positions continue each segment's cache
         var positions: [Int] = []
         for s in segments { positions += (s.cache.count..<(s.cache.count + s.count)) }
         let angles = Rotary.angles(positions: positions, dim: rope, theta: theta)
-        applyRotary(&q, angles: angles, start: nope, layout: .interleaved)
-        applyRotary(&kPe, angles: angles, layout: .interleaved)
+        applyRotary(&q, angles: angles, start: nope, layout: ropeLayout)
+        applyRotary(&kPe, angles: angles, layout: ropeLayout)
 
         // cache rows [c̃ ; k_pe] per new token, then gather every segment's full history: [S, r + rope]
         let newRows = Tensor.concatenate(lastAxis: [latent, kPe.reshaped([t, rope])])

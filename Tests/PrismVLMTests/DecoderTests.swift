@@ -1,5 +1,6 @@
 import Foundation
 import PrismCore
+import PrismIO
 import PrismTestSupport
 @testable import PrismVLM
 import XCTest
@@ -62,5 +63,18 @@ final class DecoderTests: XCTestCase {
         assertThrowsMessage("token id 96 is outside the vocabulary (0..<96)") {
             try Self.model.embed(tokens: [1, 96], imageEmbeddings: nil)
         }
+    }
+
+    /// `rope_interleave: false` (rotate-half pairing) with the same weights.
+    func testHalfSplitRopeWhenNotInterleaved() throws {
+        var config = Self.model.textConfig
+        config.ropeInterleave = false
+        let loader = WeightLoader(try Checkpoint(directory: fixtureURL("deepseek_tiny")), remap: KimiVLRemap.modelName)
+        let decoder = Decoder(config: config, weights: loader.scope(""))
+        try loader.finish()
+        let ids = g.ints("prompt0.ids")
+        let out = decoder.logits(decoder.forward(decoder.embed(ids), lengths: [ids.count], caches: [KVCache(config: config)]))
+        assertClose(out, g.tensor("halfsplit.prompt0.logits"), atol: 1e-4, rtol: 1e-4)
+        XCTAssertGreaterThan(out.maxAbsDifference(g.tensor("prompt0.logits")), 1e-3, "the pairing must matter")
     }
 }

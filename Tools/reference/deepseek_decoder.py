@@ -80,6 +80,10 @@ with torch.no_grad():
         inc.append(r.logits[0, -1])
     d = (torch.stack(inc) - out["extended.logits"][len(prompts[0]):]).abs().max().item()
     print("HF incremental vs full max |d|:", d)
+    # the same weights with rope_interleave = False (rotate_half pairing on the raw rope dims)
+    model.config.rope_interleave = False
+    out["halfsplit.prompt0.logits"] = model(torch.tensor([prompts[0]])).logits[0].float()
+    model.config.rope_interleave = True
 print("min routing gap (k-th vs k+1-th biased score):", min(gaps))
 assert min(gaps) > 1e-4, "routing near-tie; change the seed"
 
