@@ -8,6 +8,8 @@ public final class Decoder {
     public let config: TextConfig
     /// How MLA evaluates attention (both orders are exact; `automatic` picks the cheaper one).
     public var attentionStrategy: MLAStrategy = .automatic
+    /// Named activations of every forward (nil: nothing recorded).
+    public var trace: Trace?
     let embedTokens: TensorView          // model.embed_tokens.weight [V, D]
     let layers: [DecoderLayer]
     let norm: Tensor
@@ -42,12 +44,15 @@ public final class Decoder {
         precondition(Set(caches.map { ObjectIdentifier($0) }).count == caches.count, "Decoder.forward: a cache appears twice")
         let starts = cumulativeSeqlens(lengths)
         let segments = lengths.indices.map { Segment(start: starts[$0], count: lengths[$0], cache: caches[$0]) }
+        trace?.record("decoder.input", x)
         var h = x
         for (i, layer) in layers.enumerated() {
-            h = layer(h, segments: segments, index: i, strategy: attentionStrategy)
+            h = layer(h, segments: segments, index: i, strategy: attentionStrategy, trace: trace)
         }
         for (c, n) in zip(caches, lengths) { c.commit(n) }
-        return rmsNorm(h, weight: norm, eps: config.rmsNormEps)
+        let out = rmsNorm(h, weight: norm, eps: config.rmsNormEps)
+        trace?.record("decoder.norm", out)
+        return out
     }
 
     /// Logits [N, V] for hidden rows [N, D].
@@ -73,16 +78,21 @@ final class DecoderLayer {
             : .dense(SwiGLU(w.scope("mlp"), hidden: c.hiddenSize, intermediate: c.intermediateSize))
     }
 
-    func callAsFunction(_ x: Tensor, segments: [Segment], index: Int, strategy: MLAStrategy) -> Tensor {
+    func callAsFunction(_ x: Tensor, segments: [Segment], index: Int, strategy: MLAStrategy, trace: Trace?) -> Tensor {
         // x ← x + Attn(RMSNorm_in(x))
-        var h = x
-        h += attention(rmsNorm(x, weight: inputNorm, eps: eps), segments: segments, layer: index, strategy: strategy)
+        let a = attention(rmsNorm(x, weight: inputNorm, eps: eps), segments: segments, layer: index, strategy: strategy)
+        trace?.record("decoder.attention", layer: index, a)
+        var h = x + a
         // x ← x + FFN(RMSNorm_post(x))
         let n = rmsNorm(h, weight: postNorm, eps: eps)
+        let f: Tensor
         switch ffn {
-        case .dense(let mlp): h += mlp(n)
-        case .moe(let moe): h += moe(n)
+        case .dense(let mlp): f = mlp(n)
+        case .moe(let moe): f = moe(n)
         }
+        trace?.record("decoder.ffn", layer: index, f)
+        h += f
+        trace?.record("decoder.layer", layer: index, h)
         return h
     }
 }

@@ -19,6 +19,8 @@ public final class MoonViT {
     let posEmbCHW: Tensor            // patch_embed.pos_emb.weight [H0, W0, D] seen as a D-channel image
     let blocks: [EncoderBlock]
     let finalNormWeight, finalNormBias: Tensor
+    /// Named activations of every forward (nil: nothing recorded).
+    public var trace: Trace?
 
     /// `weights` scoped at `vision_tower`.
     public init(config: VisionConfig, weights w: WeightScope) {
@@ -40,11 +42,17 @@ public final class MoonViT {
         // patch embedding [L, D] + per-image interpolated position table
         var x = linear(pixelValues.reshaped([l, 3 * p * p]), patchWeight, bias: patchBias)
         x.addInPlace(Tensor.concatenate(rows: grids.map(positionEmbedding)))
+        trace?.record("vit.embeddings", x)
         // 2-D RoPE angles [L, headDim/2], restarting at (0, 0) for every image
         let angles = Tensor.concatenate(rows: grids.map { ropeAngles($0) })
         let cu = cumulativeSeqlens(grids.map(\.patches))
-        for block in blocks { x = block(x, angles: angles, cuSeqlens: cu) }
-        return layerNorm(x, weight: finalNormWeight, bias: finalNormBias, eps: VisionConfig.layerNormEps)
+        for (i, block) in blocks.enumerated() {
+            x = block(x, angles: angles, cuSeqlens: cu)
+            trace?.record("vit.layer", layer: i, x)
+        }
+        let out = layerNorm(x, weight: finalNormWeight, bias: finalNormBias, eps: VisionConfig.layerNormEps)
+        trace?.record("vit.final_norm", out)
+        return out
     }
 
     /// The encoder followed by the 2×2 merge: [Σ (h/kh)(w/kw), kh·kw, D].

@@ -77,4 +77,20 @@ final class DecoderTests: XCTestCase {
         assertClose(out, g.tensor("halfsplit.prompt0.logits"), atol: 1e-4, rtol: 1e-4)
         XCTAssertGreaterThan(out.maxAbsDifference(g.tensor("prompt0.logits")), 1e-3, "the pairing must matter")
     }
+
+    /// Every layer's attention, FFN and block output against the torch hooks' dump: names the first divergence.
+    func testTraceMatchesReferenceLayerByLayer() {
+        let m = Self.model
+        let trace = Trace()
+        m.decoder.trace = trace
+        defer { m.decoder.trace = nil }
+        _ = logits(m, g.ints("prompt0.ids"))
+        for i in 0..<m.textConfig.numHiddenLayers {
+            for name in ["decoder.attention", "decoder.ffn", "decoder.layer"] {
+                guard let t = trace.tensor(name, layer: i) else { return XCTFail("\(name).\(i) not recorded") }
+                assertClose(t, g.tensor("trace.\(name).\(i)"), atol: 1e-5, rtol: 1e-4, "\(name).\(i)")
+            }
+        }
+        XCTAssertNotNil(trace.tensor("decoder.norm"))
+    }
 }

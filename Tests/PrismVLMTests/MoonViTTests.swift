@@ -18,7 +18,13 @@ final class MoonViTTests: XCTestCase {
         let vit = try XCTUnwrap(Self.model.vision)
         let (pixels, grids) = inputs
         let packed = Tensor.concatenate(rows: pixels)
+        let trace = Trace()
+        vit.trace = trace
+        defer { vit.trace = nil }
         let encoded = vit.encode(pixelValues: packed, grids: grids)
+        for i in 0..<vit.config.numHiddenLayers {
+            assertClose(trace.tensor("vit.layer", layer: i)!, g.tensor("trace.vit.layer.\(i)"), atol: 1e-4, rtol: 1e-4, "vit.layer.\(i)")
+        }
         assertClose(encoded, g.tensor("packed.encoded"), atol: 1e-4, rtol: 1e-4, "encoder")
         let merged = vit.merge(encoded, grids: grids)
         assertClose(merged, g.tensor("packed.merged"), atol: 1e-4, rtol: 1e-4, "merge")

@@ -60,6 +60,18 @@ def hook(mod, inp, out):
 for layer in model.model.layers[cfg.first_k_dense_replace:]:
     layer.mlp.gate.register_forward_hook(hook)
 
+# Named activations for prompt 0, the names Decoder.trace records (so a failure names the first layer that diverged)
+traced, tracing = {}, [False]
+def keep(name, i):
+    def f(mod, inp, out):
+        if tracing[0]:
+            traced[f"trace.{name}.{i}"] = (out[0] if isinstance(out, tuple) else out)[0].float().clone()
+    return f
+for i, layer in enumerate(model.model.layers):
+    layer.self_attn.register_forward_hook(keep("decoder.attention", i))
+    layer.mlp.register_forward_hook(keep("decoder.ffn", i))
+    layer.register_forward_hook(keep("decoder.layer", i))
+
 prompts = [[5, 17, 33, 2, 90, 41, 8], [61, 3, 3, 77, 12], [9, 88, 14, 0, 52, 36, 71, 95, 20]]
 extended = prompts[0] + [44, 7, 63]          # prompt 0 followed by three "generated" tokens
 out = {}
@@ -67,7 +79,10 @@ with torch.no_grad():
     for i, p in enumerate(prompts):
         ids = torch.tensor([p])
         out[f"prompt{i}.ids"] = ids[0].float()
+        tracing[0] = i == 0
         out[f"prompt{i}.logits"] = model(ids).logits[0].float()
+        tracing[0] = False
+    out.update(traced)
     ids = torch.tensor([extended])
     out["extended.ids"] = ids[0].float()
     out["extended.logits"] = model(ids).logits[0].float()

@@ -96,6 +96,8 @@ def apply_rope(x, cis):                                   # x [L, H, HD]
     xc = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
     return torch.view_as_real(xc * cis[:, None, :]).flatten(-2)
 
+vit_trace = {}
+
 def vit(pixel_values, grids):
     L = pixel_values.shape[0]
     x = pixel_values.reshape(L, -1) @ w["vision_tower.patch_embed.proj.weight"].reshape(D, -1).T + w["vision_tower.patch_embed.proj.bias"]
@@ -123,6 +125,7 @@ def vit(pixel_values, grids):
         hN = F.layer_norm(x, (D,), w[b + "norm1.weight"], w[b + "norm1.bias"], 1e-5)
         x = x + F.linear(F.gelu(F.linear(hN, w[b + "mlp.fc0.weight"], w[b + "mlp.fc0.bias"]), approximate="tanh"),
                          w[b + "mlp.fc1.weight"], w[b + "mlp.fc1.bias"])
+        vit_trace[f"trace.vit.layer.{i}"] = x.clone()
     x = F.layer_norm(x, (D,), w["vision_tower.encoder.final_layernorm.weight"], w["vision_tower.encoder.final_layernorm.bias"], 1e-5)
     merged, s = [], 0
     for (h, wd) in grids:
@@ -154,6 +157,7 @@ print("grids", grids)
 with torch.no_grad():
     enc, merged = vit(torch.cat(pv), grids)
     emb = projector(merged)
+    out.update(vit_trace)
     out["packed.encoded"] = enc; out["packed.merged"] = merged; out["packed.embeddings"] = emb
     # the decoder on a prompt whose <|media_pad|> runs are replaced by the image embeddings
     n0, n1 = grids[0][0] * grids[0][1] // 4, grids[1][0] * grids[1][1] // 4
