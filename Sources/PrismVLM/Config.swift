@@ -75,7 +75,7 @@ public struct TextConfig: Codable, Sendable, Equatable {
         enum CodingKeys: String, CodingKey { case ropeTheta = "rope_theta", ropeType = "rope_type" }
     }
 
-    public init(from decoder: Swift.Decoder) throws {
+    public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         vocabSize = try c.decodeIfPresent(Int.self, forKey: .vocabSize) ?? 163840
         hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize) ?? 2048
@@ -174,7 +174,7 @@ public struct VisionConfig: Codable, Sendable, Equatable {
         case mergeKernelSize = "merge_kernel_size"
     }
 
-    public init(from decoder: Swift.Decoder) throws {
+    public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         patchSize = try c.decodeIfPresent(Int.self, forKey: .patchSize) ?? 14
         hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize) ?? 1152
@@ -206,7 +206,7 @@ public struct KimiVLConfig: Codable, Sendable {
         case mediaPlaceholderTokenId = "media_placeholder_token_id"
     }
 
-    public init(from decoder: Swift.Decoder) throws {
+    public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         visionConfig = try c.decode(VisionConfig.self, forKey: .visionConfig)
         textConfig = try c.decode(TextConfig.self, forKey: .textConfig)
@@ -238,7 +238,7 @@ public struct PreprocessorConfig: Codable, Sendable, Equatable {
         self.mergeKernelSize = mergeKernelSize; self.patchSize = patchSize; self.padInput = padInput
     }
 
-    public init(from decoder: Swift.Decoder) throws {
+    public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = PreprocessorConfig.kimiVL
         imageMean = try c.decodeIfPresent([Float].self, forKey: .imageMean) ?? d.imageMean

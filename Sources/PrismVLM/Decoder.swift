@@ -4,7 +4,8 @@
 import PrismCore
 import PrismIO
 
-public final class Decoder {
+/// Named TextDecoder, not Decoder, so importing PrismVLM never shadows Swift.Decoder in Codable code.
+public final class TextDecoder {
     public let config: TextConfig
     /// How MLA evaluates attention (both orders are exact; `automatic` picks the cheaper one).
     public var attentionStrategy: MLAStrategy = .automatic
@@ -40,8 +41,8 @@ public final class Decoder {
     /// and returns the final-normed hidden states [T, D]. Each cache grows by its segment's length.
     public func forward(_ x: Tensor, lengths: [Int], caches: [KVCache]) -> Tensor {
         precondition(lengths.count == caches.count && lengths.reduce(0, +) == x.rows && x.lastDim == config.hiddenSize,
-                     "Decoder.forward: \(x.shape) with lengths \(lengths) and \(caches.count) caches")
-        precondition(Set(caches.map { ObjectIdentifier($0) }).count == caches.count, "Decoder.forward: a cache appears twice")
+                     "TextDecoder.forward: \(x.shape) with lengths \(lengths) and \(caches.count) caches")
+        precondition(Set(caches.map { ObjectIdentifier($0) }).count == caches.count, "TextDecoder.forward: a cache appears twice")
         let starts = cumulativeSeqlens(lengths)
         let segments = lengths.indices.map { Segment(start: starts[$0], count: lengths[$0], cache: caches[$0]) }
         trace?.record("decoder.input", x)

@@ -39,7 +39,7 @@ public final class KimiVL {
     public let imageProcessor: ImageProcessor
     public let vision: MoonViT?
     public let projector: Projector?
-    public let decoder: Decoder
+    public let decoder: TextDecoder
     public let directory: URL
 
     /// Loads a Kimi-VL directory (config.json with `text_config`/`vision_config`, official `language_model.` /
@@ -77,7 +77,7 @@ public final class KimiVL {
         imageProcessor = ImageProcessor(config: preprocessor)
         self.vision = vision.map { MoonViT(config: $0, weights: weights.scope("vision_tower")) }
         projector = vision.map { Projector(vision: $0, textHidden: text.hiddenSize, weights: weights.scope("multi_modal_projector")) }
-        decoder = Decoder(config: text, weights: weights)
+        decoder = TextDecoder(config: text, weights: weights)
     }
 
     /// A fresh, empty cache for one sequence.

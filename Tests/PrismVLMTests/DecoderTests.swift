@@ -70,7 +70,7 @@ final class DecoderTests: XCTestCase {
         var config = Self.model.textConfig
         config.ropeInterleave = false
         let loader = WeightLoader(try Checkpoint(directory: fixtureURL("deepseek_tiny")), remap: KimiVLRemap.modelName)
-        let decoder = Decoder(config: config, weights: loader.scope(""))
+        let decoder = TextDecoder(config: config, weights: loader.scope(""))
         try loader.finish()
         let ids = g.ints("prompt0.ids")
         let out = decoder.logits(decoder.forward(decoder.embed(ids), lengths: [ids.count], caches: [KVCache(config: config)]))
