@@ -48,7 +48,7 @@ let package = Package(
         .target(name: "PrismVLM", dependencies: ["PrismCore", "PrismIO", "PrismTokenizer"]),
         .target(name: "PrismSAM", dependencies: ["PrismCore", "PrismIO"]),
         // The chat REPL's logic (commands, state, transcript, loop) with injected I/O and engines.
-        .target(name: "PrismChat", dependencies: []),
+        .target(name: "PrismChat", dependencies: ["PrismCore", "PrismIO", "PrismTokenizer", "PrismVLM"]),
         .executableTarget(name: "prism", dependencies: [
             "PrismCore", "PrismIO", "PrismData", "PrismTokenizer", "PrismVLM", "PrismSAM", "PrismChat", "CEdit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -59,9 +59,9 @@ let package = Package(
         .testTarget(name: "PrismIOTests", dependencies: ["PrismIO", "PrismTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "PrismDataTests", dependencies: ["PrismData", "PrismTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "PrismTokenizerTests", dependencies: ["PrismTokenizer", "PrismTestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "PrismVLMTests", dependencies: ["PrismVLM", "PrismTestSupport"]),
+        .testTarget(name: "PrismVLMTests", dependencies: ["PrismVLM", "PrismTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "PrismSAMTests", dependencies: ["PrismSAM", "PrismTestSupport"]),
-        .testTarget(name: "PrismChatTests", dependencies: ["PrismChat", "PrismTestSupport"]),
+        .testTarget(name: "PrismChatTests", dependencies: ["PrismChat", "PrismTestSupport"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -15,6 +15,7 @@ Needs only numpy.
 import argparse
 import json
 import math
+import shutil
 import pathlib
 import struct
 import sys
@@ -171,11 +172,16 @@ def main():
     ap.add_argument("--out", required=True, help="output directory (created)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--shard-bytes", type=int, help="bytes per shard (default: 5e9 full, 2e5 tiny)")
+    ap.add_argument("--vocab-size", type=int, help="override text_config.vocab_size (e.g. to fit a small tokenizer)")
+    ap.add_argument("--media-pad-id", type=int, help="override media_placeholder_token_id")
+    ap.add_argument("--tokenizer", help="folder whose tiktoken.model and tokenizer_config.json are copied beside the weights")
     ap.add_argument("--manifest", action="store_true",
                     help="write only manifest.json (config, preprocessor config, tensor names/dtypes/shapes) to --out")
     a = ap.parse_args()
     preset = PRESETS[a.preset]
-    text, vision = preset["text"], preset["vision"]
+    text, vision = dict(preset["text"]), preset["vision"]
+    if a.vocab_size:
+        text["vocab_size"] = a.vocab_size
     out = pathlib.Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     specs = tensor_specs(text, vision)
@@ -183,7 +189,7 @@ def main():
               "auto_map": {"AutoConfig": "configuration_kimi_vl.KimiVLConfig",
                            "AutoModel": "modeling_kimi_vl.KimiVLForConditionalGeneration",
                            "AutoModelForCausalLM": "modeling_kimi_vl.KimiVLForConditionalGeneration"},
-              "ignore_index": -100, "media_placeholder_token_id": 163605, "pad_token_id": 0,
+              "ignore_index": -100, "media_placeholder_token_id": a.media_pad_id or 163605, "pad_token_id": 0,
               "torch_dtype": "bfloat16", "vision_config": vision, "text_config": text}
     if a.manifest:
         (out / "manifest.json").write_text(json.dumps(
@@ -211,6 +217,9 @@ def main():
         {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}, indent=2) + "\n")
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     (out / "preprocessor_config.json").write_text(json.dumps(preset["preprocessor"], indent=2) + "\n")
+    if a.tokenizer:
+        for f in ("tiktoken.model", "tokenizer_config.json"):
+            shutil.copy(pathlib.Path(a.tokenizer) / f, out / f)
     params = sum(math.prod(s[1]) for s in specs)
     print(f"wrote {out}: {len(specs)} tensors, {params / 1e9:.3f} B parameters, {total / 1e9:.2f} GB in "
           f"{len(shards)} shards, {time.time() - t0:.0f} s", file=sys.stderr)
