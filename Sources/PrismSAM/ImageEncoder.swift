@@ -31,8 +31,8 @@ public final class ImageEncoder: @unchecked Sendable {
         precondition(pixels.shape == [config.numChannels, config.imageSize, config.imageSize],
                      "ImageEncoder: pixels \(pixels.shape), expected [\(config.numChannels), \(config.imageSize), \(config.imageSize)]")
         // [C, g, g] → [g·g, C]
-        var x = conv2d(pixels, weight: patchWeight, bias: patchBias, stride: config.patchSize)
-            .reshaped([c, g * g]).transposed
+        var x = transpose2d(conv2d(pixels, weight: patchWeight, bias: patchBias, stride: config.patchSize)
+            .reshaped([c, g * g]))
         if let posEmbed { x.addInPlace(posEmbed) }
         for layer in layers { x = layer(x) }
         return neck(x)
@@ -129,65 +129,53 @@ private struct VisionAttention {
         }
     }
 
-    /// x: [segments·S·S, C] → [segments·S·S, C]; segments are independent and spread over the cores.
+    /// x: [segments·S·S, C] → [segments·S·S, C]; segments (windows) are independent.
     func callAsFunction(_ x: Tensor) -> Tensor {
         let c = x.lastDim, tokens = side * side, segments = x.rows / tokens
         // [N, 3C] → q, k, v: [N, H, D] each (qkv rows are ordered q | k | v, each split per head)
         let qkv = linear(x, qkvw, bias: qkvb)
         let q = qkv.slice(lastAxis: 0..<c), k = qkv.slice(lastAxis: c..<(2 * c)), v = qkv.slice(lastAxis: (2 * c)..<(3 * c))
-        var merged = Tensor(zeros: [x.rows, c])
         let scale = 1 / Float(headDim).squareRoot()
-        merged.data.withUnsafeMutableBufferPointer { dstBuffer in
-            let dst = dstBuffer.baseAddress!
-            Parallel.forEach(segments) { range in
-                let rows = (range.lowerBound * tokens)..<(range.upperBound * tokens)
-                // [rows, C] → [rows, H, D]
-                let qs = q.slice(rows: rows).reshaped([-1, heads, headDim])
-                let ks = k.slice(rows: rows).reshaped([-1, heads, headDim])
-                let vs = v.slice(rows: rows).reshaped([-1, heads, headDim])
-                let cu = (0...range.count).map { $0 * tokens }
-                let o = attention(q: qs, k: ks, v: vs, cuSeqlensQ: cu, cuSeqlensK: cu, causal: false, scale: scale,
-                                  bias: relH == nil ? nil : { segment, head, scores in
-                                      addRelativeBias(q: qs, segment: segment, head: head, scores: &scores)
-                                  })
-                o.data.withUnsafeBufferPointer { src in
-                    (dst + rows.lowerBound * c).update(from: src.baseAddress!, count: src.count)
-                }
-            }
-        }
+        // Windows run one after another: each GEMM is threaded by BLAS and softmax rows by Parallel (a
+        // window-level parallel loop on top makes the two thread pools contend for the same two cores).
+        // [N, C] → [N, H, D]
+        let qs = q.reshaped([-1, heads, headDim]), ks = k.reshaped([-1, heads, headDim]), vs = v.reshaped([-1, heads, headDim])
+        let cu = (0...segments).map { $0 * tokens }
+        let merged = blockedAttention(q: qs, k: ks, v: vs, cuSeqlensQ: cu, cuSeqlensK: cu, scale: scale,
+                                      bias: relH == nil ? nil : { segment, head, rows, scores in
+                                          addRelativeBias(q: qs, segment: segment, head: head, rows: rows, scores: scores)
+                                      }).reshaped([x.rows, c])
         return linear(merged, projw, bias: projb)
     }
 
-    /// scores [S·S, S·S] += rel_h[q, kh] + rel_w[q, kw], with rel_h = q · Rh(table)ᵀ gathered by offset.
-    private func addRelativeBias(q: Tensor, segment: Int, head: Int, scores: inout Tensor) {
+    /// scores[rows, S·S] += rel_h[q, kh] + rel_w[q, kw], with rel_h = q · Rh(table)ᵀ gathered by offset.
+    private func addRelativeBias(q: Tensor, segment: Int, head: Int, rows: Range<Int>, scores: UnsafeMutablePointer<Float>) {
         guard let relH, let relW else { return }
-        let s = side, t = s * s, span = 2 * s - 1, d = headDim
+        let s = side, t = s * s, span = 2 * s - 1, d = headDim, n = rows.count
         // ph[(qh,qw), r] = q[(qh,qw)] · relH[r], r = qh − kh + S − 1; same for pw with columns.
-        var ph = Tensor(zeros: [t, span]), pw = Tensor(zeros: [t, span])
+        var ph = Tensor(zeros: [n, span]), pw = Tensor(zeros: [n, span])
         q.data.withUnsafeBufferPointer { pq in
-            let a = pq.baseAddress! + (segment * t * heads + head) * d
+            let a = pq.baseAddress! + ((segment * t + rows.lowerBound) * heads + head) * d
             relH.data.withUnsafeBufferPointer { r in ph.data.withUnsafeMutableBufferPointer { o in
-                BLAS.sgemm(transB: true, m: t, n: span, k: d, a: a, lda: heads * d, b: r.baseAddress!, ldb: d,
+                BLAS.sgemm(transB: true, m: n, n: span, k: d, a: a, lda: heads * d, b: r.baseAddress!, ldb: d,
                            c: o.baseAddress!, ldc: span)
             }}
             relW.data.withUnsafeBufferPointer { r in pw.data.withUnsafeMutableBufferPointer { o in
-                BLAS.sgemm(transB: true, m: t, n: span, k: d, a: a, lda: heads * d, b: r.baseAddress!, ldb: d,
+                BLAS.sgemm(transB: true, m: n, n: span, k: d, a: a, lda: heads * d, b: r.baseAddress!, ldb: d,
                            c: o.baseAddress!, ldc: span)
             }}
         }
         ph.data.withUnsafeBufferPointer { hp in pw.data.withUnsafeBufferPointer { wp in
-            scores.data.withUnsafeMutableBufferPointer { sp in
-                let hb = hp.baseAddress!, wb = wp.baseAddress!, sb = sp.baseAddress!
-                Parallel.forEach(t, minChunk: max(1, 16384 / t)) { range in
-                    for qi in range {
-                        let qh = qi / s, qw = qi % s
-                        let hrow = hb + qi * span + qh + s - 1, wrow = wb + qi * span + qw + s - 1
-                        var dst = sb + qi * t
-                        for kh in 0..<s {
-                            let bh = hrow[-kh]
-                            for kw in 0..<s { dst[kw] += bh + wrow[-kw] }
-                            dst += s
-                        }
+            let hb = hp.baseAddress!, wb = wp.baseAddress!
+            Parallel.forEach(n, minChunk: max(1, 16384 / t)) { range in
+                for i in range {
+                    let qi = rows.lowerBound + i, qh = qi / s, qw = qi % s
+                    let hrow = hb + i * span + qh + s - 1, wrow = wb + i * span + qw + s - 1
+                    var dst = scores + i * t
+                    for kh in 0..<s {
+                        let bh = hrow[-kh]
+                        for kw in 0..<s { dst[kw] += bh + wrow[-kw] }
+                        dst += s
                     }
                 }
             }
@@ -218,7 +206,7 @@ private struct Neck {
         let w1 = TensorView(name: conv1.name, dtype: conv1.dtype, shape: [o, conv1.shape[1]], bytes: conv1.bytes, owner: nil)
         let y = linear(x, w1)
         // LayerNorm2d over channels = LayerNorm over the last axis of [g·g, o]; then to [o, g, g]
-        let n1 = layerNorm(y, weight: ln1w, bias: ln1b, eps: 1e-6).transposed.reshaped([o, grid, grid])
+        let n1 = transpose2d(layerNorm(y, weight: ln1w, bias: ln1b, eps: 1e-6)).reshaped([o, grid, grid])
         let y2 = conv2d(n1, weight: conv2, stride: 1, padding: 1)
         return layerNorm2d(y2, weight: ln2w, bias: ln2b, eps: 1e-6)
     }

@@ -38,8 +38,11 @@ public final class MaskDecoder: @unchecked Sendable {
         let (hs, keys) = transformerOutputs(image: image, imagePE: imagePE, sparse: sparse, dense: dense)
 
         // Upscaling: [g·g, C] → [C, g, g] → [C/4, 2g, 2g] → [C/8, 4g, 4g]
-        var up = convTranspose2d(keys.transposed.reshaped([c, g, g]), weight: up1w, bias: up1b, stride: 2)
-        up = layerNorm2d(up, weight: upNormW, bias: upNormB, eps: 1e-6)
+        var up = convTranspose2d(transpose2d(keys).reshaped([c, g, g]), weight: up1w, bias: up1b, stride: 2)
+        // LayerNorm2d: normalise each pixel over channels, i.e. rows of the [pixels, C/4] view
+        let side2 = up.shape[1]
+        up = transpose2d(layerNorm(transpose2d(up.reshaped([c / 4, side2 * side2])), weight: upNormW, bias: upNormB, eps: 1e-6))
+            .reshaped([c / 4, side2, side2])
         up.apply(.gelu)
         up = convTranspose2d(up, weight: up2w, bias: up2b, stride: 2)
         up.apply(.gelu)
@@ -62,8 +65,8 @@ extension MaskDecoder {
         // tokens [1 + M + N, C]
         let tokens = sparse.rows > 0 ? Tensor.concatenate(rows: [outputTokens, sparse]) : outputTokens
         // [C, g, g] → [g·g, C]
-        let src = (image + dense).reshaped([c, g * g]).transposed
-        let pe = imagePE.reshaped([c, g * g]).transposed
+        let src = transpose2d((image + dense).reshaped([c, g * g]))
+        let pe = transpose2d(imagePE.reshaped([c, g * g]))
         return transformer(tokens: tokens, image: src, imagePE: pe)
     }
 }

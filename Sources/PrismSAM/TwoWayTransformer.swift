@@ -107,8 +107,8 @@ struct DecoderAttention {
         let q = linear(query, qw, bias: qb).reshaped([query.rows, heads, headDim])
         let k = linear(key, kw, bias: kb).reshaped([key.rows, heads, headDim])
         let v = linear(value, vw, bias: vb).reshaped([value.rows, heads, headDim])
-        let o = attention(q: q, k: k, v: v, cuSeqlensQ: [0, query.rows], cuSeqlensK: [0, key.rows],
-                          causal: false, scale: 1 / Float(headDim).squareRoot())
+        let o = blockedAttention(q: q, k: k, v: v, cuSeqlensQ: [0, query.rows], cuSeqlensK: [0, key.rows],
+                                 scale: 1 / Float(headDim).squareRoot())
         // [n, H, D] → [n, H·D]
         return linear(o.reshaped([query.rows, heads * headDim]), ow, bias: ob)
     }
