@@ -79,3 +79,43 @@ final class RemapTests: XCTestCase {
         XCTAssertEqual(a.iouScores, b.iouScores)
     }
 }
+
+/// The real ViT-B key list (names + shapes of transformers' save_pretrained, committed as a manifest): a checkpoint
+/// with every name present but 1-element tensors must produce exactly one shape problem per tensor, with the
+/// manifest's shape, and nothing missing or unexpected, in both the transformers and the original layout.
+final class ViTBManifestTests: XCTestCase {
+    private func manifest() throws -> [(name: String, shape: [Int])] {
+        let text = try String(contentsOf: fixtureURL("sam-vit-base.manifest.txt"), encoding: .utf8)
+        return text.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { line in
+            let p = line.split(separator: " ")
+            return (String(p[0]), p[1].split(separator: ",").map { Int($0)! })
+        }
+    }
+
+    private func problems(names: [String]) throws -> [WeightLoader.Problem] {
+        let dir = temporaryDirectory("sam-vitb-names")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data(#"{"vision_config": {}, "prompt_encoder_config": {}, "mask_decoder_config": {}}"#.utf8)
+            .write(to: dir.appendingPathComponent("config.json"))
+        try SafetensorsWriter.write(to: dir.appendingPathComponent("model.safetensors"),
+                                    tensors: names.map { ($0, Tensor(zeros: [1])) })
+        do { _ = try SamModel(directory: dir) } catch let e as WeightLoader.LoadError { return e.problems }
+        XCTFail("a checkpoint of 1-element tensors loaded")
+        return []
+    }
+
+    func testEveryViTBTensorIsBoundWithItsShape() throws {
+        let m = try manifest()
+        XCTAssertEqual(m.count, 314)
+        let expected = Dictionary(uniqueKeysWithValues: m.map { ($0.name, $0.shape) })
+        for (layout, names) in [("transformers", m.map(\.name)), ("original", m.map { originalName($0.name) })] {
+            let found = try problems(names: names)
+            var shapes: [String: [Int]] = [:]
+            for p in found {
+                guard case let .shape(e, a) = p.kind, a == [1] else { XCTFail("\(layout): \(p)"); continue }
+                shapes[p.name] = e
+            }
+            XCTAssertEqual(shapes, expected, layout)
+        }
+    }
+}
