@@ -129,7 +129,7 @@ public final class SamPredictor: @unchecked Sendable {
         let s = imageSize
         let (nw, nh) = Self.resizedSize(width: image.width, height: image.height, longest: s)
         let resized = (nw == image.width && nh == image.height) ? image.pixels
-            : resizeBilinearPIL(image.pixels, width: image.width, height: image.height, channels: 3, toWidth: nw, toHeight: nh)
+            : pillowResize(image.pixels, width: image.width, height: image.height, channels: 3, toWidth: nw, toHeight: nh, filter: .bilinear)
         var pixels = Tensor(zeros: [3, s, s])
         pixels.data.withUnsafeMutableBufferPointer { out in
             resized.withUnsafeBufferPointer { src in

@@ -47,7 +47,7 @@ public struct ImageProcessor: Sendable {
         // 1. shrink (Pillow BICUBIC, antialiased) when over the patch budget
         var (w, h) = resizedSize(width: image.width, height: image.height)
         var pixels = (w, h) == (image.width, image.height) ? image.pixels
-            : pilResizeBicubic(image.pixels, width: image.width, height: image.height, channels: 3, toWidth: w, toHeight: h)
+            : pillowResize(image.pixels, width: image.width, height: image.height, channels: 3, toWidth: w, toHeight: h, filter: .bicubic)
         // 2. pad right/bottom with black to multiples of merge·patch, or centre-crop to multiples of patch
         var x0 = 0, y0 = 0, srcW = w
         if config.padInput {

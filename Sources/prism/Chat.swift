@@ -29,7 +29,7 @@ struct ChatCommand: ParsableCommand {
             Terminal.writeOut("\u{1B}[2mPrism chat · \(engine.directory.lastPathComponent) · /help for commands, Ctrl-D to exit\u{1B}[0m\n")
         }
         Interrupts.install()
-        let segmenter = try? makeSegmenter(model: samModel, outputDirectory: outputDir)
+        let segmenter = try makeSegmenter(model: samModel, outputDirectory: outputDir)
         let repl = Repl(state: state, engine: InterruptibleEngine(engine), segmenter: segmenter, reader: reader,
                         write: { Terminal.writeOut($0) },
                         checkImage: { _ = try engine.image($0) },

@@ -70,10 +70,10 @@ struct SegmentCommand: ParsableCommand {
 
     private func resolveModel() throws -> URL {
         if let model { return URL(fileURLWithPath: model) }
-        guard FileManager.default.fileExists(atPath: Self.defaultModel) else {
-            throw UserError("no SAM model: \(Self.defaultModel) does not exist yet (the default model arrives in a later issue); pass -m MODEL_DIR with a transformers SamModel checkpoint")
+        guard let url = ProjectPaths.locate(Self.defaultModel) else {
+            throw UserError("no SAM model: the embedded default \(Self.defaultModel) is not installed; pass -m MODEL_DIR with a transformers SamModel checkpoint")
         }
-        return URL(fileURLWithPath: Self.defaultModel)
+        return url
     }
 
     private func outputPaths(count: Int) -> (masks: [String], overlay: String) {

@@ -57,8 +57,11 @@ final class ChatPTYTests: XCTestCase {
     func testREPLThroughPseudoTerminal() throws {
         let model = fixtureURL("chat_tiny").path, image = fixtureURL("scene.png").path
         let transcript = temporaryDirectory().appendingPathComponent("chat.json").path
+        let outputs = temporaryDirectory()
+        let sam = fixtureURL("../../PrismSAMTests/Fixtures/tiny-sam").path
         let s = try Session(arguments: ["chat", "-m", model, "--temp", "0", "--max-tokens", "6",
-                                        "--template", fixtureURL("../../../Prompts").path])
+                                        "--template", fixtureURL("../../../Prompts").path,
+                                        "--sam-model", sam, "--output-dir", outputs.path])
         defer { if s.process.isRunning { s.process.terminate() } }
         s.waitFor("Prism chat")
 
@@ -77,6 +80,13 @@ final class ChatPTYTests: XCTestCase {
         let cached = s.waitFor("cached", after: m)
         XCTAssertNotNil(cached)
         XCTAssertTrue(s.text[m...].contains("0 image"), "the image came from the KV cache")
+
+        m = s.mark()
+        s.send("/segment 200,150\n")
+        s.waitFor("mask: IoU score", after: m)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: outputs.appendingPathComponent("scene-segment1-overlay.png").path))
+        s.send("/segment 9999,1\n")
+        s.waitFor("outside", after: m)
 
         m = s.mark()
         s.send("/image /no/such/file.png\n")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Golden values for PrismCore's pilResizeBicubic: Pillow's Image.resize(..., BICUBIC) on RGB uint8 images.
+"""Golden values for PrismCore's pillowResize(filter: .bicubic): Pillow's Image.resize(..., BICUBIC) on RGB uint8 images.
 
     python3 Tools/reference/pil_resize.py   # writes Tests/PrismCoreTests/Fixtures/pil_resize.safetensors
 Never run in CI; the output is committed (small).
