@@ -1,6 +1,7 @@
 // Next-token selection from logits (token ids in, token id out; text decoding is the tokenizer's).
 // Order as in transformers' logits processors: repetition penalty → temperature → top-k → top-p → draw.
 import Foundation
+import PrismCore
 
 public struct SamplingParameters: Sendable, Equatable {
     /// 0 means greedy (argmax).
@@ -71,17 +72,3 @@ public struct Sampler: Sendable {
     }
 }
 
-/// Small, fast, seedable generator (Steele et al., SplitMix64) so a seed reproduces a sample on any platform.
-struct SplitMix64: Sendable {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-}
