@@ -35,8 +35,7 @@ final class ProgressBar: @unchecked Sendable {
     private let label: String
 
     static func make(label: String, quiet: Bool) -> ProgressBar? {
-        let ci = ProcessInfo.processInfo.environment["CI"].map { $0 == "true" || $0 == "1" } ?? false
-        guard !quiet, !ci, isatty(STDERR_FILENO) != 0 else { return nil }
+        guard !quiet, Terminal.stderrIsTTY else { return nil }
         return ProgressBar(label: label)
     }
 

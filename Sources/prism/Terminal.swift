@@ -9,7 +9,11 @@ import Glibc
 /// Terminal facts the CLI adapts to: colours and progress bars only on a TTY, never in CI.
 enum Terminal {
     static var stdoutIsTTY: Bool { isatty(STDOUT_FILENO) == 1 }
-    static var stderrIsTTY: Bool { isatty(STDERR_FILENO) == 1 && ProcessInfo.processInfo.environment["CI"] == nil }
+    /// Progress bars and load notes go to stderr only on a terminal, and never under CI=true|1.
+    static var stderrIsTTY: Bool {
+        let ci = ProcessInfo.processInfo.environment["CI"].map { $0 == "true" || $0 == "1" } ?? false
+        return isatty(STDERR_FILENO) == 1 && !ci
+    }
     static var stdinIsTTY: Bool { isatty(STDIN_FILENO) == 1 }
 
     static func writeOut(_ s: String) {
