@@ -1,3 +1,4 @@
+import CPrismKernels
 import Foundation
 
 // Elementwise activations, exactly as PyTorch defines them.
@@ -34,13 +35,21 @@ public enum Activations {
 }
 
 extension Tensor {
-    /// Applies an activation in place, in parallel over both cores for large tensors.
+    /// Applies an activation in place: vectorised kernels (CPrismKernels), both cores for large tensors.
     public mutating func apply(_ act: Activation) {
         if act == .identity { return }
         data.withUnsafeMutableBufferPointer { p in
-            let base = p.baseAddress!
+            guard let base = p.baseAddress else { return }
             Parallel.forEach(p.count, minChunk: 1 << 14) { r in
-                for i in r { base[i] = act.apply(base[i]) }
+                let x = base + r.lowerBound
+                switch act {
+                case .gelu: prism_activation(x, r.count, Int32(PRISM_ACT_GELU))
+                case .geluTanh: prism_activation(x, r.count, Int32(PRISM_ACT_GELU_TANH))
+                case .silu: prism_activation(x, r.count, Int32(PRISM_ACT_SILU))
+                case .sigmoid: prism_activation(x, r.count, Int32(PRISM_ACT_SIGMOID))
+                case .relu: for i in 0..<r.count { x[i] = max(0, x[i]) }
+                case .identity: break
+                }
             }
         }
     }
@@ -55,5 +64,5 @@ extension Tensor {
 /// SwiGLU core: silu(gate) ⊙ up, the FFN of LLaMA/DeepSeek-style blocks.
 public func siluMul(_ gate: Tensor, _ up: Tensor) -> Tensor {
     precondition(gate.shape == up.shape, "siluMul: \(gate.shape) vs \(up.shape)")
-    return gate.zipWith(up) { Activations.silu($0) * $1 }
+    return gate.applying(.silu) * up
 }

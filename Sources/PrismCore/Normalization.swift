@@ -1,3 +1,4 @@
+import CPrismKernels
 import Foundation
 
 // Row-wise reductions over the last axis: softmax, RMSNorm, LayerNorm. Accumulation in Float
@@ -26,13 +27,7 @@ public func softmax(_ x: Tensor) -> Tensor {
 
 @inline(__always)
 public func softmaxRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ d: Int) {
-    var m = -Float.infinity
-    for i in 0..<d { m = max(m, src[i]) }
-    if m == -.infinity { for i in 0..<d { dst[i] = 0 }; return }
-    var s: Float = 0
-    for i in 0..<d { let e = exp(src[i] - m); dst[i] = e; s += e }
-    let inv = 1 / s
-    for i in 0..<d { dst[i] *= inv }
+    prism_softmax_row(src, dst, d)   // vectorised exp (CPrismKernels)
 }
 
 /// RMSNorm: x · rsqrt(mean(x²) + eps) · weight (weight optional).

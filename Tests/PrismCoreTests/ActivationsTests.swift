@@ -1,3 +1,4 @@
+import Foundation
 import PrismCore
 import PrismTestSupport
 import XCTest
@@ -23,5 +24,27 @@ final class ActivationsTests: XCTestCase {
         let y = siluMul(gate, up)
         XCTAssertEqual(y.data[0], Activations.silu(1) * 3, accuracy: 1e-6)
         XCTAssertEqual(y.data[1], Activations.silu(-2) * 4, accuracy: 1e-6)
+    }
+
+    /// The vectorised kernels against libm (erff, tanhf, expf) far into the saturated and underflow ranges,
+    /// with a length that leaves a scalar tail.
+    func testVectorKernelsAgreeWithLibmOverWideRange() {
+        var rng = SplitMix64(seed: 5)
+        let x = Tensor(shape: [1003], data: (0..<1003).map { _ in Float(rng.nextUnit() * 200 - 100) })
+        for act in [Activation.gelu, .geluTanh, .silu, .sigmoid] {
+            let reference = Tensor(shape: x.shape, data: x.data.map { act.apply($0) })
+            assertClose(x.applying(act), reference, atol: 2e-6, rtol: 2e-6, "\(act)")
+        }
+    }
+
+    func testSoftmaxWithMaskedEntriesAndExtremeScores() {
+        let row: [Float] = [-.infinity, 80, -80, 0, -.infinity, 79.5, 3, -1000, 1, 2, 0.5]
+        let y = softmax(Tensor(shape: [1, row.count], data: row))
+        let m = row.max()!
+        let e = row.map { $0 == -.infinity ? 0 : Foundation.exp(Double($0 - m)) }
+        let sum = e.reduce(0, +)
+        assertClose(y, Tensor(shape: [1, row.count], data: e.map { Float($0 / sum) }), atol: 1e-7, rtol: 1e-6)
+        XCTAssertEqual(y.data[0], 0)
+        XCTAssertEqual(y.data[7], 0)
     }
 }

@@ -20,4 +20,11 @@ int prism_kernels_have_f16c(void);
 void prism_gemm_w16(const float *x, size_t m, const uint16_t *w, int is_bf16, size_t cols,
                     size_t row0, size_t row1, float *y, size_t ldy);
 
+// Softmax of one row (max-subtracted; an all −∞ row gives zeros). src and dst may alias.
+void prism_softmax_row(const float *src, float *dst, size_t n);
+
+// In-place activations (PyTorch definitions), vectorised where the CPU allows.
+enum { PRISM_ACT_GELU = 1, PRISM_ACT_GELU_TANH = 2, PRISM_ACT_SILU = 3, PRISM_ACT_SIGMOID = 4 };
+void prism_activation(float *x, size_t n, int kind);
+
 #endif
