@@ -7,7 +7,7 @@ files and converted to TFRecord shards of tf.Example by `prism convert`.
 
 Each split is one random stream: example i of a split is a pure function of (split seed, i), so any example can
 be regenerated alone, and training (train_vlm.py, train_sam.py) reads the train stream directly instead of the
-files. One scene gives `questions` records (train 4, validation/test 1): same image, different questions.
+files. One scene gives `questions` records (train 8, validation/test 1): same image, different questions.
 
 Record (JSONL field → tf.Example key; conventional names renamed by `prism convert`):
   image → image/encoded (PNG), format → image/format, height/width → image/height, image/width
@@ -35,7 +35,7 @@ import qa          # noqa: E402
 import scenes      # noqa: E402
 
 SPLIT_SEEDS = {"train": 1000, "validation": 2000, "test": 3000}
-QUESTIONS = {"train": 4, "validation": 1, "test": 1}
+QUESTIONS = {"train": 8, "validation": 1, "test": 1}
 # Scene parameters of the embedded models: sides 128–336 px, so a scene is at most 24×24 patches of 14 px and
 # MoonViT sees it at native resolution (in_token_limit 576); objects no smaller than a tenth of the short side.
 SCENE = dict(min_side=128, max_side=336, max_objects=6, radius=(0.1, 0.22), max_occlusion=0.2)
@@ -104,7 +104,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, type=pathlib.Path)
     ap.add_argument("--splits", default="train,validation,test")
-    ap.add_argument("--train", type=int, default=5000, help="train scenes (× 4 questions)")
+    ap.add_argument("--train", type=int, default=2500, help="train scenes (× 8 questions)")
     ap.add_argument("--validation", type=int, default=500, help="validation scenes")
     ap.add_argument("--test", type=int, default=1000, help="test scenes")
     ap.add_argument("--records-per-shard", type=int, default=500)

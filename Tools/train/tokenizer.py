@@ -43,18 +43,23 @@ EXTRA_TEXT = ("You are a helpful assistant", "system", "user", "assistant", "ima
               "Describe the image.", "What is in the picture?")
 
 
-def corpus(count, seed=1000):
-    """Question and answer text of the first `count` train scenes (all question types)."""
+def scene_text(i, seed=1000):
     from make_dataset import SCENE
-    out = list(EXTRA_TEXT)
-    for i in range(count):
-        rng = np.random.default_rng((seed, i, 7))
-        scene = scenes.make_scene(rng, **SCENE)
-        for t in qa.TYPES:
-            q = qa.generate(scene, rng, t)
-            if q:
-                out += [q[0], q[1]]
+    rng = np.random.default_rng((seed, i, 7))
+    scene = scenes.make_scene(rng, **SCENE)
+    out = []
+    for t in qa.TYPES:
+        q = qa.generate(scene, rng, t)
+        if q:
+            out += [q[0], q[1]]
     return out
+
+
+def corpus(count):
+    """Question and answer text of `count` train-stream scenes (every question type each)."""
+    from multiprocessing import Pool
+    with Pool() as pool:
+        return list(EXTRA_TEXT) + [t for texts in pool.map(scene_text, range(count), chunksize=32) for t in texts]
 
 
 def train_bpe(texts, merges):
@@ -124,9 +129,10 @@ class Tokenizer:
 
     def __init__(self, folder):
         import tiktoken
-        from tiktoken.load import load_tiktoken_bpe
         folder = pathlib.Path(folder)
-        ranks = load_tiktoken_bpe(str(folder / "tiktoken.model"))
+        # parsed here: tiktoken's load_tiktoken_bpe caches files by path, and would read a stale copy
+        ranks = {base64.b64decode(tok): int(rank) for tok, rank in
+                 (line.split() for line in (folder / "tiktoken.model").read_text().splitlines() if line)}
         self.n = len(ranks)
         cfg = json.loads((folder / "tokenizer_config.json").read_text())
         named = {v["content"]: int(k) for k, v in cfg["added_tokens_decoder"].items()}
