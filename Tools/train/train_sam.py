@@ -42,6 +42,21 @@ def sam_config():
     )
 
 
+def init_sam(model):
+    """The original SAM's initialisation: PyTorch defaults for every layer, and the random Fourier features with
+    scale 1 (transformers' SamModel draws them with scale hidden_size / 2 = 128 and everything at std 0.02, which
+    leaves the predicted masks flat and the gradients vanishing when training from scratch)."""
+    with torch.no_grad():
+        for m in model.modules():
+            if hasattr(m, "reset_parameters") and m is not model:
+                m.reset_parameters()
+        pe = model.shared_image_embedding.positional_embedding
+        pe.copy_(torch.randn_like(pe))
+        pe.requires_grad_(False)
+        model.vision_encoder.pos_embed.zero_()
+    return model
+
+
 class SamScenes(torch.utils.data.Dataset):
     def __init__(self, count, size=512):
         self.count, self.size = count, size
@@ -87,7 +102,10 @@ def mask_losses(logits, gt):
     up = F.interpolate(logits.reshape(-1, 1, *logits.shape[-2:]).float(), size=(S, S), mode="bilinear",
                        align_corners=False).reshape(*shape, S, S)
     g = gt.float().expand_as(up)
-    bce = F.binary_cross_entropy_with_logits(up, g, reduction="none").mean((-1, -2))
+    # class-balanced BCE: objects cover a few % of the frame, and plain BCE settles on "all background"
+    pos = g.sum((-1, -2), keepdim=True)
+    weight = torch.where(g > 0, 0.5 / pos.clamp(min=1), 0.5 / (g[0, 0].numel() - pos).clamp(min=1))
+    bce = (F.binary_cross_entropy_with_logits(up, g, reduction="none") * weight).sum((-1, -2))
     p = up.sigmoid()
     dice = 1 - (2 * (p * g).sum((-1, -2)) + 1) / (p.sum((-1, -2)) + g.sum((-1, -2)) + 1)
     with torch.no_grad():
@@ -114,9 +132,9 @@ def main():
     from transformers import SamModel
     torch.manual_seed(a.seed)
     dev = a.device
-    model = SamModel(sam_config()).to(dev).train()
+    model = init_sam(SamModel(sam_config())).to(dev).train()
     print(f"prism-sam-tiny: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, device {dev}", flush=True)
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.05, betas=(0.9, 0.95), fused=dev == "cuda")
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=a.lr, weight_decay=0.05, betas=(0.9, 0.95), fused=dev == "cuda")
     sched = lambda s: min(1.0, (s + 1) / a.warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / a.steps))))
     data = torch.utils.data.DataLoader(SamScenes(a.steps * a.batch), batch_size=a.batch, num_workers=a.workers,
                                        prefetch_factor=4 if a.workers else None, persistent_workers=a.workers > 0)

@@ -38,19 +38,45 @@ class Scenes(torch.utils.data.Dataset):
             self.tok = Tokenizer(self.tok_dir)
         scene, qs, _ = make_dataset.example(self.split, self.offset + i)
         pixels, grid = preprocess(Image.fromarray(scene["image"]))
+        aux = cell_labels(scene, grid)
         seqs = []
         for _, q, a, _ in qs:
             prompt = self.tok.prompt(q, grid[0] * grid[1] // 4)
             ans = self.tok.encode(a) + [self.tok.im_end]
             seqs.append((prompt + ans, len(prompt)))
-        return torch.from_numpy(pixels), grid, seqs
+        return torch.from_numpy(pixels), grid, seqs, aux
+
+
+COLOR_IDS = {c: k + 1 for k, c in enumerate(make_dataset.scenes.COLORS)}
+SHAPE_IDS = {c: k + 1 for k, c in enumerate(make_dataset.scenes.SHAPES)}
+
+
+def cell_labels(scene, grid):
+    """Auxiliary targets per merged 28×28 cell (row-major, as the image tokens): colour and shape of the object
+    covering most of the cell (0: background, under 10% covered) and the cell centre in pixels / 336."""
+    gh, gw = grid[0] // 2, grid[1] // 2
+    ids = np.zeros((gh * 28, gw * 28), np.int64)
+    for k, o in enumerate(scene["objects"]):
+        ids[:scene["height"], :scene["width"]][o["mask"]] = k + 1
+    cells = ids.reshape(gh, 28, gw, 28).transpose(0, 2, 1, 3).reshape(gh * gw, -1)
+    color, shape = np.zeros(gh * gw, np.int64), np.zeros(gh * gw, np.int64)
+    for c, row in enumerate(cells):
+        counts = np.bincount(row, minlength=len(scene["objects"]) + 1)
+        counts[0] = 0
+        k = int(counts.argmax())
+        if k and counts[k] >= 0.1 * row.size:
+            color[c], shape[c] = COLOR_IDS[scene["objects"][k - 1]["color"]], SHAPE_IDS[scene["objects"][k - 1]["shape"]]
+    r, q = np.divmod(np.arange(gh * gw), gw)
+    xy = np.stack([(q * 28 + 14) / 336, (r * 28 + 14) / 336], -1).astype(np.float32)
+    return torch.from_numpy(color), torch.from_numpy(shape), torch.from_numpy(xy)
 
 
 def collate(items):
-    N = max(p.shape[0] for p, _, _ in items)
+    N = max(p.shape[0] for p, _, _, _ in items)
     P = torch.zeros(len(items), N, 3, 14, 14)
     grids, seqs, owner = [], [], []
-    for j, (p, g, s) in enumerate(items):
+    aux = [torch.cat([it[3][k] for it in items]) for k in range(3)]
+    for j, (p, g, s, _) in enumerate(items):
         P[j, :p.shape[0]] = p
         grids.append(g)
         seqs += s
@@ -61,18 +87,37 @@ def collate(items):
     for b, (s, n) in enumerate(seqs):
         ids[b, :len(s)] = torch.tensor(s)
         labels[b, n - 1:len(s) - 1] = torch.tensor(s[n:])       # position t predicts token t+1
-    return P, grids, ids, labels, torch.tensor(owner)
+    return P, grids, ids, labels, torch.tensor(owner), aux
 
 
 def embed(model, P, grids, ids, owner):
-    """Vision once per scene; each sequence gets its scene's image embeddings spliced over its pads."""
+    """Vision once per scene; each sequence gets its scene's image embeddings spliced over its pads.
+    Returns the input embeddings and the image embeddings of all scenes (for the auxiliary heads)."""
     merged = model.vision_tower(P, grids)
     per_scene = [model.multi_modal_projector(m) for m in merged]
     img = torch.cat([per_scene[j] for j in owner.tolist()])
     pad = ids == model.media_pad_id
     x = model.language_model.model.embed_tokens(torch.where(pad, 0, ids)).clone()
     x[pad] = img.to(x.dtype)
-    return x
+    return x, torch.cat(per_scene)
+
+
+class AuxHeads(torch.nn.Module):
+    """Training-only probes on the image embeddings (not saved): what colour and shape is in each cell and where
+    the cell is. They make the vision tower learn objects and absolute positions in a few hundred steps instead
+    of waiting for the answer loss alone to discover them."""
+
+    def __init__(self, D):
+        super().__init__()
+        self.color = torch.nn.Linear(D, len(COLOR_IDS) + 1)
+        self.shape = torch.nn.Linear(D, len(SHAPE_IDS) + 1)
+        self.xy = torch.nn.Linear(D, 2)
+
+    def loss(self, img, aux):
+        color, shape, xy = aux
+        img = img.float()
+        return (F.cross_entropy(self.color(img), color) + F.cross_entropy(self.shape(img), shape)
+                + 10 * F.mse_loss(self.xy(img), xy))
 
 
 def main():
@@ -86,6 +131,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--aux-weight", type=float, default=0.5, help="weight of the auxiliary cell probes")
     ap.add_argument("--max-minutes", type=float, default=0, help="stop early (and still save) after this long")
     ap.add_argument("--val", type=int, default=500, help="validation scenes scored at the end")
     a = ap.parse_args()
@@ -103,7 +149,9 @@ def main():
     model.to(dev).train()
     params = sum(p.numel() for p in model.parameters())
     print(f"prism-vl-tiny: {params / 1e6:.2f} M parameters, vocab {model.text_config['vocab_size']}, device {dev}", flush=True)
+    aux_heads = AuxHeads(model.text_config["hidden_size"]).to(dev)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embed" not in n and "pos_emb" not in n]
+    decay += list(aux_heads.parameters())
     rest = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "embed" not in n and "pos_emb" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": rest, "weight_decay": 0.0}],
                             lr=a.lr, betas=(0.9, 0.95), fused=dev == "cuda")
@@ -114,13 +162,17 @@ def main():
     t0, seen, hist = time.time(), 0, []
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if dev == "cuda" else torch.autocast("cpu", enabled=False)
     step = 0
-    for step, (P, grids, ids, labels, owner) in enumerate(data):
+    for step, (P, grids, ids, labels, owner, aux) in enumerate(data):
         for g in opt.param_groups:
             g["lr"] = a.lr * sched(step)
         P, ids, labels = P.to(dev, non_blocking=True), ids.to(dev, non_blocking=True), labels.to(dev, non_blocking=True)
+        aux = [t.to(dev, non_blocking=True) for t in aux]
         with amp:
-            logits = model.language_model(embed(model, P, grids, ids, owner))
-        loss = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100)
+            x, img = embed(model, P, grids, ids, owner)
+            logits = model.language_model(x)
+        answer_loss = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100)
+        aux_loss = aux_heads.loss(img, aux)
+        loss = answer_loss + a.aux_weight * aux_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -133,7 +185,7 @@ def main():
                 m = labels != -100
                 acc = (logits.argmax(-1)[m] == labels[m]).float().mean().item()
             el = time.time() - t0
-            print(f"step {step:5d}  loss {loss.item():.4f}  token acc {acc:.3f}  lr {a.lr * sched(step):.2e}  "
+            print(f"step {step:5d}  answer loss {answer_loss.item():.4f}  aux {aux_loss.item():.3f}  token acc {acc:.3f}  lr {a.lr * sched(step):.2e}  "
                   f"{seen / el:.0f} seq/s  {el / 60:.1f} min", flush=True)
         if a.max_minutes and time.time() - t0 > a.max_minutes * 60:
             print(f"time limit: stopping after step {step}", flush=True)
