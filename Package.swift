@@ -36,7 +36,7 @@ let package = Package(
         // CRC32C (Castagnoli): SSE4.2 instruction with a table fallback; Debian ships no crc32c library.
         .target(name: "CCRC32C", cSettings: [.unsafeFlags(["-O3"])]),
         // protobuf-c code generated from Protos/*.proto (command in Sources/CExampleProto/README).
-        .target(name: "CExampleProto", dependencies: ["CProtobufC"]),
+        .target(name: "CExampleProto", dependencies: ["CProtobufC"], exclude: ["README.md"]),
 
         .target(name: "PrismCore", dependencies: ["CBLAS", "CPrismKernels"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
@@ -48,20 +48,20 @@ let package = Package(
         .target(name: "PrismVLM", dependencies: ["PrismCore", "PrismIO", "PrismTokenizer"]),
         .target(name: "PrismSAM", dependencies: ["PrismCore", "PrismIO"]),
         // The chat REPL's logic (commands, state, transcript, loop) with injected I/O and engines.
-        .target(name: "PrismChat", dependencies: []),
+        .target(name: "PrismChat", dependencies: ["PrismCore", "PrismIO", "PrismTokenizer", "PrismVLM", "PrismSAM"]),
         .executableTarget(name: "prism", dependencies: [
             "PrismCore", "PrismIO", "PrismData", "PrismTokenizer", "PrismVLM", "PrismSAM", "PrismChat", "CEdit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .target(name: "PrismTestSupport", dependencies: ["PrismCore", "PrismIO"], path: "Tests/PrismTestSupport"),
-        .testTarget(name: "PrismCoreTests", dependencies: ["PrismCore", "PrismTestSupport"]),
-        .testTarget(name: "PrismIOTests", dependencies: ["PrismIO", "PrismTestSupport"]),
-        .testTarget(name: "PrismDataTests", dependencies: ["PrismData", "PrismTestSupport"]),
-        .testTarget(name: "PrismTokenizerTests", dependencies: ["PrismTokenizer", "PrismTestSupport"]),
-        .testTarget(name: "PrismVLMTests", dependencies: ["PrismVLM", "PrismTestSupport"]),
-        .testTarget(name: "PrismSAMTests", dependencies: ["PrismSAM", "PrismTestSupport"]),
-        .testTarget(name: "PrismChatTests", dependencies: ["PrismChat", "PrismTestSupport"]),
+        .testTarget(name: "PrismCoreTests", dependencies: ["PrismCore", "PrismTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "PrismIOTests", dependencies: ["PrismIO", "PrismTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "PrismDataTests", dependencies: ["PrismData", "PrismTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "PrismTokenizerTests", dependencies: ["PrismTokenizer", "PrismTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "PrismVLMTests", dependencies: ["PrismVLM", "PrismTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "PrismSAMTests", dependencies: ["PrismSAM", "PrismTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "PrismChatTests", dependencies: ["PrismChat", "PrismTestSupport"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]
 )

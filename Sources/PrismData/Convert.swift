@@ -135,8 +135,14 @@ func parallelFor(_ count: Int, _ body: (Int) throws -> Void) throws {
 /// Something that yields serialized records by global index, so that shards can be cut into ranges.
 protocol RecordSource: Sendable {
     var count: Int { get }
+    /// Records given up on while the source was indexed (under `skipCorrupt`).
+    var skippedWhileIndexing: [TFRecordError] { get }
     /// Calls `body` for each record in `range`; records given up on under `skipCorrupt` are appended to `skipped`.
     func forEach(in range: Range<Int>, skipped: inout [TFRecordError], _ body: (UnsafeRawBufferPointer) throws -> Void) throws
+}
+
+extension RecordSource {
+    var skippedWhileIndexing: [TFRecordError] { [] }
 }
 
 /// TFRecord files, indexed by record frame (a frame whose payload CRC fails is still counted, then skipped).
@@ -145,6 +151,8 @@ struct TFRecordSource: RecordSource {
     let counts: [Int]
     let compression: TFRecordCompression?
     let skipCorrupt: Bool
+    /// A framing error (bad length, truncation) ends a file's records; found here, reported once.
+    let skippedWhileIndexing: [TFRecordError]
     var count: Int { counts.reduce(0, +) }
 
     init(files: [String], compression: TFRecordCompression?, skipCorrupt: Bool) throws {
@@ -152,14 +160,15 @@ struct TFRecordSource: RecordSource {
         self.compression = compression
         self.skipCorrupt = skipCorrupt
         // Count frames without payload CRCs: framing errors still surface here, as they should.
-        let counts = Locked([Int](repeating: 0, count: files.count))
+        let found = Locked([(count: Int, skipped: [TFRecordError])](repeating: (0, []), count: files.count))
         try parallelFor(files.count) { i in
             let reader = try TFRecordReader(path: files[i], compression: compression, skipCorrupt: skipCorrupt)
             reader.verifyChecksums = false
             try reader.forEachRecord { _ in }
-            counts.withLock { $0[i] = reader.recordIndex - reader.skipped.count }
+            found.withLock { $0[i] = (reader.recordIndex, reader.skipped) }
         }
-        self.counts = counts.withLock { $0 }
+        counts = found.withLock { $0.map(\.count) }
+        skippedWhileIndexing = found.withLock { $0.flatMap(\.skipped) }
     }
 
     func forEach(in range: Range<Int>, skipped: inout [TFRecordError], _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
@@ -385,8 +394,19 @@ func writeShards(_ source: RecordSource, to directory: String, options: ConvertO
         directory + "/" + shardFileName(options.name, index: $0, count: shardCount, compression: options.outputCompression)
     }
     result.resumed.sort()
-    result.skipped = skippedByShard.withLock { $0.flatMap { $0 } }
+    result.skipped = inInputOrder(skippedByShard.withLock { $0.flatMap { $0 } } + source.skippedWhileIndexing)
     return result
+}
+
+/// Skip reports ordered by file (in order of first mention, which is input order), then offset.
+private func inInputOrder(_ errors: [TFRecordError]) -> [TFRecordError] {
+    var rank: [String: Int] = [:]
+    for error in errors { if let file = error.location?.file, rank[file] == nil { rank[file] = rank.count } }
+    return errors.enumerated().sorted { a, b in
+        let x = (rank[a.element.location?.file ?? ""] ?? Int.max, a.element.location?.offset ?? 0, a.offset)
+        let y = (rank[b.element.location?.file ?? ""] ?? Int.max, b.element.location?.offset ?? 0, b.offset)
+        return x < y
+    }.map(\.element)
 }
 
 func createDirectory(_ path: String) throws {

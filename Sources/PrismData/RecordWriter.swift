@@ -42,14 +42,14 @@ public final class TFRecordWriter {
     /// Appends one record.
     public func write(_ payload: UnsafeRawBufferPointer) throws {
         precondition(!closed, "TFRecordWriter used after close()")
-        var header = (UInt64(payload.count).littleEndian, UInt32(0))
-        let lengthCRC = withUnsafeBytes(of: &header.0) { CRC32C.maskedChecksum($0) }
+        // uint64 length, uint32 masked CRC of those 8 bytes, payload, uint32 masked CRC of the payload (spec §1).
+        var length = UInt64(payload.count).littleEndian
+        var lengthCRC = withUnsafeBytes(of: &length) { CRC32C.maskedChecksum($0) }.littleEndian
         var dataCRC = CRC32C.maskedChecksum(payload).littleEndian
-        try append(withUnsafeBytes(of: &header.0) { $0 })
-        var maskedLength = lengthCRC.littleEndian
-        try append(withUnsafeBytes(of: &maskedLength) { $0 })
+        try withUnsafeBytes(of: &length) { try append($0) }
+        try withUnsafeBytes(of: &lengthCRC) { try append($0) }
         try append(payload)
-        try append(withUnsafeBytes(of: &dataCRC) { $0 })
+        try withUnsafeBytes(of: &dataCRC) { try append($0) }
         recordCount += 1
         bytesWritten += UInt64(payload.count) + 16
     }

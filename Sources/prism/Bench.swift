@@ -2,12 +2,13 @@ import ArgumentParser
 import Foundation
 import PrismCore
 import PrismIO
+import PrismSAM
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run benchmarks, reported as ratios against baselines measured in the same run.",
-        subcommands: [CoreBench.self])
+        subcommands: [CoreBench.self, SamBenchCommand.self])
 }
 
 /// Wall-clock seconds of the best of `runs` calls (after one warm-up).
@@ -96,5 +97,22 @@ struct CoreBench: ParsableCommand {
         try fh.truncate(atOffset: UInt64(head.count + elements * 2)); try fh.close()
         let tOpen = bestTime(runs: runs) { _ = try? SafetensorsFile(path: url.path).view("w") }
         print(String(format: "open 1 GiB bf16 safetensors       %8.3f ms", tOpen * 1e3))
+    }
+}
+
+struct SamBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sam",
+        abstract: "SAM encoder seconds and per-prompt decoder milliseconds (Tools/bench/sam/bench.py adds PyTorch).")
+
+    @Option(name: .customShort("m"), help: "SAM model directory (e.g. a random ViT-B written by Tools/bench/sam/bench.py).")
+    var model: String
+    @Option(help: "Timed encoder passes (the decoder runs 10× as many prompts).") var runs = 3
+
+    func validate() throws { guard runs > 0 else { throw ValidationError("--runs must be positive") } }
+
+    func run() throws {
+        let r = try benchmarkSAM(modelDirectory: URL(fileURLWithPath: model), runs: runs)
+        print(String(format: "encoder: %.3f s\ndecoder: %.2f ms", r.encoderSeconds, r.decoderMilliseconds))
     }
 }

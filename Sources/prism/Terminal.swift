@@ -50,22 +50,23 @@ final class PlainLineReader: LineReader {
 /// Ctrl-C handling: the first press stops the answer being generated; a second press while that answer is
 /// still stopping exits. At the prompt, Ctrl-C is ignored (Ctrl-D or /quit exits).
 enum Interrupts {
-    private static let pending = Atomic<Int>(0)
-    private static let generating = Atomic<Bool>(false)
-    nonisolated(unsafe) private static var source: DispatchSourceSignal?
+    // Touched from the signal handler: lock-free atomics only (async-signal-safe).
+    fileprivate static let pending = Atomic<Int>(0)
+    fileprivate static let generating = Atomic<Bool>(false)
 
     static func install() {
-        signal(SIGINT, SIG_IGN)
-        let s = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        s.setEventHandler {
-            guard generating.load(ordering: .relaxed) else { return }
-            if pending.add(1, ordering: .relaxed).newValue >= 2 {
-                Terminal.writeErr("\ninterrupted\n")
-                exit(130)
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in
+            guard Interrupts.generating.load(ordering: .relaxed) else { return }
+            if Interrupts.pending.add(1, ordering: .relaxed).newValue >= 2 {
+                let msg = "\ninterrupted\n"
+                _ = msg.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+                _exit(130)
             }
         }
-        s.resume()
-        source = s
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = SA_RESTART
+        sigaction(SIGINT, &action, nil)
     }
 
     /// Runs `body` as one interruptible generation; `stop()` inside it reports a Ctrl-C.

@@ -162,3 +162,27 @@ final class ConvertTests: XCTestCase {
         ])
     }
 }
+
+extension ConvertTests {
+    func testReshardingATruncatedFileKeepsEveryGoodRecordAndReportsTheTail() throws {
+        let directory = try TemporaryDirectory()
+        let payloads = (0 ..< 10).map { Example(["i": .int64s([Int64($0)])]).serialized() }
+        let input = try writeRecords(payloads, to: directory.file("in.tfrecord"))
+        var bytes = readBytes(input)
+        bytes.removeLast(3)   // record 9 loses part of its CRC
+        writeBytes(bytes, to: input)
+        let offset = UInt64(payloads.prefix(9).reduce(0) { $0 + $1.count + 16 })
+        let expected = TFRecordError.truncatedPayload(RecordLocation(file: input, record: 9, offset: offset),
+                                                      length: UInt64(payloads[9].count), available: UInt64(payloads[9].count + 1))
+        XCTAssertThrowsError(try convertTFRecords([input], toShardsIn: directory.file("a"), options: ConvertOptions())) { error in
+            XCTAssertEqual(error as? TFRecordError, expected)
+        }
+        var options = ConvertOptions()
+        options.skipCorrupt = true
+        options.shards = .shards(3)
+        let report = try convertTFRecords([input], toShardsIn: directory.file("b"), options: options)
+        XCTAssertEqual(report.records, 9)
+        XCTAssertEqual(report.skipped, [expected])
+        XCTAssertEqual(try examples(inShards: report.outputs).map { $0["i"] }, (0 ..< 9).map { .int64s([Int64($0)]) })
+    }
+}

@@ -63,7 +63,7 @@ func readAll(_ path: String, compression: TFRecordCompression? = nil, skipCorrup
 
 func readBytes(_ path: String) -> [UInt8] { [UInt8](FileManager.default.contents(atPath: path) ?? Data()) }
 
-func writeBytes(_ bytes: [UInt8], to path: String) { FileManager.default.createFile(atPath: path, contents: Data(bytes)) }
+func writeBytes(_ bytes: [UInt8], to path: String) { precondition(FileManager.default.createFile(atPath: path, contents: Data(bytes)), "cannot write \(path)") }
 
 // MARK: - Protobuf wire builders for hand-made payloads
 

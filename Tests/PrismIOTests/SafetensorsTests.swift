@@ -172,7 +172,7 @@ final class SafetensorsTests: XCTestCase {
         var data = Data()
         var n = UInt64(header.utf8.count).littleEndian
         data.append(Data(bytes: &n, count: 8)); data.append(Data(header.utf8))
-        FileManager.default.createFile(atPath: url.path, contents: data)
+        XCTAssertTrue(FileManager.default.createFile(atPath: url.path, contents: data))
         let h = try FileHandle(forWritingTo: url)
         try h.truncate(atOffset: UInt64(data.count + count * 2))
         try h.close()

@@ -1,0 +1,186 @@
+// Glue (specs/kimi_vl.md §3.8, §4, §5): load a model directory, run the vision tower on a prompt's images,
+// splice the image embeddings over the `<|media_pad|>` ids, and prefill / decode with MLA KV caches.
+// Everything is expressed in token ids; the tokenizer and chat template live elsewhere.
+import Foundation
+import PrismCore
+import PrismIO
+
+public enum KimiVLError: Error, CustomStringConvertible, Equatable {
+    case placeholderMismatch(prompt: Int, placeholders: Int, imageTokens: Int)
+    case tokenOutOfRange(id: Int, vocabulary: Int)
+    case noVisionTower(directory: String)
+    case emptyPrompt(index: Int)
+    case cacheCountMismatch(prompts: Int, caches: Int)
+
+    public var description: String {
+        switch self {
+        case let .placeholderMismatch(p, n, t):
+            "prompt \(p): \(n) <|media_pad|> tokens but its images produce \(t) image tokens (they must be equal)"
+        case let .tokenOutOfRange(id, v): "token id \(id) is outside the vocabulary (0..<\(v))"
+        case let .noVisionTower(d): "\(d): this checkpoint has no vision tower; prompts cannot contain images"
+        case let .emptyPrompt(i): "prompt \(i) has no tokens"
+        case let .cacheCountMismatch(p, c): "\(p) prompts but \(c) KV caches"
+        }
+    }
+}
+
+/// Token ids of one prompt and the images whose tokens its `<|media_pad|>` runs stand for, in order.
+public struct Prompt: Sendable {
+    public var tokens: [Int]
+    public var images: [ProcessedImage]
+    public init(tokens: [Int], images: [ProcessedImage] = []) { self.tokens = tokens; self.images = images }
+}
+
+public final class KimiVL {
+    public let textConfig: TextConfig
+    public let visionConfig: VisionConfig?
+    /// `media_placeholder_token_id` (163605 = `<|media_pad|>` in Kimi-VL).
+    public let mediaPadId: Int
+    public let imageProcessor: ImageProcessor
+    public let vision: MoonViT?
+    public let projector: Projector?
+    public let decoder: TextDecoder
+    public let directory: URL
+
+    /// Loads a Kimi-VL directory (config.json with `text_config`/`vision_config`, official `language_model.` /
+    /// `vision_tower.` / `multi_modal_projector.` names) or a bare DeepseekV3 one (text only). Weights stay
+    /// memory-mapped in their on-disk dtype; every missing, unexpected or mis-shaped tensor is reported at once.
+    public static func load(directory: URL) throws -> KimiVL {
+        let configURL = directory.appendingPathComponent("config.json")
+        guard let data = FileManager.default.contents(atPath: configURL.path) else { throw ConfigError.missingFile(path: configURL.path) }
+        let top = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        let checkpoint = try Checkpoint(directory: directory)
+        let loader = WeightLoader(checkpoint, remap: KimiVLRemap.modelName)
+        let root = loader.scope("")
+        let model: KimiVL
+        if top?["text_config"] != nil {
+            let config = try JSONConfig.decode(KimiVLConfig.self, from: data, path: configURL.path)
+            let ppURL = directory.appendingPathComponent("preprocessor_config.json")
+            let pp = FileManager.default.fileExists(atPath: ppURL.path)
+                ? try JSONConfig.load(PreprocessorConfig.self, from: ppURL) : .kimiVL
+            model = KimiVL(text: config.textConfig, vision: config.visionConfig, mediaPadId: config.mediaPlaceholderTokenId,
+                           preprocessor: pp, weights: root, directory: directory)
+        } else {
+            let text = try JSONConfig.decode(TextConfig.self, from: data, path: configURL.path)
+            model = KimiVL(text: text, vision: nil, mediaPadId: 163605, preprocessor: .kimiVL, weights: root, directory: directory)
+        }
+        try loader.finish()
+        return model
+    }
+
+    init(text: TextConfig, vision: VisionConfig?, mediaPadId: Int, preprocessor: PreprocessorConfig,
+         weights: WeightScope, directory: URL) {
+        textConfig = text
+        visionConfig = vision
+        self.mediaPadId = mediaPadId
+        self.directory = directory
+        imageProcessor = ImageProcessor(config: preprocessor)
+        self.vision = vision.map { MoonViT(config: $0, weights: weights.scope("vision_tower")) }
+        projector = vision.map { Projector(vision: $0, textHidden: text.hiddenSize, weights: weights.scope("multi_modal_projector")) }
+        decoder = TextDecoder(config: text, weights: weights)
+    }
+
+    /// A fresh, empty cache for one sequence.
+    public func newCache() -> KVCache { KVCache(config: textConfig) }
+
+    /// Decodes and preprocesses an image file.
+    public func preprocess(imageAt url: URL) throws -> ProcessedImage { try imageProcessor(RGBImage(contentsOf: url)) }
+
+    // MARK: - Vision
+
+    /// Image embeddings [Σ tokenCount, D_text] for images packed into one vision pass (in order).
+    public func imageEmbeddings(_ images: [ProcessedImage]) throws -> Tensor {
+        guard let vision, let projector else { throw KimiVLError.noVisionTower(directory: directory.path) }
+        let pixels = Tensor.concatenate(rows: images.map(\.pixelValues))
+        return projector(vision(pixelValues: pixels, grids: images.map(\.grid)))
+    }
+
+    // MARK: - Text + image embeddings
+
+    /// Token embeddings with every `<|media_pad|>` row replaced, in order, by the next image embedding.
+    public func embed(tokens: [Int], imageEmbeddings: Tensor?, promptIndex: Int = 0) throws -> Tensor {
+        let d = textConfig.hiddenSize
+        let pads = tokens.indices.filter { tokens[$0] == mediaPadId }
+        let available = imageEmbeddings?.rows ?? 0
+        guard pads.count == available else {
+            throw KimiVLError.placeholderMismatch(prompt: promptIndex, placeholders: pads.count, imageTokens: available)
+        }
+        for t in tokens where t != mediaPadId && (t < 0 || t >= textConfig.vocabSize) {
+            throw KimiVLError.tokenOutOfRange(id: t, vocabulary: textConfig.vocabSize)
+        }
+        // the pad id may lie outside the vocabulary (tiny models); its rows are overwritten anyway
+        var x = decoder.embed(tokens.map { $0 == mediaPadId && $0 >= textConfig.vocabSize ? 0 : $0 })
+        if let img = imageEmbeddings {
+            x.data.withUnsafeMutableBufferPointer { dst in img.data.withUnsafeBufferPointer { src in
+                for (i, row) in pads.enumerated() { for j in 0..<d { dst[row * d + j] = src[i * d + j] } }
+            }}
+        }
+        return x
+    }
+
+    // MARK: - Prefill and decode
+
+    /// Prefills several prompts packed into one batch (each continuing its own cache) and returns the
+    /// final hidden states [Σ tokens, D]. All images of all prompts go through the vision tower in one pass.
+    public func prefillHidden(_ prompts: [Prompt], caches: [KVCache]) throws -> Tensor {
+        guard prompts.count == caches.count else { throw KimiVLError.cacheCountMismatch(prompts: prompts.count, caches: caches.count) }
+        for (i, p) in prompts.enumerated() where p.tokens.isEmpty { throw KimiVLError.emptyPrompt(index: i) }
+        let allImages = prompts.flatMap(\.images)
+        let features = allImages.isEmpty ? nil : try imageEmbeddings(allImages)
+        var parts: [Tensor] = []
+        var row = 0
+        for (i, p) in prompts.enumerated() {
+            let n = p.images.reduce(0) { $0 + $1.tokenCount }
+            let mine = n > 0 ? features!.slice(rows: row..<(row + n)) : nil
+            row += n
+            parts.append(try embed(tokens: p.tokens, imageEmbeddings: mine, promptIndex: i))
+        }
+        return decoder.forward(Tensor.concatenate(rows: parts), lengths: prompts.map(\.tokens.count), caches: caches)
+    }
+
+    /// Packed prefill; returns each prompt's next-token logits [prompts, V].
+    public func prefill(_ prompts: [Prompt], caches: [KVCache]) throws -> Tensor {
+        let h = try prefillHidden(prompts, caches: caches)
+        let last = PackedBatch(prompts.map(\.tokens)).lastRows
+        return decoder.logits(Tensor.concatenate(rows: last.map { h.slice(rows: $0..<($0 + 1)) }))
+    }
+
+    /// Prefills one prompt (with its images) and returns the next-token logits [V].
+    public func prefill(_ prompt: Prompt, cache: KVCache) throws -> [Float] {
+        try prefill([prompt], caches: [cache]).data
+    }
+
+    /// One decode step for several sequences at once: token s continues caches[s]. Returns logits [N, V].
+    public func decode(tokens: [Int], caches: [KVCache]) throws -> Tensor {
+        guard tokens.count == caches.count else { throw KimiVLError.cacheCountMismatch(prompts: tokens.count, caches: caches.count) }
+        let x = try embed(tokens: tokens, imageEmbeddings: nil)
+        return decoder.logits(decoder.forward(x, lengths: Array(repeating: 1, count: tokens.count), caches: caches))
+    }
+
+    /// One decode step: appends `token` to `cache` and returns the next-token logits [V].
+    public func decode(token: Int, cache: KVCache) throws -> [Float] {
+        try decode(tokens: [token], caches: [cache]).data
+    }
+
+    // MARK: - Generation
+
+    public enum FinishReason: Equatable, Sendable { case stopToken(Int), maxTokens, cancelled }
+
+    /// Prefills `prompt`, then samples up to `maxTokens` tokens, stopping at any of `stopTokens` (not included
+    /// in the result). `onToken` sees each new token and may return false to stop early.
+    public func generate(_ prompt: Prompt, cache: KVCache, sampler: inout Sampler, maxTokens: Int,
+                         stopTokens: Set<Int>, onToken: (Int) -> Bool = { _ in true }) throws -> (tokens: [Int], finish: FinishReason) {
+        var logits = try prefill(prompt, cache: cache)
+        var history = prompt.tokens.filter { $0 != mediaPadId }
+        var out: [Int] = []
+        while out.count < maxTokens {
+            let next = sampler.sample(logits: logits, history: history)
+            if stopTokens.contains(next) { return (out, .stopToken(next)) }
+            out.append(next); history.append(next)
+            if !onToken(next) { return (out, .cancelled) }
+            if out.count == maxTokens { break }
+            logits = try decode(token: next, cache: cache)
+        }
+        return (out, .maxTokens)
+    }
+}

@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import PrismChat
+import PrismIO
+import PrismTokenizer
+
+/// `-m DIR`, shared by every command that runs the vision-language model.
+struct ModelArguments: ParsableArguments {
+    @Option(name: [.short, .customLong("model")],
+            help: "Model directory (config.json, safetensors, tiktoken.model). Default: the embedded Weights/prism-vl-tiny.")
+    var model: String?
+
+    @Option(help: "Chat template file or Prompts/ folder (default: Prompts/kimi_vl_chat.json).")
+    var template: String?
+
+    func directory() throws -> URL {
+        if let model { return URL(fileURLWithPath: model) }
+        guard let url = ProjectPaths.locate("Weights/prism-vl-tiny") else {
+            throw UserError("no model given and the embedded default Weights/prism-vl-tiny is not installed: pass -m DIR")
+        }
+        return url
+    }
+
+    /// Loads the engine, with a one-line progress note on a terminal (stderr) and silence otherwise.
+    func loadEngine() throws -> KimiVLEngine {
+        let dir = try directory()
+        let t0 = Date()
+        if Terminal.stderrIsTTY { Terminal.writeErr("loading \(dir.lastPathComponent)…") }
+        let engine = try KimiVLEngine(directory: dir,
+                                      template: ChatTemplate.load(explicit: template.map { URL(fileURLWithPath: $0) }))
+        if Terminal.stderrIsTTY {
+            Terminal.writeErr(String(format: "\r\u{1B}[2mloaded %@ in %.1f s\u{1B}[0m\u{1B}[K\n", dir.lastPathComponent,
+                                     Date().timeIntervalSince(t0)))
+        }
+        return engine
+    }
+}
+
+/// Sampling flags people know from llama.cpp / mlx_vlm.
+struct GenerateArguments: ParsableArguments {
+    @Option(name: .customLong("temp"), help: "Sampling temperature (0 = greedy).") var temperature: Double = 0.2
+    @Option(name: .customLong("top-p"), help: "Nucleus sampling mass in (0, 1].") var topP: Double = 1.0
+    @Option(name: .customLong("top-k"), help: "Keep only the k most likely tokens (0 = off).") var topK: Int = 0
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Option(name: .customLong("max-tokens"), help: "Most tokens to generate per answer.") var maxTokens: Int = 512
+
+    func validate() throws {
+        guard temperature >= 0 && temperature <= 5 else { throw ValidationError("--temp must be in 0…5") }
+        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+        guard topK >= 0 else { throw ValidationError("--top-k must be ≥ 0") }
+        guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be ≥ 1") }
+    }
+
+    var settings: ChatSettings {
+        var s = ChatSettings()
+        s.temperature = temperature; s.topP = topP; s.topK = topK; s.seed = seed; s.maxTokens = maxTokens
+        return s
+    }
+}

@@ -1,2 +1,0 @@
-import XCTest
-final class PlaceholderPrismTokenizerTests: XCTestCase { func testNothing() {} }

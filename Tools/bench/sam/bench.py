@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""SAM ViT-B speed on this machine: prism vs PyTorch transformers SamModel, same weights, same run.
+
+    python3 Tools/bench/sam/bench.py [--model-dir /tmp/prism-sam-vitb-random] [--runs 3] [--prism .build/release/prism]
+
+1. Writes a random-weight ViT-B SamModel checkpoint in the transformers layout (save_pretrained: config.json +
+   model.safetensors, ~375 MB) unless the directory already has one. It is NOT committed.
+2. Times PyTorch: image encoder on a 1024² input (median of --runs after one warm-up) and prompt encoder +
+   mask decoder for one click, multimask (median of 20 after warm-up), torch threads = cores.
+3. Runs `prism bench sam -m DIR --runs N`, which prints `encoder: X s` and `decoder: Y ms` (PrismSAM's
+   benchmarkSAM), and prints both with prism/PyTorch ratios.
+Needs torch, transformers, safetensors from PyPI. Build prism first: swift build -c release.
+"""
+import argparse
+import os
+import pathlib
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+from transformers import SamConfig, SamModel
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "reference"))
+from sam_fixtures import randomize  # noqa: E402  (same non-trivial random init as the fixtures)
+
+
+def write_checkpoint(directory):
+    if (directory / "model.safetensors").exists():
+        return
+    model = SamModel(SamConfig()).eval()
+    randomize(model, 99)
+    model.save_pretrained(directory, safe_serialization=True)
+
+
+def time_torch(directory, runs):
+    torch.set_num_threads(os.cpu_count())
+    model = SamModel.from_pretrained(directory, attn_implementation="sdpa").eval()
+    pixels = torch.randn(1, 3, 1024, 1024)
+    with torch.inference_mode():
+        model.get_image_embeddings(pixels)
+        enc = []
+        for _ in range(runs):
+            t = time.perf_counter(); emb = model.get_image_embeddings(pixels); enc.append(time.perf_counter() - t)
+        points, labels = torch.tensor([[[[400.0, 300.0]]]]), torch.tensor([[[1]]])
+        model(image_embeddings=emb, input_points=points, input_labels=labels, multimask_output=True)
+        dec = []
+        for _ in range(20):
+            t = time.perf_counter()
+            model(image_embeddings=emb, input_points=points, input_labels=labels, multimask_output=True)
+            dec.append(time.perf_counter() - t)
+    return statistics.median(enc), 1000 * statistics.median(dec)
+
+
+def time_prism(prism, directory, runs):
+    out = subprocess.run([prism, "bench", "sam", "-m", str(directory), "--runs", str(runs)],
+                         capture_output=True, text=True, check=True).stdout
+    enc = float(re.search(r"encoder:\s*([0-9.]+)\s*s", out).group(1))
+    dec = float(re.search(r"decoder:\s*([0-9.]+)\s*ms", out).group(1))
+    return enc, dec
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model-dir", default="/tmp/prism-sam-vitb-random")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--prism", default=".build/release/prism")
+    ap.add_argument("--skip-torch", action="store_true")
+    a = ap.parse_args()
+    d = pathlib.Path(a.model_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    write_checkpoint(d)
+    pe, pd = time_prism(a.prism, d, a.runs)
+    print(f"prism   ViT-B encoder {pe:7.2f} s   decoder {pd:7.1f} ms / prompt")
+    if a.skip_torch:
+        return
+    te, td = time_torch(d, a.runs)
+    print(f"PyTorch ViT-B encoder {te:7.2f} s   decoder {td:7.1f} ms / prompt   (torch {torch.__version__}, {os.cpu_count()} threads)")
+    print(f"ratio prism/PyTorch: encoder {pe / te:.2f}×, decoder {pd / td:.2f}×  (< 1 = prism faster)")
+
+
+if __name__ == "__main__":
+    main()
