@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Reproduces Prism's embedded models from nothing: tokenizer, prism-vl-tiny and prism-sam-tiny.
 
-    python3 Tools/train/train_all.py --device cuda --out Weights           # the shipped weights (H100: ≈ 9 min)
-    python3 Tools/train/train_all.py --device cpu --out /tmp/w --vlm-steps 300 --sam-steps 200   # slow, smaller
+    python3 Tools/train/train_all.py --device cuda --out Weights    # the shipped weights (one H100: ≈ 13 min)
+    python3 Tools/train/train_all.py --device cpu --out /tmp/w --vlm-steps 300 --vlm-stage2-steps 0 --sam-steps 200
 
-Seeds are fixed (data order: make_dataset's train stream; init: --seed). The two models train at the same time
-on one GPU (--parallel, the default on cuda); logs go to OUT/train-vlm.log and OUT/train-sam.log.
+Seeds are fixed (data order: make_dataset's train stream; init: --seed). The VLM trains in two stages (stage 1
+from scratch, stage 2 a new cosine schedule from the stage-1 weights on later train scenes) while the SAM model
+trains beside it on the same GPU; logs go to OUT/train-vlm.log and OUT/train-sam.log.
 """
 import argparse
 import os
@@ -21,8 +22,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--out", default="Weights", type=pathlib.Path)
-    ap.add_argument("--vlm-steps", type=int, default=6000)
-    ap.add_argument("--sam-steps", type=int, default=4000)
+    ap.add_argument("--vlm-steps", type=int, default=2800, help="VLM stage 1 steps (24 scenes × 8 questions)")
+    ap.add_argument("--vlm-stage2-steps", type=int, default=3600, help="VLM stage 2 steps (0: none)")
+    ap.add_argument("--sam-steps", type=int, default=2800, help="SAM steps (16 scenes × 4 objects × 3 prompts)")
     ap.add_argument("--vlm-workers", type=int, default=9)
     ap.add_argument("--sam-workers", type=int, default=6)
     ap.add_argument("--max-minutes", type=float, default=0, help="per model: stop early and save (safety net)")
@@ -37,18 +39,24 @@ def main():
     subprocess.run([py, str(HERE / "tokenizer.py"), "--out", str(vl), "--scenes", str(a.tokenizer_scenes)], check=True)
     print(f"tokenizer: {time.time() - t0:.0f} s", flush=True)
     common = ["--device", a.device, "--seed", str(a.seed)] + (["--max-minutes", str(a.max_minutes)] if a.max_minutes else [])
+    stage1 = a.out / "prism-vl-tiny-stage1"
+    q = lambda cmd: " ".join(map(str, cmd))
+    vlm_stage1 = [py, HERE / "train_vlm.py", "--tokenizer", vl, "--out", stage1, "--steps", a.vlm_steps,
+                  "--workers", a.vlm_workers] + common
+    # stage 2: a fresh schedule (lr 7e-4) on the next part of the train stream, from the stage-1 weights
+    vlm_stage2 = [py, HERE / "train_vlm.py", "--tokenizer", vl, "--init", stage1, "--out", vl,
+                  "--steps", a.vlm_stage2_steps, "--offset", a.vlm_steps * 24, "--lr", "7e-4", "--warmup", "100",
+                  "--workers", a.vlm_workers] + common
     jobs = [
-        ("vlm", [py, str(HERE / "train_vlm.py"), "--tokenizer", str(vl), "--out", str(vl), "--steps", str(a.vlm_steps),
-                 "--workers", str(a.vlm_workers)] + common),
-        ("sam", [py, str(HERE / "train_sam.py"), "--out", str(sam), "--steps", str(a.sam_steps),
-                 "--workers", str(a.sam_workers)] + common),
+        ("vlm", q(vlm_stage1) + (" && " + q(vlm_stage2) if a.vlm_stage2_steps else f" && cp {stage1}/* {vl}/")),
+        ("sam", q([py, HERE / "train_sam.py", "--out", sam, "--steps", a.sam_steps, "--workers", a.sam_workers] + common)),
     ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     procs = []
     for name, cmd in jobs:
         log = open(a.out / f"train-{name}.log", "w")
-        print(" ".join(cmd), flush=True)
-        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        print(cmd, flush=True)
+        p = subprocess.Popen(cmd, shell=True, stdout=log, stderr=subprocess.STDOUT, env=env)
         if a.sequential or a.device != "cuda":
             p.wait()
         procs.append((name, p))

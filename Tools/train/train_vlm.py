@@ -131,6 +131,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--init", type=pathlib.Path, help="start from this saved prism-vl-tiny")
+    ap.add_argument("--offset", type=int, default=0, help="first train-stream scene")
     ap.add_argument("--aux-weight", type=float, default=0.5, help="weight of the auxiliary cell probes")
     ap.add_argument("--max-minutes", type=float, default=0, help="stop early (and still save) after this long")
     ap.add_argument("--val", type=int, default=500, help="validation scenes scored at the end")
@@ -146,6 +148,9 @@ def main():
                 p.normal_(0, 0.02)
             elif n.endswith(".bias"):
                 p.zero_()
+    if a.init:   # continue from a saved checkpoint (a second stage: new schedule, later part of the train stream)
+        model.load_state_dict(KimiVL.load(a.init).state_dict())
+        print(f"initialised from {a.init}", flush=True)
     model.to(dev).train()
     params = sum(p.numel() for p in model.parameters())
     print(f"prism-vl-tiny: {params / 1e6:.2f} M parameters, vocab {model.text_config['vocab_size']}, device {dev}", flush=True)
@@ -156,7 +161,7 @@ def main():
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": rest, "weight_decay": 0.0}],
                             lr=a.lr, betas=(0.9, 0.95), fused=dev == "cuda")
     sched = lambda s: min(1.0, (s + 1) / a.warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / a.steps))))
-    data = torch.utils.data.DataLoader(Scenes(a.tokenizer, count=a.steps * a.scenes), batch_size=a.scenes,
+    data = torch.utils.data.DataLoader(Scenes(a.tokenizer, count=a.steps * a.scenes, offset=a.offset), batch_size=a.scenes,
                                        collate_fn=collate, num_workers=a.workers, prefetch_factor=4 if a.workers else None,
                                        persistent_workers=a.workers > 0)
     t0, seen, hist = time.time(), 0, []
