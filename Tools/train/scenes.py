@@ -60,7 +60,10 @@ def background(rng, w, h):
     return np.clip(img, 0, 255).astype(np.uint8), kind
 
 
-def make_scene(rng, min_side=160, max_side=448, max_objects=6):
+def make_scene(rng, min_side=160, max_side=448, max_objects=6, radius=(0.07, 0.2), max_occlusion=None, tries=20):
+    """One scene. `radius`: object radius range as fractions of the shorter side. `max_occlusion` (None: any
+    overlap): an object is re-placed (up to `tries` times, else dropped) when it would hide more than this
+    fraction of an earlier object's visible pixels; with None the random stream is the original one."""
     w, h = (int(rng.integers(min_side, max_side + 1)) for _ in range(2))
     pixels, bg = background(rng, w, h)
     canvas = Image.fromarray(pixels)
@@ -70,17 +73,23 @@ def make_scene(rng, min_side=160, max_side=448, max_objects=6):
     for i in range(n):
         shape = str(rng.choice(SHAPES))
         color = str(rng.choice(list(COLORS)))
-        r = float(rng.uniform(0.07, 0.2) * min(w, h))
-        cx, cy = float(rng.uniform(r, w - r)), float(rng.uniform(r, h - r))
-        layer = Image.new("L", (w, h), 0)
-        d = ImageDraw.Draw(layer)
-        if shape == "circle":
-            d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=255)
+        for _ in range(tries if max_occlusion is not None else 1):
+            r = float(rng.uniform(*radius) * min(w, h))
+            cx, cy = float(rng.uniform(r, w - r)), float(rng.uniform(r, h - r))
+            layer = Image.new("L", (w, h), 0)
+            d = ImageDraw.Draw(layer)
+            if shape == "circle":
+                d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=255)
+            else:
+                d.polygon(polygon(shape, cx, cy, r, float(rng.uniform(-0.3, 0.3))), fill=255)
+            m = np.asarray(layer) > 127
+            if max_occlusion is None or all((m & (ids == j + 1)).sum() <= max_occlusion * max(1, (ids == j + 1).sum())
+                                            for j in range(len(objects))):
+                break
         else:
-            d.polygon(polygon(shape, cx, cy, r, float(rng.uniform(-0.3, 0.3))), fill=255)
-        m = np.asarray(layer) > 127
+            continue
         canvas.paste(COLORS[color], mask=layer)
-        ids[m] = i + 1
+        ids[m] = len(objects) + 1
         objects.append({"shape": shape, "color": color, "radius": r, "center": [cx, cy]})
     for i, o in enumerate(objects):   # ground truth from what stays visible after occlusion
         m = ids == i + 1

@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Question/answer pairs about a scene from scenes.py, with a question-type label.
+
+Answers are short and canonical (lower case, no final period; numbers as digits; pixel coordinates as
+integers) so exact match is meaningful. Objects are named by their shortest unique phrase: the shape if no
+other object has that shape ("star"), else colour and shape ("red star"); objects with no unique phrase are
+never referred to.
+
+| type       | question                                           | answer                              |
+|------------|----------------------------------------------------|-------------------------------------|
+| color      | What color is the star?                            | red                                 |
+| shape_at   | What shape is at (120, 84)?                        | star                                |
+| count      | How many red objects are there? / …circles…?       | 2                                   |
+| relation   | Is the star left of the blue circle?               | yes / no                            |
+| bigger     | Which is bigger, the star or the blue circle?      | blue circle                         |
+| exists     | Is there a green triangle?                         | yes / no                            |
+| describe   | Describe the image.                                | red star, blue circle (left → right)|
+| box        | Where is the star? Answer with a box.              | (101, 64, 140, 105)                 |
+| point      | Point to the star.                                 | (120, 84)                           |
+
+Grounding answers (box, point, and the point in shape_at questions) are pixels of the original image: a box
+is (x0, y0, x1, y1) with x1, y1 exclusive, a point is the visible pixel farthest from the object's edge.
+Scoring (score_answer): exact string match, except box (IoU ≥ 0.5 with the true box) and point (inside
+the object's visible mask); exact match is reported for those too.
+
+    python3 Tools/train/qa.py --seed 3        # prints a scene's questions
+"""
+import argparse
+import re
+
+import numpy as np
+from scipy import ndimage
+
+from scenes import COLORS, SHAPES
+
+TYPES = ["color", "shape_at", "count", "relation", "bigger", "exists", "describe", "box", "point"]
+PLURAL = {s: s + "es" if s.endswith("x") else s + "s" for s in SHAPES}
+
+
+def interior_point(mask):
+    """The visible pixel farthest from the mask's edge (ties: first in row-major order), as (x, y)."""
+    d = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    y, x = np.unravel_index(int(np.argmax(d)), d.shape)
+    return int(x), int(y)
+
+
+def phrases(objects):
+    """Shortest unique phrase per object, or None."""
+    out = []
+    for o in objects:
+        if sum(p["shape"] == o["shape"] for p in objects) == 1:
+            out.append(o["shape"])
+        elif sum(p["shape"] == o["shape"] and p["color"] == o["color"] for p in objects) == 1:
+            out.append(f"{o['color']} {o['shape']}")
+        else:
+            out.append(None)
+    return out
+
+
+def fmt(*v):
+    return "(" + ", ".join(str(int(x)) for x in v) + ")"
+
+
+def visible_center(o):
+    ys, xs = np.nonzero(o["mask"])
+    return float(xs.mean()), float(ys.mean())
+
+
+def generate(scene, rng, qtype):
+    """One (question, answer, object index or -1) of type `qtype`, or None when the scene cannot pose it."""
+    objs = scene["objects"]
+    names = phrases(objs)
+    named = [i for i, n in enumerate(names) if n]
+    w, h = scene["width"], scene["height"]
+    if qtype == "color":
+        cand = [i for i in named if names[i] == objs[i]["shape"]]
+        if not cand:
+            return None
+        i = int(rng.choice(cand))
+        return f"What color is the {names[i]}?", objs[i]["color"], i
+    if qtype == "shape_at":
+        if not objs:
+            return None
+        i = int(rng.integers(len(objs)))
+        return f"What shape is at {fmt(*interior_point(objs[i]['mask']))}?", objs[i]["shape"], i
+    if qtype == "count":
+        kind = rng.choice(["color", "shape", "all"], p=[0.4, 0.4, 0.2])
+        if kind == "color":
+            c = str(rng.choice(list(COLORS)))
+            return f"How many {c} objects are there?", str(sum(o["color"] == c for o in objs)), -1
+        if kind == "shape":
+            s = str(rng.choice(SHAPES))
+            return f"How many {PLURAL[s]} are there?", str(sum(o["shape"] == s for o in objs)), -1
+        return "How many objects are there?", str(len(objs)), -1
+    if qtype == "relation":
+        rel = str(rng.choice(["left of", "right of", "above", "below"]))
+        pairs = []
+        for a in named:
+            for b in named:
+                if a == b:
+                    continue
+                (ax, ay), (bx, by) = visible_center(objs[a]), visible_center(objs[b])
+                d = {"left of": bx - ax, "right of": ax - bx, "above": by - ay, "below": ay - by}[rel]
+                scale = w if rel in ("left of", "right of") else h
+                if abs(d) >= 0.08 * scale:   # clear either way
+                    pairs.append((a, b, d > 0))
+        if not pairs:
+            return None
+        a, b, yes = pairs[int(rng.integers(len(pairs)))]
+        return f"Is the {names[a]} {rel} the {names[b]}?", "yes" if yes else "no", a
+    if qtype == "bigger":
+        pairs = [(a, b) for a in named for b in named if a < b
+                 and max(objs[a]["area"], objs[b]["area"]) >= 1.5 * min(objs[a]["area"], objs[b]["area"])]
+        if not pairs:
+            return None
+        a, b = pairs[int(rng.integers(len(pairs)))]
+        if rng.random() < 0.5:
+            a, b = b, a
+        big = a if objs[a]["area"] > objs[b]["area"] else b
+        return f"Which is bigger, the {names[a]} or the {names[b]}?", names[big], big
+    if qtype == "exists":
+        present = {(o["color"], o["shape"]) for o in objs}
+        if rng.random() < 0.5 and objs:
+            o = objs[int(rng.integers(len(objs)))]
+            c, s = o["color"], o["shape"]
+        else:
+            c, s = str(rng.choice(list(COLORS))), str(rng.choice(SHAPES))
+        article = "an" if c[0] in "aeiou" else "a"
+        return f"Is there {article} {c} {s}?", "yes" if (c, s) in present else "no", -1
+    if qtype == "describe":
+        if not objs or len(objs) > 4:
+            return None
+        order = sorted(range(len(objs)), key=lambda i: visible_center(objs[i])[0])
+        xs = [visible_center(objs[i])[0] for i in order]
+        if any(b - a < 0.04 * w for a, b in zip(xs, xs[1:])):   # left-to-right order must be clear
+            return None
+        return "Describe the image.", ", ".join(f"{objs[i]['color']} {objs[i]['shape']}" for i in order), -1
+    if qtype == "box":
+        if not named:
+            return None
+        i = int(rng.choice(named))
+        return f"Where is the {names[i]}? Answer with a box.", fmt(*objs[i]["box"]), i
+    if qtype == "point":
+        if not named:
+            return None
+        i = int(rng.choice(named))
+        return f"Point to the {names[i]}.", fmt(*interior_point(objs[i]["mask"])), i
+    raise ValueError(qtype)
+
+
+def sample(scene, rng, types=TYPES):
+    """A random feasible question: (type, question, answer, object index)."""
+    order = list(rng.permutation(len(types)))
+    for k in order:
+        q = generate(scene, rng, types[k])
+        if q:
+            return (types[k],) + q
+    raise RuntimeError("no question fits this scene")
+
+
+NUMS = re.compile(r"-?\d+")
+
+
+def score_answer(qtype, predicted, answer, mask=None):
+    """True when `predicted` counts as right: exact match, or for box IoU ≥ 0.5 and for point inside `mask`."""
+    predicted, answer = predicted.strip(), answer.strip()
+    if qtype == "box":
+        p, a = [int(v) for v in NUMS.findall(predicted)], [int(v) for v in NUMS.findall(answer)]
+        if len(p) != 4:
+            return False
+        return box_iou(p, a) >= 0.5
+    if qtype == "point":
+        p = [int(v) for v in NUMS.findall(predicted)]
+        if len(p) != 2 or mask is None:
+            return predicted == answer
+        x, y = p
+        return 0 <= y < mask.shape[0] and 0 <= x < mask.shape[1] and bool(mask[y, x])
+    return predicted == answer
+
+
+def box_iou(p, a):
+    ix = max(0, min(p[2], a[2]) - max(p[0], a[0]))
+    iy = max(0, min(p[3], a[3]) - max(p[1], a[1]))
+    inter = ix * iy
+    union = (p[2] - p[0]) * (p[3] - p[1]) + (a[2] - a[0]) * (a[3] - a[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def main():
+    from scenes import make_scene
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    rng = np.random.default_rng(a.seed)
+    scene = make_scene(rng, 128, 336, radius=(0.1, 0.22), max_occlusion=0.2)
+    print(scene["width"], scene["height"], [(o["color"], o["shape"], o["box"]) for o in scene["objects"]])
+    for t in TYPES:
+        print(t, generate(scene, rng, t))
+
+
+if __name__ == "__main__":
+    main()
