@@ -1,38 +1,59 @@
 import ArgumentParser
 import Foundation
+import PrismChat
 import PrismCore
 import PrismIO
+import PrismTokenizer
 
-/// The README's first command ends here: a short tour of what this build can do on the shipped example.
+/// The README's first command ends here: questions about the shipped example scene and a segmentation from
+/// one click, both with the embedded default models, written where a person can look at them.
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run the built-in demo on the shipped example image.")
+        abstract: "Ask about and segment the shipped example image with the embedded default models.")
 
-    @Option(help: "Image to use instead of Weights/examples/scene.png.") var image: String?
+    @Option(help: "Folder for the demo's mask and overlay PNGs.") var output = "prism-demo"
 
     func run() throws {
         guard let weights = ProjectPaths.locate("Weights") else {
             throw UserError("cannot find the Weights/ folder (run from the Prism checkout or set PRISM_HOME)")
         }
-        let url = image.map { URL(fileURLWithPath: $0) } ?? weights.appendingPathComponent("examples/scene.png")
-        print("Prism demo\n")
-
-        let img = try RGBImage(contentsOf: url)
-        let t = img.tensorCHW()
-        let means = (0..<3).map { c in t.slice(rows: c..<(c + 1)).data.reduce(0, +) / Float(img.width * img.height) }
-        print("1. Image   \(url.lastPathComponent): \(img.width)×\(img.height) RGB, channel means " +
-              means.map { String(format: "%.3f", $0) }.joined(separator: " / "))
-
-        let n = 1024
-        let a = Tensor(repeating: 0.5, shape: [n, n])
-        let seconds = bestTime(runs: 3) { _ = matmul(a, a) }
-        print(String(format: "2. Tensor  OpenBLAS sgemm %d³ on %d threads: %.1f GFLOP/s", n, Parallel.threads,
-                     2 * Double(n * n * n) / seconds / 1e9))
+        let image = weights.appendingPathComponent("examples/scene.png")
+        let img = try RGBImage(contentsOf: image)
+        print("Prism demo · \(image.path) (\(img.width)×\(img.height))\n")
 
         let vlm = weights.appendingPathComponent("prism-vl-tiny"), sam = weights.appendingPathComponent("prism-sam-tiny")
-        for (label, dir) in [("3. Chat   ", vlm), ("4. Segment", sam)] where !FileManager.default.fileExists(atPath: dir.path) {
-            print("\(label) needs the embedded default model \(dir.lastPathComponent) in Weights/, which is not shipped yet")
+        if FileManager.default.fileExists(atPath: vlm.path) {
+            let engine = try KimiVLEngine(directory: vlm, template: ChatTemplate.load())
+            // The tiny model was trained on single questions, so each is its own conversation; the image's
+            // tokens still come from the KV cache after the first one.
+            for question in ["Describe the image.", "What color is the star?", "Is there a purple star?"] {
+                var state = ChatState()
+                state.settings.temperature = 0
+                state.settings.maxTokens = 48
+                state.pendingImages = [image.path]
+                state.addUserTurn(question)
+                var answer = ""
+                let stats = try engine.reply(to: state, onText: { answer += $0 }, shouldStop: { false })
+                print("Q: \(question)\nA: \(answer)")
+                print("   \(stats.summary)\n")
+            }
+        } else {
+            print("chat: the embedded model \(vlm.lastPathComponent) is not installed\n")
+        }
+
+        if FileManager.default.fileExists(atPath: sam.path) {
+            let dir = URL(fileURLWithPath: output)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            let segmenter = try SamSegmenter(directory: sam, outputDirectory: dir)
+            let (x, y) = (215.0, 262.0)   // a click on the purple star
+            let t0 = Date()
+            let r = try segmenter.segment(imagePath: image.path, x: x, y: y, label: 1)
+            print(String(format: "Segment at (%.0f, %.0f): IoU score %.3f, %d px, %.2f s", x, y, r.score, r.area,
+                         Date().timeIntervalSince(t0)))
+            print("   mask    \(r.maskPath)\n   overlay \(r.overlayPath)")
+        } else {
+            print("segment: the embedded model \(sam.lastPathComponent) is not installed")
         }
     }
 }
