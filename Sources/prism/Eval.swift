@@ -100,7 +100,7 @@ struct EvalVQA: ParsableCommand {
         let stops = Set(template.stopTokenIDs(tokenizer))
         var out: FileHandle?
         if let predictions {
-            FileManager.default.createFile(atPath: predictions, contents: nil)
+            guard FileManager.default.createFile(atPath: predictions, contents: nil) else { throw UserError("cannot write \(predictions)") }
             out = FileHandle(forWritingAtPath: predictions)
         }
         defer { try? out?.close() }
