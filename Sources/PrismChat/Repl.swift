@@ -107,8 +107,10 @@ public final class Repl {
             state.settings.set(key, value)
             write(dim("\(key.rawValue) = \(key == .temp || key == .top_p ? String(value) : String(Int(value)))") + "\n")
         case let .image(paths):
-            for p in paths { try checkImage(p) }   // all or nothing: a bad path attaches none
-            state.pendingImages += paths
+            // Absolute paths, so a saved transcript loads from any directory.
+            let absolute = paths.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+            for p in absolute { try checkImage(p) }   // all or nothing: a bad path attaches none
+            state.pendingImages += absolute
             write(dim("attached \(paths.joined(separator: ", ")) (\(state.pendingImages.count) pending for your next message)") + "\n")
         case let .segment(x, y, label):
             guard let segmenter else { throw ReplError.usage("/segment needs a segmentation model (none loaded)") }

@@ -27,7 +27,7 @@ struct AskCommand: ParsableCommand {
         let engine = try modelArguments.loadEngine()
         for path in images { _ = try engine.image(path) }
         var state = ChatState(system: system, settings: generate.settings)
-        state.pendingImages = images
+        state.pendingImages = images.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         state.addUserTurn(question)
         var answer = ""
         let stats = try engine.reply(to: state, onText: { piece in

@@ -20,7 +20,7 @@ struct ChatCommand: ParsableCommand {
         let engine = try modelArguments.loadEngine()
         var state = ChatState(system: system, settings: generate.settings)
         for path in images { _ = try engine.image(path) }
-        state.pendingImages = images
+        state.pendingImages = images.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         let interactive = Terminal.stdinIsTTY
         let reader: LineReader = interactive
             ? EditLineReader(historyFile: FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".prism_history").path)

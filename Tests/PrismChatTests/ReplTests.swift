@@ -32,6 +32,9 @@ final class ScriptReader: LineReader {
     func readLine(prompt: String) -> String? { lines.isEmpty ? nil : lines.removeFirst() }
 }
 
+/// Where a relative path attached with /image ends up.
+func absolute(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.path }
+
 final class ReplTests: XCTestCase {
     var output = ""
     let engine = FakeEngine()
@@ -47,10 +50,10 @@ final class ReplTests: XCTestCase {
         let repl = makeRepl(["/image a.png b.png", "describe", "/set temp 0.9", "and now?", "/segment 3,4", "/quit", "never read"])
         repl.run()
         XCTAssertEqual(repl.state.turns.map(\.role), [.user, .assistant, .user, .assistant])
-        XCTAssertEqual(repl.state.turns[0].images, ["a.png", "b.png"])
+        XCTAssertEqual(repl.state.turns[0].images, [absolute("a.png"), absolute("b.png")])
         XCTAssertEqual(repl.state.turns[1].text, "turns=1 images=2 temp=0.2")
         XCTAssertEqual(repl.state.turns[3].text, "turns=3 images=2 temp=0.9", "the follow-up sees the whole history")
-        XCTAssertTrue(output.contains("mask: IoU score 0.900, area 12 px → b.png.mask.png"))
+        XCTAssertTrue(output.contains("mask: IoU score 0.900, area 12 px → \(absolute("b.png")).mask.png"))
         XCTAssertEqual(engine.seen.count, 2)
     }
 
@@ -59,7 +62,7 @@ final class ReplTests: XCTestCase {
         repl.run()
         XCTAssertEqual(repl.state.turns.count, 2)
         XCTAssertEqual(repl.state.pendingImages, [], "a bad image is not attached")
-        XCTAssertTrue(output.contains("error: invalid value 'missing.jpg' for /image: expected an image\n"))
+        XCTAssertTrue(output.contains("error: invalid value '\(absolute("missing.jpg"))' for /image: expected an image\n"))
         XCTAssertTrue(output.contains("error: unknown command /bogus"))
         XCTAssertTrue(output.contains("error: usage: /segment needs an image: attach one with /image PATH"))
     }
@@ -70,9 +73,9 @@ final class ReplTests: XCTestCase {
         engine.failNext = true
         repl.handle("first try")
         XCTAssertEqual(repl.state.turns, [])
-        XCTAssertEqual(repl.state.pendingImages, ["x.png"], "the images wait for the retry")
+        XCTAssertEqual(repl.state.pendingImages, [absolute("x.png")], "the images wait for the retry")
         repl.handle("second try")
-        XCTAssertEqual(repl.state.turns.first?.images, ["x.png"])
+        XCTAssertEqual(repl.state.turns.first?.images, [absolute("x.png")])
     }
 
     func testInterruptStopsTheAnswerButKeepsTheSession() {
@@ -93,10 +96,10 @@ final class ReplTests: XCTestCase {
         other.run()
         XCTAssertEqual(other.state.system, "Be terse.")
         XCTAssertEqual(other.state.turns.map(\.text), ["q1", "turns=1 images=1 temp=0.2"])
-        XCTAssertEqual(other.state.turns[0].images, ["a.png"])
+        XCTAssertEqual(other.state.turns[0].images, [absolute("a.png")])
         XCTAssertEqual(other.state.settings.topK, 5)
         let json = try String(contentsOfFile: path, encoding: .utf8)
-        XCTAssertTrue(json.contains("\"images\" : [\n        \"a.png\""), json)
+        XCTAssertTrue(json.contains("\"images\" : [\n        \"\(absolute("a.png"))\""), json)
         try "not json".write(toFile: path, atomically: true, encoding: .utf8)
         let third = makeRepl(["/load \(path)"])
         third.run()
