@@ -172,11 +172,7 @@ struct TFRecordSource: RecordSource {
     }
 
     func forEach(in range: Range<Int>, skipped: inout [TFRecordError], _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
-        var first = 0
-        for (file, count) in zip(files, counts) {
-            defer { first += count }
-            let local = max(range.lowerBound, first) - first ..< min(range.upperBound, first + count) - first
-            if local.isEmpty { continue }
+        try forEachFileSlice(files: files, counts: counts, range: range) { file, local in
             let reader = try TFRecordReader(path: file, compression: compression, skipCorrupt: skipCorrupt)
             reader.verifyChecksums = false
             while reader.recordIndex < local.lowerBound, try reader.withNextRecord({ _ in }) != nil {}
@@ -185,6 +181,18 @@ struct TFRecordSource: RecordSource {
             while reader.recordIndex < local.upperBound, try reader.withNextRecord(body) != nil {}
             skipped += reader.skipped[before...]
         }
+    }
+}
+
+/// Calls `body(file, local)` for every file holding part of the global record `range` (records numbered across
+/// `files` in order, `counts[i]` in file i), with `local` the file's own record indices.
+func forEachFileSlice(files: [String], counts: [Int], range: Range<Int>,
+                      _ body: (String, Range<Int>) throws -> Void) rethrows {
+    var first = 0
+    for (file, count) in zip(files, counts) {
+        defer { first += count }
+        let local = max(range.lowerBound, first) - first ..< min(range.upperBound, first + count) - first
+        if !local.isEmpty { try body(file, local) }
     }
 }
 
@@ -211,11 +219,7 @@ struct JSONLSource: RecordSource {
     }
 
     func forEach(in range: Range<Int>, skipped: inout [TFRecordError], _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
-        var first = 0
-        for (file, count) in zip(files, counts) {
-            defer { first += count }
-            let local = max(range.lowerBound, first) - first ..< min(range.upperBound, first + count) - first
-            if local.isEmpty { continue }
+        try forEachFileSlice(files: files, counts: counts, range: range) { file, local in
             let base = (file as NSString).deletingLastPathComponent
             var index = 0
             var failures: [TFRecordError] = []

@@ -22,6 +22,7 @@ import json
 import pathlib
 import platform
 import random
+import sys
 
 import regex
 import tiktoken
@@ -30,25 +31,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIX = ROOT / "Tests/PrismTokenizerTests/Fixtures"
 MERGES = 400
 
-# spec §6, alternatives joined with "|" (the Kimi-VL / Moonlight / K2 pat_str)
-PAT_STR = "|".join([
-    r"""[\p{Han}]+""",
-    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]*[\p{Ll}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]+[\p{Ll}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-    r"""\p{N}{1,3}""",
-    r""" ?[^\s\p{L}\p{N}]+[\r\n]*""",
-    r"""\s*[\r\n]+""",
-    r"""\s+(?!\S)""",
-    r"""\s+""",
-])
-
-# Special tokens at Kimi-VL's offsets from num_base_tokens (163584 + offset in the real model).
-NAMED_SPECIALS = {
-    0: "[BOS]", 1: "[EOS]", 2: "<|im_end|>", 3: "<|im_user|>", 4: "<|im_assistant|>",
-    6: "<|start_header_id|>", 7: "<|end_header_id|>", 9: "[EOT]", 10: "<|im_system|>",
-    17: "<|im_middle|>", 18: "<|media_start|>", 19: "<|media_content|>", 20: "<|media_end|>", 21: "<|media_pad|>",
-}
-NUM_RESERVED = 256
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from kimi_tokens import NAMED_SPECIALS, NUM_RESERVED, PAT_STR  # noqa: E402  (shared with Tools/train)
 
 TRAINING_TEXT = """
 The quick brown fox jumps over the lazy dog. A vision-language model reads images and text together:

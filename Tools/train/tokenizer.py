@@ -23,22 +23,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import qa       # noqa: E402
 import scenes   # noqa: E402
 
-PAT_STR = "|".join([
-    r"""[\p{Han}]+""",
-    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]*[\p{Ll}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]+[\p{Ll}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-    r"""\p{N}{1,3}""",
-    r""" ?[^\s\p{L}\p{N}]+[\r\n]*""",
-    r"""\s*[\r\n]+""",
-    r"""\s+(?!\S)""",
-    r"""\s+""",
-])
-NAMED_SPECIALS = {
-    0: "[BOS]", 1: "[EOS]", 2: "<|im_end|>", 3: "<|im_user|>", 4: "<|im_assistant|>",
-    6: "<|start_header_id|>", 7: "<|end_header_id|>", 9: "[EOT]", 10: "<|im_system|>",
-    17: "<|im_middle|>", 18: "<|media_start|>", 19: "<|media_content|>", 20: "<|media_end|>", 21: "<|media_pad|>",
-}
-NUM_SPECIAL = 258      # 256 reserved + 2 (spec §6)
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "reference"))
+from kimi_tokens import NAMED_SPECIALS, NUM_SPECIAL, PAT_STR  # noqa: E402  (shared with the fixture generator)
 EXTRA_TEXT = ("You are a helpful assistant", "system", "user", "assistant", "image",
               "Describe the image.", "What is in the picture?")
 

@@ -1,0 +1,23 @@
+"""Kimi-VL tokenizer constants shared by the fixture generator and the embedded model's tokenizer trainer
+(specs/kimi_vl.md §6): the pre-tokenisation pattern and the special tokens' offsets from num_base_tokens."""
+
+# The Kimi-VL / Moonlight / K2 pat_str, alternatives joined with "|" (fancy-regex syntax with `&&`).
+PAT_STR = "|".join([
+    r"""[\p{Han}]+""",
+    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]*[\p{Ll}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]+[\p{Ll}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+    r"""\p{N}{1,3}""",
+    r""" ?[^\s\p{L}\p{N}]+[\r\n]*""",
+    r"""\s*[\r\n]+""",
+    r"""\s+(?!\S)""",
+    r"""\s+""",
+])
+
+# Named special tokens at Kimi-VL's offsets from num_base_tokens (163584 + offset in the real model).
+NAMED_SPECIALS = {
+    0: "[BOS]", 1: "[EOS]", 2: "<|im_end|>", 3: "<|im_user|>", 4: "<|im_assistant|>",
+    6: "<|start_header_id|>", 7: "<|end_header_id|>", 9: "[EOT]", 10: "<|im_system|>",
+    17: "<|im_middle|>", 18: "<|media_start|>", 19: "<|media_content|>", 20: "<|media_end|>", 21: "<|media_pad|>",
+}
+NUM_RESERVED = 256
+NUM_SPECIAL = NUM_RESERVED + 2   # 256 reserved + 2
