@@ -1,5 +1,7 @@
-"""Kimi-VL tokenizer constants shared by the fixture generator and the embedded model's tokenizer trainer
-(specs/kimi_vl.md §6): the pre-tokenisation pattern and the special tokens' offsets from num_base_tokens."""
+"""Kimi-VL tokenizer pieces shared by the fixture generator and the embedded model's tokenizer trainer
+(specs/kimi_vl.md §6): the pre-tokenisation pattern, the special tokens' offsets from num_base_tokens, and
+the byte-pair merge loop both use to build small tiktoken-format vocabularies."""
+import collections
 
 # The Kimi-VL / Moonlight / K2 pat_str, alternatives joined with "|" (fancy-regex syntax with `&&`).
 PAT_STR = "|".join([
@@ -21,3 +23,31 @@ NAMED_SPECIALS = {
 }
 NUM_RESERVED = 256
 NUM_SPECIAL = NUM_RESERVED + 2   # 256 reserved + 2
+
+
+def bpe_merge(words, ranks, merges):
+    """Greedy byte-pair merging: `merges` times, the most frequent adjacent pair (ties: the shorter token, then
+    bytewise order) becomes a new token. `words` counts byte-tuples; `ranks` (bytes → rank) is extended and returned."""
+    for _ in range(merges):
+        pairs = collections.Counter()
+        for w, n in words.items():
+            for a, b in zip(w, w[1:]):
+                pairs[(a, b)] += n
+        if not pairs:
+            break
+        best = min(pairs, key=lambda p: (-pairs[p], p[0] + p[1], p[0]))
+        merged = best[0] + best[1]
+        ranks.setdefault(merged, len(ranks))
+        new = collections.Counter()
+        for w, n in words.items():
+            out, i = [], 0
+            while i < len(w):
+                if i + 1 < len(w) and (w[i], w[i + 1]) == best:
+                    out.append(merged)
+                    i += 2
+                else:
+                    out.append(w[i])
+                    i += 1
+            new[tuple(out)] += n
+        words = new
+    return ranks

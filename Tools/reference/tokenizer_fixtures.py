@@ -32,7 +32,7 @@ FIX = ROOT / "Tests/PrismTokenizerTests/Fixtures"
 MERGES = 400
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from kimi_tokens import NAMED_SPECIALS, NUM_RESERVED, PAT_STR  # noqa: E402  (shared with Tools/train)
+from kimi_tokens import NAMED_SPECIALS, NUM_RESERVED, PAT_STR, bpe_merge  # noqa: E402  (shared with Tools/train)
 
 TRAINING_TEXT = """
 The quick brown fox jumps over the lazy dog. A vision-language model reads images and text together:
@@ -70,30 +70,7 @@ def pretokenize(text):
 def train_bpe(text, merges):
     words = collections.Counter(tuple(bytes([b]) for b in p.encode()) for p in pretokenize(text * 3))
     ranks = {bytes([i]): i for i in range(256)}
-    for _ in range(merges):
-        pairs = collections.Counter()
-        for w, n in words.items():
-            for a, b in zip(w, w[1:]):
-                pairs[(a, b)] += n
-        if not pairs:
-            break
-        best = min(pairs, key=lambda p: (-pairs[p], p[0] + p[1], p[0]))
-        merged = best[0] + best[1]
-        if merged not in ranks:
-            ranks[merged] = len(ranks)
-        new = collections.Counter()
-        for w, n in words.items():
-            out, i = [], 0
-            while i < len(w):
-                if i + 1 < len(w) and (w[i], w[i + 1]) == best:
-                    out.append(merged)
-                    i += 2
-                else:
-                    out.append(w[i])
-                    i += 1
-            new[tuple(out)] += n
-        words = new
-    return ranks
+    return bpe_merge(words, ranks, merges)
 
 
 def split_whitespaces_or_nonwhitespaces(s, max_len):

@@ -24,7 +24,7 @@ import qa       # noqa: E402
 import scenes   # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "reference"))
-from kimi_tokens import NAMED_SPECIALS, NUM_SPECIAL, PAT_STR  # noqa: E402  (shared with the fixture generator)
+from kimi_tokens import NAMED_SPECIALS, NUM_SPECIAL, PAT_STR, bpe_merge  # noqa: E402  (shared with the fixture generator)
 EXTRA_TEXT = ("You are a helpful assistant", "system", "user", "assistant", "image",
               "Describe the image.", "What is in the picture?")
 
@@ -60,29 +60,7 @@ def train_bpe(texts, merges):
         for k in range(2, len(s) + 1):
             ranks.setdefault(s[:k], len(ranks))
     words = collections.Counter({(b"".join(w),) if b"".join(w).isdigit() else w: n for w, n in words.items()})
-    for _ in range(merges):
-        pairs = collections.Counter()
-        for w, n in words.items():
-            for a, b in zip(w, w[1:]):
-                pairs[(a, b)] += n
-        if not pairs:
-            break
-        best = min(pairs, key=lambda p: (-pairs[p], p[0] + p[1], p[0]))
-        merged = best[0] + best[1]
-        ranks.setdefault(merged, len(ranks))
-        new = collections.Counter()
-        for w, n in words.items():
-            out, i = [], 0
-            while i < len(w):
-                if i + 1 < len(w) and (w[i], w[i + 1]) == best:
-                    out.append(merged)
-                    i += 2
-                else:
-                    out.append(w[i])
-                    i += 1
-            new[tuple(out)] += n
-        words = new
-    return ranks
+    return bpe_merge(words, ranks, merges)
 
 
 def write(ranks, out):
