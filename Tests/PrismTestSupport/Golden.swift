@@ -55,9 +55,28 @@ public func assertThrowsMessage<T>(_ expected: String, file: StaticString = #fil
     }
 }
 
-/// A fresh temporary directory, removed by the caller's tearDown if wanted.
+/// A fresh temporary directory; all of them are removed when the test process exits.
 public func temporaryDirectory(_ label: String = "prism-test") -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(label)-\(UUID().uuidString)")
     try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    TemporaryDirectories.shared.add(url)
     return url
+}
+
+private final class TemporaryDirectories: @unchecked Sendable {
+    static let shared = TemporaryDirectories()
+    private let lock = NSLock()
+    private var urls: [URL] = []
+
+    private init() {
+        atexit { TemporaryDirectories.shared.removeAll() }
+    }
+
+    func add(_ url: URL) { lock.lock(); urls.append(url); lock.unlock() }
+
+    func removeAll() {
+        lock.lock(); defer { lock.unlock() }
+        for url in urls { try? FileManager.default.removeItem(at: url) }
+        urls = []
+    }
 }
