@@ -1,0 +1,61 @@
+import Foundation
+import PrismTestSupport
+import XCTest
+
+/// `prism ask` as a user runs it: the answer alone on stdout, stats on stderr, one-line errors, exit codes.
+final class AskCommandTests: XCTestCase {
+    struct Run { let status: Int32; let stdout: String; let stderr: String }
+
+    func prism(_ arguments: [String], stdin: String? = nil) throws -> Run {
+        let p = Process()
+        p.executableURL = Bundle.main.executableURL!.deletingLastPathComponent().appendingPathComponent("prism")
+        p.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env["PRISM_HOME"] = fixtureURL("../../..").path   // Prompts/ of this checkout
+        p.environment = env
+        let out = Pipe(), err = Pipe(), inp = Pipe()
+        p.standardOutput = out; p.standardError = err; p.standardInput = inp
+        try p.run()
+        if let stdin { inp.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try inp.fileHandleForWriting.close()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    let model = fixtureURL("chat_tiny").path, image = fixtureURL("scene.png").path
+
+    func testJSONOutputIsOneObjectOnStdout() throws {
+        let r = try prism(["ask", "-m", model, "--image", image, "-p", "what is it?", "--temp", "0", "--max-tokens", "4", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1)
+        let object = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as! [String: Any]
+        XCTAssertEqual(object["generated_tokens"] as? Int, 4)
+        XCTAssertGreaterThan(object["image_tokens"] as? Int ?? 0, 0)
+        XCTAssertNotNil(object["answer"] as? String)
+    }
+
+    /// Plain mode prints the same answer as --json's, with the stats line on stderr only; the question may come from stdin.
+    func testPlainAnswerOnStdoutAndQuestionFromStdin() throws {
+        let json = try prism(["ask", "-m", model, "--temp", "0", "--max-tokens", "5", "--json"], stdin: "describe it\n")
+        let answer = (try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as! [String: Any])["answer"] as! String
+        let plain = try prism(["ask", "-m", model, "--temp", "0", "--max-tokens", "5"], stdin: "describe it\n")
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        XCTAssertEqual(plain.stdout, answer + "\n")
+        XCTAssertTrue(plain.stderr.contains("decode 5 tok"), plain.stderr)
+    }
+
+    func testBadInputsExitNonZeroWithOneLine() throws {
+        let missing = try prism(["ask", "-m", model, "--image", "/no/such.png", "-p", "hi"])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertEqual(missing.stdout, "")
+        XCTAssertEqual(missing.stderr, "Error: /no/such.png: cannot read image: no such file\n")
+        let noConfig = try prism(["ask", "-m", "/tmp", "-p", "hi"])
+        XCTAssertEqual(noConfig.status, 1)
+        XCTAssertEqual(noConfig.stderr, "Error: /tmp/config.json: file not found\n")
+        let empty = try prism(["ask", "-m", model], stdin: "  \n")
+        XCTAssertEqual(empty.status, 1)
+        XCTAssertEqual(empty.stderr, "Error: the question is empty\n")
+    }
+}
