@@ -1,7 +1,9 @@
 """Kimi-VL tokenizer pieces shared by the fixture generator and the embedded model's tokenizer trainer
 (specs/kimi_vl.md §6): the pre-tokenisation pattern, the special tokens' offsets from num_base_tokens, and
 the byte-pair merge loop both use to build small tiktoken-format vocabularies."""
+import base64
 import collections
+import json
 
 # The Kimi-VL / Moonlight / K2 pat_str, alternatives joined with "|" (fancy-regex syntax with `&&`).
 PAT_STR = "|".join([
@@ -51,3 +53,30 @@ def bpe_merge(words, ranks, merges):
             new[tuple(out)] += n
         words = new
     return ranks
+
+
+def write_tokenizer(ranks, out):
+    """Writes `tiktoken.model` (base64 token, rank per line) and a Kimi-VL `tokenizer_config.json` naming the
+    special tokens from num_base_tokens = len(ranks) upward. Returns num_base_tokens."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "tiktoken.model", "w") as f:
+        for tok, r in sorted(ranks.items(), key=lambda kv: kv[1]):
+            f.write(f"{base64.b64encode(tok).decode()} {r}\n")
+    n = len(ranks)
+    named = {n + off: name for off, name in NAMED_SPECIALS.items()}
+    config = {
+        "added_tokens_decoder": {
+            str(i): {"content": name, "lstrip": False, "normalized": False, "rstrip": False,
+                     "single_word": False, "special": True}
+            for i, name in sorted(named.items())
+        },
+        "additional_special_tokens": ["<|im_end|>", "<|im_user|>", "<|im_assistant|>", "<|start_header_id|>",
+                                      "<|end_header_id|>", "[EOT]", "<|im_system|>", "<|im_middle|>",
+                                      "<|media_start|>", "<|media_content|>", "<|media_end|>", "<|media_pad|>"],
+        "bos_token": "[BOS]", "eos_token": "[EOS]", "pad_token": "[EOS]", "unk_token": "[EOS]",
+        "clean_up_tokenization_spaces": False, "model_max_length": 1048576,
+        "tokenizer_class": "TikTokenTokenizer",
+        "auto_map": {"AutoTokenizer": ["tokenization_moonshot.TikTokenTokenizer", None]},
+    }
+    (out / "tokenizer_config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+    return n

@@ -32,7 +32,7 @@ FIX = ROOT / "Tests/PrismTokenizerTests/Fixtures"
 MERGES = 400
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from kimi_tokens import NAMED_SPECIALS, NUM_RESERVED, PAT_STR, bpe_merge  # noqa: E402  (shared with Tools/train)
+from kimi_tokens import NAMED_SPECIALS, NUM_RESERVED, PAT_STR, bpe_merge, write_tokenizer  # noqa: E402  (shared with Tools/train)
 
 TRAINING_TEXT = """
 The quick brown fox jumps over the lazy dog. A vision-language model reads images and text together:
@@ -190,27 +190,9 @@ def main():
     tiny.mkdir(parents=True, exist_ok=True)
 
     ranks = train_bpe(TRAINING_TEXT, MERGES)
-    n = len(ranks)
-    with open(tiny / "tiktoken.model", "w") as f:
-        for tok, r in sorted(ranks.items(), key=lambda kv: kv[1]):
-            f.write(f"{base64.b64encode(tok).decode()} {r}\n")
+    n = write_tokenizer(ranks, tiny)
     named = {n + off: name for off, name in NAMED_SPECIALS.items()}
     specials = {named.get(i, f"<|reserved_token_{i}|>"): i for i in range(n, n + NUM_RESERVED + 2)}
-    config = {
-        "added_tokens_decoder": {
-            str(i): {"content": name, "lstrip": False, "normalized": False, "rstrip": False,
-                     "single_word": False, "special": True}
-            for i, name in sorted(named.items())
-        },
-        "additional_special_tokens": ["<|im_end|>", "<|im_user|>", "<|im_assistant|>", "<|start_header_id|>",
-                                      "<|end_header_id|>", "[EOT]", "<|im_system|>", "<|im_middle|>",
-                                      "<|media_start|>", "<|media_content|>", "<|media_end|>", "<|media_pad|>"],
-        "bos_token": "[BOS]", "eos_token": "[EOS]", "pad_token": "[EOS]", "unk_token": "[EOS]",
-        "clean_up_tokenization_spaces": False, "model_max_length": 1048576,
-        "tokenizer_class": "TikTokenTokenizer",
-        "auto_map": {"AutoTokenizer": ["tokenization_moonshot.TikTokenTokenizer", None]},
-    }
-    (tiny / "tokenizer_config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
 
     enc = tiktoken.Encoding("tiny", pat_str=PAT_STR, mergeable_ranks=ranks, special_tokens=specials)
     expected = {

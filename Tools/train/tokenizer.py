@@ -24,7 +24,7 @@ import qa       # noqa: E402
 import scenes   # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "reference"))
-from kimi_tokens import NAMED_SPECIALS, NUM_SPECIAL, PAT_STR, bpe_merge  # noqa: E402  (shared with the fixture generator)
+from kimi_tokens import NAMED_SPECIALS, NUM_SPECIAL, PAT_STR, bpe_merge, write_tokenizer  # noqa: E402  (shared with the fixture generator)
 EXTRA_TEXT = ("You are a helpful assistant", "system", "user", "assistant", "image",
               "Describe the image.", "What is in the picture?")
 
@@ -61,31 +61,6 @@ def train_bpe(texts, merges):
             ranks.setdefault(s[:k], len(ranks))
     words = collections.Counter({(b"".join(w),) if b"".join(w).isdigit() else w: n for w, n in words.items()})
     return bpe_merge(words, ranks, merges)
-
-
-def write(ranks, out):
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "tiktoken.model", "w") as f:
-        for tok, r in sorted(ranks.items(), key=lambda kv: kv[1]):
-            f.write(f"{base64.b64encode(tok).decode()} {r}\n")
-    n = len(ranks)
-    named = {n + off: name for off, name in NAMED_SPECIALS.items()}
-    config = {
-        "added_tokens_decoder": {
-            str(i): {"content": name, "lstrip": False, "normalized": False, "rstrip": False,
-                     "single_word": False, "special": True}
-            for i, name in sorted(named.items())
-        },
-        "additional_special_tokens": ["<|im_end|>", "<|im_user|>", "<|im_assistant|>", "<|start_header_id|>",
-                                      "<|end_header_id|>", "[EOT]", "<|im_system|>", "<|im_middle|>",
-                                      "<|media_start|>", "<|media_content|>", "<|media_end|>", "<|media_pad|>"],
-        "bos_token": "[BOS]", "eos_token": "[EOS]", "pad_token": "[EOS]", "unk_token": "[EOS]",
-        "clean_up_tokenization_spaces": False, "model_max_length": 1048576,
-        "tokenizer_class": "TikTokenTokenizer",
-        "auto_map": {"AutoTokenizer": ["tokenization_moonshot.TikTokenTokenizer", None]},
-    }
-    (out / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
-    return n
 
 
 class Tokenizer:
@@ -132,7 +107,7 @@ def main():
     a = ap.parse_args()
     texts = corpus(a.scenes)
     ranks = train_bpe(texts, a.merges)
-    n = write(ranks, a.out)
+    n = write_tokenizer(ranks, a.out)
     tok = Tokenizer(a.out)
     lengths = []
     for t in texts[:2000]:
