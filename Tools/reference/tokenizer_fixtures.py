@@ -16,7 +16,6 @@ Needs `tiktoken` (PyPI) and `regex`. Never run in CI; the outputs are committed 
                              uses (ranges), so the Swift scanner's classifier is checked on all of Unicode
 It also prints the Script=Han ranges tiktoken uses, for Sources/PrismTokenizer/PreTokenizer.swift.
 """
-import base64
 import collections
 import json
 import pathlib
