@@ -42,6 +42,11 @@ SCENE = dict(min_side=128, max_side=336, max_objects=6, radius=(0.1, 0.22), max_
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
+def scene(split, i):
+    """The scene of example i of `split` alone (the same image and objects as example(split, i))."""
+    return scenes.make_scene(np.random.default_rng((SPLIT_SEEDS[split], i)), **SCENE)
+
+
 def example(split, i, questions=None):
     """(scene, [(type, question, answer, object)], prompt points) for example i of `split`."""
     rng = np.random.default_rng((SPLIT_SEEDS[split], i))
@@ -49,7 +54,7 @@ def example(split, i, questions=None):
     qs = [qa.sample(scene, rng) for _ in range(questions or QUESTIONS[split])]
     points = []
     for o in scene["objects"]:
-        p1 = qa.interior_point(o["mask"])
+        p1 = qa.interior(o)
         ys, xs = np.nonzero(o["mask"])
         k = rng.integers(len(xs), size=2)
         points.append((p1, [p1, (int(xs[k[0]]), int(ys[k[0]])), (int(xs[k[1]]), int(ys[k[1]]))]))

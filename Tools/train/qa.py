@@ -44,6 +44,13 @@ def interior_point(mask):
     return int(x), int(y)
 
 
+def interior(o):
+    """interior_point of an object's mask, computed once per object (the distance transform dominates generation)."""
+    if "_interior" not in o:
+        o["_interior"] = interior_point(o["mask"])
+    return o["_interior"]
+
+
 def phrases(objects):
     """Shortest unique phrase per object, or None."""
     out = []
@@ -82,7 +89,7 @@ def generate(scene, rng, qtype):
         if not objs:
             return None
         i = int(rng.integers(len(objs)))
-        return f"What shape is at {fmt(*interior_point(objs[i]['mask']))}?", objs[i]["shape"], i
+        return f"What shape is at {fmt(*interior(objs[i]))}?", objs[i]["shape"], i
     if qtype == "count":
         kind = rng.choice(["color", "shape", "all"], p=[0.4, 0.4, 0.2])
         if kind == "color":
@@ -144,13 +151,18 @@ def generate(scene, rng, qtype):
         if not named:
             return None
         i = int(rng.choice(named))
-        return f"Point to the {names[i]}.", fmt(*interior_point(objs[i]["mask"])), i
+        return f"Point to the {names[i]}.", fmt(*interior(objs[i])), i
     raise ValueError(qtype)
 
 
-def sample(scene, rng, types=TYPES):
-    """A random feasible question: (type, question, answer, object index)."""
-    order = list(rng.permutation(len(types)))
+def sample(scene, rng, types=TYPES, weights=None):
+    """A random feasible question: (type, question, answer, object index). `weights` (one per type) biases the
+    choice towards some types (training oversamples the hard ones); without it every type is equally likely."""
+    if weights is None:
+        order = list(rng.permutation(len(types)))
+    else:
+        w = np.asarray(weights, np.float64)
+        order = list(rng.choice(len(types), size=len(types), replace=False, p=w / w.sum()))
     for k in order:
         q = generate(scene, rng, types[k])
         if q:

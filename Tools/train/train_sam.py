@@ -58,13 +58,14 @@ def init_sam(model):
 
 
 class SamScenes(torch.utils.data.Dataset):
-    def __init__(self, count, size=512):
-        self.count, self.size = count, size
+    def __init__(self, count, size=512, offset=0):
+        self.count, self.size, self.offset = count, size, offset
 
     def __len__(self):
         return self.count
 
     def __getitem__(self, i):
+        i += self.offset
         scene = scenes.make_scene(np.random.default_rng((make_dataset.SPLIT_SEEDS["train"], i)), **make_dataset.SCENE)
         rng = np.random.default_rng((make_dataset.SPLIT_SEEDS["train"], i, 1))
         img = Image.fromarray(scene["image"])
@@ -81,7 +82,7 @@ class SamScenes(torch.utils.data.Dataset):
             gt[k, :nh, :nw] = np.asarray(m) > 127
             ys, xs = np.nonzero(o["mask"])
             if rng.random() < 0.5:
-                p1[k, 0] = qa.interior_point(o["mask"])
+                p1[k, 0] = qa.interior(o)
             else:
                 r = rng.integers(len(xs))
                 p1[k, 0] = xs[r], ys[r]
@@ -128,15 +129,22 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-minutes", type=float, default=0, help="stop early (and still save) after this long")
     ap.add_argument("--val", type=int, default=200, help="validation scenes scored at the end")
+    ap.add_argument("--init", type=pathlib.Path, help="continue from this saved prism-sam-tiny (a fine-tuning stage)")
+    ap.add_argument("--offset", type=int, default=0, help="first train-stream scene")
     a = ap.parse_args()
     from transformers import SamModel
     torch.manual_seed(a.seed)
     dev = a.device
-    model = init_sam(SamModel(sam_config())).to(dev).train()
+    model = init_sam(SamModel(sam_config()))
+    if a.init:
+        model = SamModel.from_pretrained(a.init, torch_dtype=torch.float32)
+        model.shared_image_embedding.positional_embedding.requires_grad_(False)   # fixed, as in init_sam
+        print(f"initialised from {a.init}", flush=True)
+    model = model.to(dev).train()
     print(f"prism-sam-tiny: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, device {dev}", flush=True)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=a.lr, weight_decay=0.05, betas=(0.9, 0.95), fused=dev == "cuda")
     sched = lambda s: min(1.0, (s + 1) / a.warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / a.steps))))
-    data = torch.utils.data.DataLoader(SamScenes(a.steps * a.batch), batch_size=a.batch, num_workers=a.workers,
+    data = torch.utils.data.DataLoader(SamScenes(a.steps * a.batch, offset=a.offset), batch_size=a.batch, num_workers=a.workers,
                                        prefetch_factor=4 if a.workers else None, persistent_workers=a.workers > 0)
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if dev == "cuda" else torch.autocast("cpu", enabled=False)
     t0, step = time.time(), 0

@@ -22,13 +22,19 @@ from PIL import Image
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import make_dataset                                       # noqa: E402
+import qa                                                 # noqa: E402
 from kimivl_model import VISION, KimiVL, preprocess, text_config   # noqa: E402
 from tokenizer import NUM_SPECIAL, Tokenizer              # noqa: E402
 
 
 class Scenes(torch.utils.data.Dataset):
-    def __init__(self, tok_dir, split="train", count=10**9, offset=0):
+    """Scene i of the train stream with its questions. By default exactly make_dataset.example (8 uniformly chosen
+    questions); with `questions` or `weights`, that many questions drawn with the type weights from a separate
+    per-scene stream (stage 3 oversamples the hard types and amortises each rendered scene over more questions)."""
+
+    def __init__(self, tok_dir, split="train", count=10**9, offset=0, questions=None, weights=None, boxes=False):
         self.tok_dir, self.split, self.count, self.offset, self.tok = tok_dir, split, count, offset, None
+        self.questions, self.weights, self.boxes = questions, weights, boxes
 
     def __len__(self):
         return self.count
@@ -36,9 +42,15 @@ class Scenes(torch.utils.data.Dataset):
     def __getitem__(self, i):
         if self.tok is None:
             self.tok = Tokenizer(self.tok_dir)
-        scene, qs, _ = make_dataset.example(self.split, self.offset + i)
+        i += self.offset
+        if self.questions is None and self.weights is None:
+            scene, qs, _ = make_dataset.example(self.split, i)
+        else:
+            scene = make_dataset.scene(self.split, i)
+            rng = np.random.default_rng((make_dataset.SPLIT_SEEDS[self.split], i, 3))
+            qs = [qa.sample(scene, rng, weights=self.weights) for _ in range(self.questions or 8)]
         pixels, grid = preprocess(Image.fromarray(scene["image"]))
-        aux = cell_labels(scene, grid)
+        aux = cell_labels(scene, grid, self.boxes)
         seqs = []
         for _, q, a, _ in qs:
             prompt = self.tok.prompt(q, grid[0] * grid[1] // 4)
@@ -51,31 +63,38 @@ COLOR_IDS = {c: k + 1 for k, c in enumerate(make_dataset.scenes.COLORS)}
 SHAPE_IDS = {c: k + 1 for k, c in enumerate(make_dataset.scenes.SHAPES)}
 
 
-def cell_labels(scene, grid):
+def cell_labels(scene, grid, boxes=False):
     """Auxiliary targets per merged 28×28 cell (row-major, as the image tokens): colour and shape of the object
-    covering most of the cell (0: background, under 10% covered) and the cell centre in pixels / 336."""
+    covering most of the cell (0: background, under 10% covered) and the cell centre in pixels / 336. With `boxes`,
+    also that object's box and interior point (pixels / 336; zeros on background cells): each object cell then
+    carries the answer to "where is it", which the box, point, relation and shape-at questions read."""
     gh, gw = grid[0] // 2, grid[1] // 2
     ids = np.zeros((gh * 28, gw * 28), np.int64)
     for k, o in enumerate(scene["objects"]):
         ids[:scene["height"], :scene["width"]][o["mask"]] = k + 1
     cells = ids.reshape(gh, 28, gw, 28).transpose(0, 2, 1, 3).reshape(gh * gw, -1)
     color, shape = np.zeros(gh * gw, np.int64), np.zeros(gh * gw, np.int64)
+    where = np.zeros((gh * gw, 6), np.float32)
     for c, row in enumerate(cells):
         counts = np.bincount(row, minlength=len(scene["objects"]) + 1)
         counts[0] = 0
         k = int(counts.argmax())
         if k and counts[k] >= 0.1 * row.size:
-            color[c], shape[c] = COLOR_IDS[scene["objects"][k - 1]["color"]], SHAPE_IDS[scene["objects"][k - 1]["shape"]]
+            o = scene["objects"][k - 1]
+            color[c], shape[c] = COLOR_IDS[o["color"]], SHAPE_IDS[o["shape"]]
+            if boxes:
+                where[c] = np.array(list(o["box"]) + list(qa.interior(o)), np.float32) / 336
     r, q = np.divmod(np.arange(gh * gw), gw)
     xy = np.stack([(q * 28 + 14) / 336, (r * 28 + 14) / 336], -1).astype(np.float32)
-    return torch.from_numpy(color), torch.from_numpy(shape), torch.from_numpy(xy)
+    out = (torch.from_numpy(color), torch.from_numpy(shape), torch.from_numpy(xy))
+    return out + (torch.from_numpy(where),) if boxes else out
 
 
 def collate(items):
     N = max(p.shape[0] for p, _, _, _ in items)
     P = torch.zeros(len(items), N, 3, 14, 14)
     grids, seqs, owner = [], [], []
-    aux = [torch.cat([it[3][k] for it in items]) for k in range(3)]
+    aux = [torch.cat([it[3][k] for it in items]) for k in range(len(items[0][3]))]
     for j, (p, g, s, _) in enumerate(items):
         P[j, :p.shape[0]] = p
         grids.append(g)
@@ -112,12 +131,18 @@ class AuxHeads(torch.nn.Module):
         self.color = torch.nn.Linear(D, len(COLOR_IDS) + 1)
         self.shape = torch.nn.Linear(D, len(SHAPE_IDS) + 1)
         self.xy = torch.nn.Linear(D, 2)
+        self.where = torch.nn.Linear(D, 6)     # object box + interior point, used with --aux-boxes
 
     def loss(self, img, aux):
-        color, shape, xy = aux
+        color, shape, xy = aux[:3]
         img = img.float()
-        return (F.cross_entropy(self.color(img), color) + F.cross_entropy(self.shape(img), shape)
+        loss = (F.cross_entropy(self.color(img), color) + F.cross_entropy(self.shape(img), shape)
                 + 10 * F.mse_loss(self.xy(img), xy))
+        if len(aux) > 3:   # box/point regression on object cells only
+            on = color > 0
+            if on.any():
+                loss = loss + 10 * F.mse_loss(self.where(img[on]), aux[3][on])
+        return loss
 
 
 def main():
@@ -136,7 +161,17 @@ def main():
     ap.add_argument("--aux-weight", type=float, default=0.5, help="weight of the auxiliary cell probes")
     ap.add_argument("--max-minutes", type=float, default=0, help="stop early (and still save) after this long")
     ap.add_argument("--val", type=int, default=500, help="validation scenes scored at the end")
+    ap.add_argument("--questions", type=int, help="questions per scene (default: make_dataset's 8, uniform types)")
+    ap.add_argument("--type-weights", help="comma-separated weight per question type, in qa.TYPES order")
+    ap.add_argument("--aux-boxes", action="store_true", help="also probe each object cell for its box and point")
+    ap.add_argument("--minutes", type=float, default=0,
+                    help="train for about this long: after 100 steps the cosine schedule's length is fixed from the "
+                         "measured step rate (printed, so --steps N reproduces it)")
+    ap.add_argument("--save-every", type=float, default=0, help="minutes between checkpoints in OUT-ckpt")
     a = ap.parse_args()
+    weights = [float(v) for v in a.type_weights.split(",")] if a.type_weights else None
+    if weights is not None and len(weights) != len(qa.TYPES):
+        ap.error(f"--type-weights needs {len(qa.TYPES)} values ({', '.join(qa.TYPES)})")
     torch.manual_seed(a.seed)
     np.random.seed(a.seed)
     dev = a.device
@@ -161,13 +196,19 @@ def main():
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": rest, "weight_decay": 0.0}],
                             lr=a.lr, betas=(0.9, 0.95), fused=dev == "cuda")
     sched = lambda s: min(1.0, (s + 1) / a.warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / a.steps))))
-    data = torch.utils.data.DataLoader(Scenes(a.tokenizer, count=a.steps * a.scenes, offset=a.offset), batch_size=a.scenes,
+    data = torch.utils.data.DataLoader(Scenes(a.tokenizer, count=(a.steps if not a.minutes else 10**6) * a.scenes, offset=a.offset,
+                                              questions=a.questions, weights=weights, boxes=a.aux_boxes), batch_size=a.scenes,
                                        collate_fn=collate, num_workers=a.workers, prefetch_factor=4 if a.workers else None,
                                        persistent_workers=a.workers > 0)
     t0, seen, hist = time.time(), 0, []
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if dev == "cuda" else torch.autocast("cpu", enabled=False)
-    step = 0
+    step, last_save = 0, time.time()
     for step, (P, grids, ids, labels, owner, aux) in enumerate(data):
+        if a.minutes and step == 100:
+            a.steps = int(100 / (time.time() - t0) * a.minutes * 60)
+            print(f"schedule fixed at {a.steps} steps ({a.minutes} min at the measured rate)", flush=True)
+        if step >= a.steps:
+            break
         for g in opt.param_groups:
             g["lr"] = a.lr * sched(step)
         P, ids, labels = P.to(dev, non_blocking=True), ids.to(dev, non_blocking=True), labels.to(dev, non_blocking=True)
@@ -192,15 +233,16 @@ def main():
             el = time.time() - t0
             print(f"step {step:5d}  answer loss {answer_loss.item():.4f}  aux {aux_loss.item():.3f}  token acc {acc:.3f}  lr {a.lr * sched(step):.2e}  "
                   f"{seen / el:.0f} seq/s  {el / 60:.1f} min", flush=True)
+        if a.save_every and time.time() - last_save > a.save_every * 60:
+            save(model, a.tokenizer, a.out.parent / (a.out.name + "-ckpt"))
+            last_save = time.time()
+            print(f"checkpoint at step {step}", flush=True)
         if a.max_minutes and time.time() - t0 > a.max_minutes * 60:
             print(f"time limit: stopping after step {step}", flush=True)
             break
     print(f"trained {step + 1} steps, {seen} sequences in {(time.time() - t0) / 60:.1f} min", flush=True)
     model.eval()
-    model.save(a.out)
-    for f in ("tiktoken.model", "tokenizer_config.json"):
-        if (a.tokenizer / f).resolve() != (a.out / f).resolve():
-            shutil.copy(a.tokenizer / f, a.out / f)
+    save(model, a.tokenizer, a.out)
     loads = [l.mlp.gate.e_score_correction_bias.tolist() for l in model.language_model.model.layers[1:]]
     print("router correction bias per MoE layer:", [[round(v, 3) for v in b] for b in loads], flush=True)
     if a.val:
@@ -213,6 +255,14 @@ def main():
             chunk = recs[s:s + 100]
             preds += eval_torch.generate(m, tk, [r["pil"] for r in chunk], [r["question"] for r in chunk], dev)
         eval_torch.score_vqa(recs, preds, log=lambda s: print("val " + s, flush=True))
+
+
+def save(model, tokenizer, out):
+    """The official layout plus the tokenizer files: a folder the Swift engine loads as is."""
+    model.save(out)
+    for f in ("tiktoken.model", "tokenizer_config.json"):
+        if (tokenizer / f).resolve() != (out / f).resolve():
+            shutil.copy(tokenizer / f, out / f)
 
 
 def val_record(i):
