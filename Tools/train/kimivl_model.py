@@ -234,12 +234,20 @@ class MoE(nn.Module):
         combine = torch.zeros_like(scores).scatter(1, idx, w)                          # [N, E], fp32
         if self.training:
             self.last_load = torch.zeros_like(scores).scatter(1, idx, 1.0).sum(0).detach()
-        g = torch.stack([e.gate_proj.weight for e in self.experts])                   # [E, F, D]
-        u = torch.stack([e.up_proj.weight for e in self.experts])
-        d = torch.stack([e.down_proj.weight for e in self.experts])                   # [E, D, F]
-        h = F.silu(torch.einsum("nd,efd->enf", t, g)) * torch.einsum("nd,efd->enf", t, u)
-        y = torch.einsum("enf,edf->end", h, d)                                        # [E, N, D]
-        routed = (y.float() * combine.t()[:, :, None]).sum(0).to(x.dtype)
+        if t.is_cuda:   # all experts on all tokens, weighted by `combine`: a few big kernels beat a gather loop there
+            g = torch.stack([e.gate_proj.weight for e in self.experts])               # [E, F, D]
+            u = torch.stack([e.up_proj.weight for e in self.experts])
+            d = torch.stack([e.down_proj.weight for e in self.experts])               # [E, D, F]
+            h = F.silu(torch.einsum("nd,efd->enf", t, g)) * torch.einsum("nd,efd->enf", t, u)
+            y = torch.einsum("enf,edf->end", h, d)                                    # [E, N, D]
+            routed = (y.float() * combine.t()[:, :, None]).sum(0).to(x.dtype)
+        else:           # on CPU only the chosen experts run: k/E of the work
+            routed = torch.zeros(t.shape, dtype=torch.float32, device=t.device)
+            for e, expert in enumerate(self.experts):
+                rows = (idx == e).any(-1).nonzero().squeeze(-1)
+                if rows.numel():
+                    routed.index_add_(0, rows, expert(t[rows]).float() * combine[rows, e:e + 1])
+            routed = routed.to(x.dtype)
         return (routed + self.shared_experts(t)).view(shape)
 
 
@@ -266,7 +274,13 @@ class DeepseekV3(nn.Module):
         self.model.norm = RMSNorm(c["hidden_size"], c["rms_norm_eps"])
         self.lm_head = nn.Linear(c["hidden_size"], c["vocab_size"], bias=False)
 
-    def forward(self, embeds):                             # [B, T, D] → logits [B, T, V]
+    def forward(self, embeds, positions=None):
+        """[B, T, D] → logits [B, T, V]; with a boolean `positions` [B, T], only those rows' logits [n, V]
+        (training needs logits at the answer tokens alone, and the vocabulary projection is a large share)."""
+        x = self.hidden(embeds)
+        return self.lm_head(x if positions is None else x[positions])
+
+    def hidden(self, embeds):                              # [B, T, D] → final-norm hidden states [B, T, D]
         T, d = embeds.shape[1], self.config["qk_rope_head_dim"]
         theta = self.config.get("rope_theta") or self.config["rope_parameters"]["rope_theta"]
         f = 1.0 / (theta ** (torch.arange(0, d, 2, device=embeds.device).float() / d))
@@ -275,7 +289,7 @@ class DeepseekV3(nn.Module):
         x = embeds
         for layer in self.model.layers:
             x = layer(x, cos, sin)
-        return self.lm_head(self.model.norm(x))
+        return self.model.norm(x)
 
     @torch.no_grad()
     def update_router_bias(self, gamma):

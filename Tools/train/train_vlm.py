@@ -32,9 +32,9 @@ class Scenes(torch.utils.data.Dataset):
     questions); with `questions` or `weights`, that many questions drawn with the type weights from a separate
     per-scene stream (stage 3 oversamples the hard types and amortises each rendered scene over more questions)."""
 
-    def __init__(self, tok_dir, split="train", count=10**9, offset=0, questions=None, weights=None, boxes=False):
+    def __init__(self, tok_dir, split="train", count=10**9, offset=0, questions=None, weights=None, boxes=False, turns=1):
         self.tok_dir, self.split, self.count, self.offset, self.tok = tok_dir, split, count, offset, None
-        self.questions, self.weights, self.boxes = questions, weights, boxes
+        self.questions, self.weights, self.boxes, self.turns = questions, weights, boxes, turns
 
     def __len__(self):
         return self.count
@@ -51,11 +51,19 @@ class Scenes(torch.utils.data.Dataset):
             qs = [qa.sample(scene, rng, weights=self.weights) for _ in range(self.questions or 8)]
         pixels, grid = preprocess(Image.fromarray(scene["image"]))
         aux = cell_labels(scene, grid, self.boxes)
+        # Each sequence is a conversation of `turns` questions about the image; the loss is on the answers (and
+        # their <|im_end|>) only. One turn is the single-question prompt; more turns train follow-ups and share
+        # the image tokens' cost between several answers.
         seqs = []
-        for _, q, a, _ in qs:
-            prompt = self.tok.prompt(q, grid[0] * grid[1] // 4)
-            ans = self.tok.encode(a) + [self.tok.im_end]
-            seqs.append((prompt + ans, len(prompt)))
+        for k in range(0, len(qs), self.turns):
+            ids, spans = [], []
+            for j, (_, q, a, _) in enumerate(qs[k:k + self.turns]):
+                ids += self.tok.prompt(q, grid[0] * grid[1] // 4) if j == 0 else self.tok.encode(
+                    "<|im_user|>user<|im_middle|>" + q + "<|im_end|><|im_assistant|>assistant<|im_middle|>")
+                ans = self.tok.encode(a) + [self.tok.im_end]
+                spans.append((len(ids), len(ids) + len(ans)))
+                ids += ans
+            seqs.append((ids, spans))
         return torch.from_numpy(pixels), grid, seqs, aux
 
 
@@ -103,9 +111,10 @@ def collate(items):
     T = max(len(ids) for ids, _ in seqs)
     ids = torch.zeros(len(seqs), T, dtype=torch.long)
     labels = torch.full((len(seqs), T), -100, dtype=torch.long)
-    for b, (s, n) in enumerate(seqs):
+    for b, (s, spans) in enumerate(seqs):
         ids[b, :len(s)] = torch.tensor(s)
-        labels[b, n - 1:len(s) - 1] = torch.tensor(s[n:])       # position t predicts token t+1
+        for lo, hi in spans:
+            labels[b, lo - 1:hi - 1] = torch.tensor(s[lo:hi])     # position t predicts token t+1
     return P, grids, ids, labels, torch.tensor(owner), aux
 
 
@@ -163,6 +172,7 @@ def main():
     ap.add_argument("--val", type=int, default=500, help="validation scenes scored at the end")
     ap.add_argument("--questions", type=int, help="questions per scene (default: make_dataset's 8, uniform types)")
     ap.add_argument("--type-weights", help="comma-separated weight per question type, in qa.TYPES order")
+    ap.add_argument("--turns", type=int, default=1, help="questions per conversation (sequence)")
     ap.add_argument("--aux-boxes", action="store_true", help="also probe each object cell for its box and point")
     ap.add_argument("--minutes", type=float, default=0,
                     help="train for about this long: after 100 steps the cosine schedule's length is fixed from the "
@@ -197,7 +207,8 @@ def main():
                             lr=a.lr, betas=(0.9, 0.95), fused=dev == "cuda")
     sched = lambda s: min(1.0, (s + 1) / a.warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / a.steps))))
     data = torch.utils.data.DataLoader(Scenes(a.tokenizer, count=(a.steps if not a.minutes else 10**6) * a.scenes, offset=a.offset,
-                                              questions=a.questions, weights=weights, boxes=a.aux_boxes), batch_size=a.scenes,
+                                              questions=a.questions, weights=weights, boxes=a.aux_boxes,
+                                              turns=a.turns), batch_size=a.scenes,
                                        collate_fn=collate, num_workers=a.workers, prefetch_factor=4 if a.workers else None,
                                        persistent_workers=a.workers > 0)
     t0, seen, hist = time.time(), 0, []
@@ -215,8 +226,9 @@ def main():
         aux = [t.to(dev, non_blocking=True) for t in aux]
         with amp:
             x, img = embed(model, P, grids, ids, owner)
-            logits = model.language_model(x)
-        answer_loss = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100)
+            m = labels != -100
+            logits = model.language_model(x, positions=m)                        # [answer tokens, V]
+        answer_loss = F.cross_entropy(logits.float(), labels[m])
         aux_loss = aux_heads.loss(img, aux)
         loss = answer_loss + a.aux_weight * aux_loss
         opt.zero_grad(set_to_none=True)
@@ -228,8 +240,7 @@ def main():
         hist.append(loss.item() if step % 25 == 0 else None)
         if step % 200 == 0 or step == a.steps - 1:
             with torch.no_grad():
-                m = labels != -100
-                acc = (logits.argmax(-1)[m] == labels[m]).float().mean().item()
+                acc = (logits.argmax(-1) == labels[m]).float().mean().item()
             el = time.time() - t0
             print(f"step {step:5d}  answer loss {answer_loss.item():.4f}  aux {aux_loss.item():.3f}  token acc {acc:.3f}  lr {a.lr * sched(step):.2e}  "
                   f"{seen / el:.0f} seq/s  {el / 60:.1f} min", flush=True)
