@@ -16,6 +16,9 @@ import sys
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
+STAGE3_STEPS = 0        # set from the shipped stage-3 run's log ("schedule fixed at N steps")
+STAGE3 = ["--scenes", "8", "--questions", "16", "--turns", "4", "--type-weights", "0.4,1.5,0.8,2.5,1,0.8,1,2,2",
+          "--aux-boxes", "--lr", "5e-4", "--warmup", "50", "--offset", "200000", "--val", "0"]
 
 
 def main():
@@ -24,7 +27,11 @@ def main():
     ap.add_argument("--out", default="Weights", type=pathlib.Path)
     ap.add_argument("--vlm-steps", type=int, default=2800, help="VLM stage 1 steps (24 scenes × 8 questions)")
     ap.add_argument("--vlm-stage2-steps", type=int, default=3600, help="VLM stage 2 steps (0: none)")
+    ap.add_argument("--vlm-stage3-steps", type=int, default=STAGE3_STEPS,
+                    help="VLM stage 3 steps (8 scenes × 16 questions as 4-turn conversations, hard types oversampled, "
+                         "box/point cell probes; 0: none)")
     ap.add_argument("--sam-steps", type=int, default=2800, help="SAM steps (16 scenes × 4 objects × 3 prompts)")
+    ap.add_argument("--sam-iou-scenes", type=int, default=800, help="scenes for the IoU-head tuning (0: none)")
     ap.add_argument("--vlm-workers", type=int, default=9)
     ap.add_argument("--sam-workers", type=int, default=6)
     ap.add_argument("--max-minutes", type=float, default=0, help="per model: stop early and save (safety net)")
@@ -39,18 +46,30 @@ def main():
     subprocess.run([py, str(HERE / "tokenizer.py"), "--out", str(vl), "--scenes", str(a.tokenizer_scenes)], check=True)
     print(f"tokenizer: {time.time() - t0:.0f} s", flush=True)
     common = ["--device", a.device, "--seed", str(a.seed)] + (["--max-minutes", str(a.max_minutes)] if a.max_minutes else [])
-    stage1 = a.out / "prism-vl-tiny-stage1"
     q = lambda cmd: " ".join(map(str, cmd))
-    vlm_stage1 = [py, HERE / "train_vlm.py", "--tokenizer", vl, "--out", stage1, "--steps", a.vlm_steps,
-                  "--workers", a.vlm_workers] + common
-    # stage 2: a fresh schedule (lr 7e-4) on the next part of the train stream, from the stage-1 weights
-    vlm_stage2 = [py, HERE / "train_vlm.py", "--tokenizer", vl, "--init", stage1, "--out", vl,
-                  "--steps", a.vlm_stage2_steps, "--offset", a.vlm_steps * 24, "--lr", "7e-4", "--warmup", "100",
-                  "--workers", a.vlm_workers] + common
-    jobs = [
-        ("vlm", q(vlm_stage1) + (" && " + q(vlm_stage2) if a.vlm_stage2_steps else f" && cp {stage1}/* {vl}/")),
-        ("sam", q([py, HERE / "train_sam.py", "--out", sam, "--steps", a.sam_steps, "--workers", a.sam_workers] + common)),
-    ]
+    # VLM stages, each a new schedule from the previous stage's weights on later train scenes; the last writes vl.
+    #   1: from scratch, 24 scenes × 8 single-question sequences per step
+    #   2: lr 7e-4, the next part of the train stream
+    #   3: 4-turn conversations about each image, the hard question types oversampled, and probes that make every
+    #      object cell carry its box and point (the shipped stage 3 ran on a 2-core CPU)
+    stages = [(1, a.vlm_steps, ["--workers", a.vlm_workers]),
+              (2, a.vlm_stage2_steps, ["--offset", a.vlm_steps * 24, "--lr", "7e-4", "--warmup", "100",
+                                       "--workers", a.vlm_workers]),
+              (3, a.vlm_stage3_steps, ["--workers", "1"] + STAGE3)]
+    stages = [s for s in stages if s[1]]
+    cmds, prev = [], None
+    for k, (n, steps, extra) in enumerate(stages):
+        out = vl if k == len(stages) - 1 else a.out / f"prism-vl-tiny-stage{n}"
+        cmds.append(q([py, HERE / "train_vlm.py", "--tokenizer", vl, "--out", out, "--steps", steps] + extra
+                      + (["--init", prev] if prev else []) + common))
+        prev = out
+    sam_stage1 = a.out / "prism-sam-tiny-stage1"
+    sam_cmd = q([py, HERE / "train_sam.py", "--out", sam_stage1 if a.sam_iou_scenes else sam, "--steps", a.sam_steps,
+                 "--workers", a.sam_workers] + common)
+    if a.sam_iou_scenes:   # then the IoU head alone, so the best-scored of a click's three masks is the best one
+        sam_cmd += " && " + q([py, HERE / "tune_sam_iou.py", "--model", sam_stage1, "--out", sam,
+                               "--scenes", a.sam_iou_scenes, "--seed", a.seed])
+    jobs = [("vlm", " && ".join(cmds)), ("sam", sam_cmd)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     procs = []
     for name, cmd in jobs:

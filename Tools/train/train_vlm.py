@@ -175,8 +175,8 @@ def main():
     ap.add_argument("--turns", type=int, default=1, help="questions per conversation (sequence)")
     ap.add_argument("--aux-boxes", action="store_true", help="also probe each object cell for its box and point")
     ap.add_argument("--minutes", type=float, default=0,
-                    help="train for about this long: after 100 steps the cosine schedule's length is fixed from the "
-                         "measured step rate (printed, so --steps N reproduces it)")
+                    help="train for this long, the cosine schedule following the clock instead of the step count (for "
+                         "a shared CPU whose speed changes; the log's step count makes the --steps equivalent)")
     ap.add_argument("--save-every", type=float, default=0, help="minutes between checkpoints in OUT-ckpt")
     a = ap.parse_args()
     weights = [float(v) for v in a.type_weights.split(",")] if a.type_weights else None
@@ -205,7 +205,9 @@ def main():
     rest = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "embed" not in n and "pos_emb" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": rest, "weight_decay": 0.0}],
                             lr=a.lr, betas=(0.9, 0.95), fused=dev == "cuda")
-    sched = lambda s: min(1.0, (s + 1) / a.warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / a.steps))))
+    def sched(s):
+        done = (time.time() - t0) / (a.minutes * 60) if a.minutes else s / a.steps
+        return min(1.0, (s + 1) / a.warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, done))))
     data = torch.utils.data.DataLoader(Scenes(a.tokenizer, count=(a.steps if not a.minutes else 10**6) * a.scenes, offset=a.offset,
                                               questions=a.questions, weights=weights, boxes=a.aux_boxes,
                                               turns=a.turns), batch_size=a.scenes,
@@ -215,10 +217,7 @@ def main():
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if dev == "cuda" else torch.autocast("cpu", enabled=False)
     step, last_save = 0, time.time()
     for step, (P, grids, ids, labels, owner, aux) in enumerate(data):
-        if a.minutes and step == 100:
-            a.steps = int(100 / (time.time() - t0) * a.minutes * 60)
-            print(f"schedule fixed at {a.steps} steps ({a.minutes} min at the measured rate)", flush=True)
-        if step >= a.steps:
+        if (a.minutes and time.time() - t0 >= a.minutes * 60) or (not a.minutes and step >= a.steps):
             break
         for g in opt.param_groups:
             g["lr"] = a.lr * sched(step)
@@ -238,7 +237,7 @@ def main():
         model.language_model.update_router_bias(1e-3)
         seen += ids.shape[0]
         hist.append(loss.item() if step % 25 == 0 else None)
-        if step % 200 == 0 or step == a.steps - 1:
+        if step % (50 if a.minutes else 200) == 0 or step == a.steps - 1:
             with torch.no_grad():
                 acc = (logits.argmax(-1) == labels[m]).float().mean().item()
             el = time.time() - t0
