@@ -88,7 +88,7 @@ def main():
     ap.add_argument("--offset", type=int, default=100000, help="first train-stream scene (train_sam.py used fewer)")
     ap.add_argument("--random-points", type=int, default=1, help="random object pixels per object besides the interior point")
     ap.add_argument("--lr", type=float, default=3e-4)
-    ap.add_argument("--rank-weight", type=float, default=0.01, help="weight of the ranking cross-entropy")
+    ap.add_argument("--rank-weight", type=float, default=0.1, help="weight of the ranking cross-entropy")
     ap.add_argument("--val", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
