@@ -1,0 +1,146 @@
+import Foundation
+import PrismCore
+import PrismIO
+
+// The mask decoder's attention (spec §3): q/k/v projections to inner = C / downsample, H heads of width d,
+// softmax(q kᵀ / √d) v, projection back to C. No positional bias.
+//
+// The cross attentions pair T ≈ 5–10 tokens with N = g² image rows (4096 for ViT-B). Projecting the image
+// side costs N·C·inner per projection; moving the weights over to the token side costs N·C·(H·T) instead:
+//   tokens → image  q_t·(W_k x_i + b_k) = (W_kᵀ q_t)·x_i + q_t·b_k, and q_t·b_k is constant along the softmax
+//                   axis i, so it drops out; Σ_i p_i (W_v x_i + b_v) = W_v (Σ_i p_i x_i) + b_v as Σ_i p_i = 1.
+//   image → tokens  (W_q y_i + b_q)·k_t = y_i·(W_qᵀ k_t) + b_q·k_t (this bias stays: the softmax runs over t),
+//                   out_proj(o_i) = Σ_{h,t} p_{i,h,t} (W_o,h v_{t,h}) + b_o.
+// Everything is per head h: W_q,h, W_k,h, W_v,h are rows h·d..<(h+1)·d of the [inner, C] weights, W_o,h the
+// same columns of out_proj's [C, inner].
+
+struct DecoderAttention {
+    let qw: Tensor, qb: Tensor, kw: Tensor, kb: Tensor, vw: Tensor, vb: Tensor
+    let ow: Tensor, ob: Tensor
+    let owT: Tensor                                   // out_proj weight as [inner, C]: W_o,h are row blocks
+    let heads: Int, headDim: Int
+    var scale: Float { 1 / Float(headDim).squareRoot() }
+
+    init(config: SamMaskDecoderConfig, downsample: Int, weights: WeightScope) {
+        let c = config.hiddenSize, inner = c / downsample
+        qw = weights.float("q_proj.weight", [inner, c]); qb = weights.float("q_proj.bias", [inner])
+        kw = weights.float("k_proj.weight", [inner, c]); kb = weights.float("k_proj.bias", [inner])
+        vw = weights.float("v_proj.weight", [inner, c]); vb = weights.float("v_proj.bias", [inner])
+        ow = weights.float("out_proj.weight", [c, inner]); ob = weights.float("out_proj.bias", [c])
+        owT = transpose2d(ow)
+        heads = config.numAttentionHeads; headDim = inner / config.numAttentionHeads
+    }
+
+    func projectQuery(_ x: Tensor) -> Tensor { linear(x, qw, bias: qb) }
+    func projectKey(_ x: Tensor) -> Tensor { linear(x, kw, bias: kb) }
+    func projectValue(_ x: Tensor) -> Tensor { linear(x, vw, bias: vb) }
+
+    /// The direct form: project all three inputs [n, C], attend, project back.
+    func callAsFunction(query: Tensor, key: Tensor, value: Tensor) -> Tensor {
+        attend(q: projectQuery(query), k: projectKey(key), v: projectValue(value))
+    }
+
+    /// Attention on projected q [nq, inner], k, v [nk, inner], then out_proj → [nq, C].
+    func attend(q: Tensor, k: Tensor, v: Tensor) -> Tensor {
+        let o = blockedAttention(q: q.reshaped([q.rows, heads, headDim]), k: k.reshaped([k.rows, heads, headDim]),
+                                 v: v.reshaped([v.rows, heads, headDim]), cuSeqlensQ: [0, q.rows], cuSeqlensK: [0, k.rows],
+                                 scale: scale)
+        return linear(o.reshaped([q.rows, heads * headDim]), ow, bias: ob)
+    }
+
+    // MARK: - Reassociated cross attentions
+
+    /// Tokens → image without projecting the image: query [T, C] tokens, key, value [N, C] image rows → [T, C].
+    func tokensToImage(query: Tensor, key: Tensor, value: Tensor) -> Tensor {
+        let t = query.rows, h = heads, d = headDim, inner = h * d, c = key.lastDim
+        // a[(h, t)] = W_k,hᵀ q_{t,h} / √d  [H·T, C];  scores[(h, t), i] = a·x_i, softmax over i
+        let a = headBlocks(projectQuery(query), kw, alpha: scale)
+        var p = matmul(a, key, transposeB: true)                 // [H·T, N]
+        softmaxRows(&p)
+        // z[(h, t)] = Σ_i p x_i  [H·T, C];  o[t, head h] = W_v,h z[(h, t)] + b_v,h
+        let z = matmul(p, value)
+        var o = Tensor(shape: [t, inner], unsafeUninitialized: { out in
+            z.data.withUnsafeBufferPointer { pz in vw.data.withUnsafeBufferPointer { pw in
+                for head in 0..<h {
+                    BLAS.sgemm(transB: true, m: t, n: d, k: c, a: pz.baseAddress! + head * t * c, lda: c,
+                               b: pw.baseAddress! + head * d * c, ldb: c, c: out.baseAddress! + head * d, ldc: inner)
+                }
+            }}
+        })
+        o.addInPlace(vb)
+        return linear(o, ow, bias: ob)
+    }
+
+    /// Image → tokens without projecting the image: query [N, C] image rows, key, value [T, C] tokens → [N, C].
+    func imageToTokens(query: Tensor, key: Tensor, value: Tensor) -> Tensor {
+        let k = projectKey(key)
+        // scores[i, (h, t)] = y_i·(W_q,hᵀ k_{t,h}) / √d + b_q,h·k_{t,h} / √d
+        var s = matmul(query, headBlocks(k, qw, alpha: scale), transposeB: true)     // [N, H·T]
+        s.addInPlace(headDots(qb, k))
+        return imageToTokens(scores: s, value: value)
+    }
+
+    /// Image → tokens with the image side already projected: q [N, inner], key, value [T, C] tokens → [N, C].
+    func imageToTokens(projectedQuery q: Tensor, key: Tensor, value: Tensor) -> Tensor {
+        let k = projectKey(key)
+        let n = q.rows, t = k.rows, h = heads, d = headDim, inner = h * d
+        let s = Tensor(shape: [n, h * t], unsafeUninitialized: { out in
+            q.data.withUnsafeBufferPointer { pq in k.data.withUnsafeBufferPointer { pk in
+                for head in 0..<h {       // scores[:, (head, ·)] = q_head · k_headᵀ / √d
+                    BLAS.sgemm(transB: true, m: n, n: t, k: d, alpha: scale, a: pq.baseAddress! + head * d, lda: inner,
+                               b: pk.baseAddress! + head * d, ldb: inner, c: out.baseAddress! + head * t, ldc: h * t)
+                }
+            }}
+        })
+        return imageToTokens(scores: s, value: value)
+    }
+
+    /// Softmax over t within each head, then Σ_{h,t} p_{i,h,t} u_{(h,t)} + b_o with u_{(h,t)} = W_o,h v_{t,h}.
+    private func imageToTokens(scores: Tensor, value: Tensor) -> Tensor {
+        let t = value.rows, segments = scores.rows * heads
+        var p = scores
+        p.data.withUnsafeMutableBufferPointer { ps in
+            let base = ps.baseAddress!
+            Parallel.forEach(segments, minChunk: 1024) { segments in
+                for s in segments { softmaxRow(base + s * t, base + s * t, t) }
+            }
+        }
+        var out = matmul(p, headBlocks(projectValue(value), owT, alpha: 1))   // [N, H·T] · [H·T, C]
+        out.addInPlace(ob)
+        return out
+    }
+
+    /// [H·T, C] whose block h is alpha · x[:, h·d..<(h+1)·d] · w[h·d..<(h+1)·d, :], for x [T, inner], w [inner, C].
+    private func headBlocks(_ x: Tensor, _ w: Tensor, alpha: Float) -> Tensor {
+        let t = x.rows, d = headDim, inner = heads * d, c = w.lastDim
+        return Tensor(shape: [heads * t, c], unsafeUninitialized: { out in
+            x.data.withUnsafeBufferPointer { px in w.data.withUnsafeBufferPointer { pw in
+                for head in 0..<heads {
+                    BLAS.sgemm(m: t, n: c, k: d, alpha: alpha, a: px.baseAddress! + head * d, lda: inner,
+                               b: pw.baseAddress! + head * d * c, ldb: c, c: out.baseAddress! + head * t * c, ldc: c)
+                }
+            }}
+        })
+    }
+
+    /// [H·T]: b_h·k_{t,h} / √d for a bias b [inner] and projected tokens k [T, inner].
+    private func headDots(_ b: Tensor, _ k: Tensor) -> Tensor {
+        let t = k.rows, d = headDim, inner = heads * d
+        var out = [Float](repeating: 0, count: heads * t)
+        for head in 0..<heads { for j in 0..<t { for e in 0..<d {
+            out[head * t + j] += b.data[head * d + e] * k.data[j * inner + head * d + e]
+        }}}
+        return Tensor(shape: [heads * t], data: out.map { $0 * scale })
+    }
+}
+
+/// Row-wise softmax in place, rows over the cores.
+private func softmaxRows(_ x: inout Tensor) {
+    let d = x.lastDim, rows = x.rows
+    x.data.withUnsafeMutableBufferPointer { p in
+        let base = p.baseAddress!
+        Parallel.forEach(rows, minChunk: max(1, 8192 / max(1, d))) { r in
+            for i in r { softmaxRow(base + i * d, base + i * d, d) }
+        }
+    }
+}
