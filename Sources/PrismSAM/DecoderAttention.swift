@@ -71,42 +71,53 @@ struct DecoderAttention {
         return linear(o, ow, bias: ob)
     }
 
-    /// Image → tokens without projecting the image: query [N, C] image rows, key, value [T, C] tokens → [N, C].
-    func imageToTokens(query: Tensor, key: Tensor, value: Tensor) -> Tensor {
+    /// K + Attn(query: image rows y [N, C], key, value: tokens [T, C]) without projecting the image; K = `residual`.
+    func imageToTokens(query: Tensor, key: Tensor, value: Tensor, residual: Tensor) -> Tensor {
         let k = projectKey(key)
-        // scores[i, (h, t)] = y_i·(W_q,hᵀ k_{t,h}) / √d + b_q,h·k_{t,h} / √d
-        var s = matmul(query, headBlocks(k, qw, alpha: scale), transposeB: true)     // [N, H·T]
-        s.addInPlace(headDots(qb, k))
-        return imageToTokens(scores: s, value: value)
+        let n = query.rows, c = query.lastDim, ht = heads * k.rows
+        // scores[i, (h, t)] = y_i·(W_q,hᵀ k_{t,h}) / √d + b_q,h·k_{t,h} / √d: the bias row first, the GEMM onto it
+        var s = repeatedRows(Tensor.concatenate(rows: [headDots(qb, k), Tensor(shape: [1], data: [1])]), n)
+        let b = headBlocks(k, qw, alpha: scale)
+        query.data.withUnsafeBufferPointer { py in b.data.withUnsafeBufferPointer { pb in s.data.withUnsafeMutableBufferPointer { ps in
+            BLAS.sgemm(transB: true, m: n, n: ht, k: c, a: py.baseAddress!, lda: c, b: pb.baseAddress!, ldb: c,
+                       beta: 1, c: ps.baseAddress!, ldc: ht + 1)
+        }}}
+        return imageToTokens(scores: s, value: value, residual: residual)
     }
 
-    /// Image → tokens with the image side already projected: q [N, inner], key, value [T, C] tokens → [N, C].
-    func imageToTokens(projectedQuery q: Tensor, key: Tensor, value: Tensor) -> Tensor {
+    /// K + Attn(…) with the image side already projected: q [N, inner]; key, value: tokens [T, C]; K = `residual`.
+    func imageToTokens(projectedQuery q: Tensor, key: Tensor, value: Tensor, residual: Tensor) -> Tensor {
         let k = projectKey(key)
         let n = q.rows, t = k.rows, h = heads, d = headDim, inner = h * d
-        let s = Tensor(shape: [n, h * t], unsafeUninitialized: { out in
-            q.data.withUnsafeBufferPointer { pq in k.data.withUnsafeBufferPointer { pk in
-                for head in 0..<h {       // scores[:, (head, ·)] = q_head · k_headᵀ / √d
-                    BLAS.sgemm(transB: true, m: n, n: t, k: d, alpha: scale, a: pq.baseAddress! + head * d, lda: inner,
-                               b: pk.baseAddress! + head * d, ldb: inner, c: out.baseAddress! + head * t, ldc: h * t)
-                }
-            }}
-        })
-        return imageToTokens(scores: s, value: value)
+        var pattern = Tensor(zeros: [h * t + 1])
+        pattern[flat: h * t] = 1
+        var s = repeatedRows(pattern, n)
+        q.data.withUnsafeBufferPointer { pq in k.data.withUnsafeBufferPointer { pk in s.data.withUnsafeMutableBufferPointer { ps in
+            for head in 0..<h {       // scores[:, (head, ·)] = q_head · k_headᵀ / √d
+                BLAS.sgemm(transB: true, m: n, n: t, k: d, alpha: scale, a: pq.baseAddress! + head * d, lda: inner,
+                           b: pk.baseAddress! + head * d, ldb: inner, c: ps.baseAddress! + head * t, ldc: h * t + 1)
+            }
+        }}}
+        return imageToTokens(scores: s, value: value, residual: residual)
     }
 
-    /// Softmax over t within each head, then Σ_{h,t} p_{i,h,t} u_{(h,t)} + b_o with u_{(h,t)} = W_o,h v_{t,h}.
-    private func imageToTokens(scores: Tensor, value: Tensor) -> Tensor {
-        let t = value.rows, segments = scores.rows * heads
+    /// scores [N, H·T + 1] whose last column is 1: softmax over t within each head, then
+    /// K + Σ_{h,t} p_{i,h,t} u_{(h,t)} + 1·b_o with u_{(h,t)} = W_o,h v_{t,h}: one GEMM accumulated onto a copy of K.
+    private func imageToTokens(scores: Tensor, value: Tensor, residual: Tensor) -> Tensor {
+        let t = value.rows, h = heads, width = h * t + 1, n = scores.rows, c = residual.lastDim
         var p = scores
         p.data.withUnsafeMutableBufferPointer { ps in
             let base = ps.baseAddress!
-            Parallel.forEach(segments, minChunk: 1024) { segments in
-                for s in segments { softmaxRow(base + s * t, base + s * t, t) }
+            Parallel.forEach(n, minChunk: 256) { rows in
+                for i in rows { for head in 0..<h { softmaxRow(base + i * width + head * t, base + i * width + head * t, t) } }
             }
         }
-        var out = matmul(p, headBlocks(projectValue(value), owT, alpha: 1))   // [N, H·T] · [H·T, C]
-        out.addInPlace(ob)
+        let u = Tensor.concatenate(rows: [headBlocks(projectValue(value), owT, alpha: 1), ob.reshaped([1, c])])
+        var out = residual
+        p.data.withUnsafeBufferPointer { pp in u.data.withUnsafeBufferPointer { pu in out.data.withUnsafeMutableBufferPointer { po in
+            BLAS.sgemm(m: n, n: c, k: width, a: pp.baseAddress!, lda: width, b: pu.baseAddress!, ldb: c,
+                       beta: 1, c: po.baseAddress!, ldc: c)
+        }}}
         return out
     }
 
@@ -143,4 +154,25 @@ private func softmaxRows(_ x: inout Tensor) {
             for i in r { softmaxRow(base + i * d, base + i * d, d) }
         }
     }
+}
+
+/// [rows, pattern.count], every row a copy of `pattern` (a bias for a GEMM to accumulate onto with beta = 1).
+func repeatedRows(_ pattern: Tensor, _ rows: Int) -> Tensor {
+    let d = pattern.count
+    return Tensor(shape: [rows, d], unsafeUninitialized: { out in
+        pattern.data.withUnsafeBufferPointer { src in
+            for r in 0..<rows { (out.baseAddress! + r * d).update(from: src.baseAddress!, count: d) }
+        }
+    })
+}
+
+/// x [n, k] · w [k, m] + bias [m], the bias laid down first and the GEMM accumulated onto it.
+func affine(_ x: Tensor, _ w: Tensor, bias: Tensor) -> Tensor {
+    let n = x.rows, k = x.lastDim, m = w.lastDim
+    precondition(w.rows == k && bias.count == m, "affine: \(x.shape) · \(w.shape) + \(bias.shape)")
+    var y = repeatedRows(bias, n)
+    x.data.withUnsafeBufferPointer { px in w.data.withUnsafeBufferPointer { pw in y.data.withUnsafeMutableBufferPointer { py in
+        BLAS.sgemm(m: n, n: m, k: k, a: px.baseAddress!, lda: k, b: pw.baseAddress!, ldb: m, beta: 1, c: py.baseAddress!, ldc: m)
+    }}}
+    return y
 }

@@ -69,27 +69,30 @@ public final class MaskDecoder: @unchecked Sendable {
     /// keys [g·g, C] upscaled 4× (two 2×2 stride-2 transposed convs, LayerNorm2d and GELU between, GELU after),
     /// then hyper [M, C/8] · upscaled [C/8, 4g·4g] → [M, 4g, 4g].
     private func masks(keys: Tensor, side g: Int, hyper: Tensor) -> Tensor {
-        let c = config.hiddenSize, m = hyper.rows
+        let c = config.hiddenSize, m = hyper.rows, o = c / 8
         // A 2×2 stride-2 transposed conv is one GEMM: input pixel (y, x) times [in, (a, b, out)] gives the
         // 2×2 block of output pixels (2y + a, 2x + b). Everything after is per pixel, so the pixels stay in this
-        // block order, rows (y, x, a1, b1, a2, b2), until the final scatter; LayerNorm2d is a row LayerNorm.
-        var up = matmul(keys, up1w).reshaped([4 * g * g, c / 4])
-        biasNormActivate(&up, bias: up1b, norm: (upNormW, upNormB, 1e-6))
-        up = matmul(up, up2w).reshaped([16 * g * g, c / 8])
-        biasNormActivate(&up, bias: up2b, norm: nil)
-        let blocked = matmul(up, hyper, transposeB: true)        // [16g², M]
-        let s = 4 * g
+        // block order, rows (y, x, a1, b1, a2, b2), until the logits are written; LayerNorm2d is a row LayerNorm.
+        var up = affine(keys, up1w, bias: up1b).reshaped([4 * g * g, c / 4])
+        normActivate(&up, norm: (upNormW, upNormB, 1e-6))
+        up = affine(up, up2w, bias: up2b)                                   // [g², 16·C/8]
+        // GELU, then each pixel's M logits written into place, one input row y (16g pixels) at a time
+        let s = 4 * g, perY = 16 * g * o
         return Tensor(shape: [m, s, s], unsafeUninitialized: { out in
-            blocked.data.withUnsafeBufferPointer { src in
-                let o = out.baseAddress!, b = src.baseAddress!
-                Parallel.forEach(g, minChunk: 8) { ys in
-                    for y in ys { for x in 0..<g { for a1 in 0..<2 { for b1 in 0..<2 { for a2 in 0..<2 { for b2 in 0..<2 {
-                        let row = b + ((((((y * g + x) * 2 + a1) * 2 + b1) * 2 + a2) * 2 + b2) * m)
-                        let pixel = (4 * y + 2 * a1 + a2) * s + 4 * x + 2 * b1 + b2
-                        for k in 0..<m { o[k * s * s + pixel] = row[k] }
-                    }}}}}}
+            up.data.withUnsafeMutableBufferPointer { pu in hyper.data.withUnsafeBufferPointer { ph in
+                let logits = out.baseAddress!, h = ph.baseAddress!, base = pu.baseAddress!
+                Parallel.forEach(g, minChunk: 4) { ys in
+                    for y in ys {
+                        let block = base + y * perY
+                        Activation.gelu.apply(block, count: perY)
+                        for x in 0..<g { for a1 in 0..<2 { for b1 in 0..<2 { for a2 in 0..<2 { for b2 in 0..<2 {
+                            let pixel = block + ((((x * 2 + a1) * 2 + b1) * 2 + a2) * 2 + b2) * o
+                            let at = (4 * y + 2 * a1 + a2) * s + 4 * x + 2 * b1 + b2
+                            for k in 0..<m { logits[k * s * s + at] = dot(pixel, h + k * o, o) }
+                        }}}}}
+                    }
                 }
-            }
+            }}
         })
     }
 }
@@ -118,33 +121,31 @@ extension MaskDecoder {
     }
 }
 
-/// x[r] = act(LN(x[r] + bias)) (LN optional, act = exact GELU) for every row, in place, rows over the cores.
-private func biasNormActivate(_ x: inout Tensor, bias: Tensor, norm: (w: Tensor, b: Tensor, eps: Float)?) {
-    let d = bias.count, rows = x.count / d
-    x.data.withUnsafeMutableBufferPointer { px in bias.data.withUnsafeBufferPointer { pb in
-        let base = px.baseAddress!, bias = pb.baseAddress!
-        // rows are short (C/4, C/8); a bias row of the tiled width covers one input pixel's 2×2 block
-        Parallel.forEach(rows, minChunk: 256) { r in
-            for i in r {
-                let row = base + i * d
-                for j in 0..<d { row[j] += bias[j] }
+/// x[r] = GELU(LN(x[r])) for every row, in place, rows over the cores.
+private func normActivate(_ x: inout Tensor, norm: (w: Tensor, b: Tensor, eps: Float)) {
+    let d = x.lastDim, rows = x.rows
+    norm.w.data.withUnsafeBufferPointer { w in norm.b.data.withUnsafeBufferPointer { b in
+        x.data.withUnsafeMutableBufferPointer { px in
+            let base = px.baseAddress!
+            Parallel.forEach(rows, minChunk: 1024) { r in
+                for i in r { layerNormRow(base + i * d, base + i * d, d, weight: w.baseAddress, bias: b.baseAddress, eps: norm.eps) }
+                Activation.gelu.apply(base + r.lowerBound * d, count: r.count * d)
             }
-            if let norm {
-                let w = norm.w.data, b = norm.b.data, n = w.count
-                for i in r.lowerBound * d / n ..< r.upperBound * d / n {
-                    let row = base + i * n
-                    var mean: Float = 0
-                    for j in 0..<n { mean += row[j] }
-                    mean /= Float(n)
-                    var v: Float = 0
-                    for j in 0..<n { let c = row[j] - mean; v += c * c }
-                    let inv = 1 / (v / Float(n) + norm.eps).squareRoot()
-                    for j in 0..<n { row[j] = (row[j] - mean) * inv * w[j] + b[j] }
-                }
-            }
-            Activation.gelu.apply(base + r.lowerBound * d, count: r.count * d)
         }
     }}
+}
+
+/// Σ a[i]·b[i] over n values (8 lanes, then the lanes summed).
+@inline(__always)
+private func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc = SIMD8<Float>(), i = 0
+    while i + 8 <= n {
+        acc += UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
+        i += 8
+    }
+    var sum = acc.sum()
+    while i < n { sum += a[i] * b[i]; i += 1 }
+    return sum
 }
 
 /// proj_in → ReLU → (layers.i → ReLU)* → proj_out; no sigmoid (SAM's heads output raw values).

@@ -103,12 +103,11 @@ private struct TwoWayBlock {
         mlp.addInPlace(q)
         q = norm(2, mlp)
         // 4. image → tokens
-        var i2t = if let projected {
-            imageToToken.imageToTokens(projectedQuery: projected.i2tQuery, key: q + queryPE, value: q)
+        let i2t = if let projected {
+            imageToToken.imageToTokens(projectedQuery: projected.i2tQuery, key: q + queryPE, value: q, residual: keys)
         } else {
-            imageToToken.imageToTokens(query: keysPE!, key: q + queryPE, value: q)
+            imageToToken.imageToTokens(query: keysPE!, key: q + queryPE, value: q, residual: keys)
         }
-        i2t.addInPlace(keys)
         return (q, norm(3, i2t))
     }
 }
