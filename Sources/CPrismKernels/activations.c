@@ -181,6 +181,87 @@ AVX static void layernorm_avx2(const float *src, float *dst, size_t n, const flo
     }
 }
 
+// Softmax of `count` consecutive segments of `len` values, in place: per-segment maxima subtracted, one vector
+// exp over the whole block (short segments would otherwise run the scalar tail), then per-segment sums.
+AVX static void softmax_segments_avx2(float *x, size_t count, size_t len) {
+    size_t n = count * len, vec = n & ~(size_t)7, i;
+    for (size_t s = 0; s < count; s++) {
+        float *seg = x + s * len, m = -INFINITY;
+        for (size_t j = 0; j < len; j++) m = seg[j] > m ? seg[j] : m;
+        // an all −∞ segment becomes −∞ − 0: exp gives 0 and the sum below is 0 (zeros out, like softmax_row)
+        if (m == -INFINITY) m = 0;
+        for (size_t j = 0; j < len; j++) seg[j] -= m;
+    }
+    for (i = 0; i < vec; i += 8) _mm256_storeu_ps(x + i, exp256(_mm256_loadu_ps(x + i)));
+    for (; i < n; i++) x[i] = expf(x[i]);
+    for (size_t s = 0; s < count; s++) {
+        float *seg = x + s * len, sum = 0;
+        for (size_t j = 0; j < len; j++) sum += seg[j];
+        float inv = sum > 0 ? 1.0f / sum : 0;
+        for (size_t j = 0; j < len; j++) seg[j] *= inv;
+    }
+}
+
+// AVX-512 GELU: the same exp and erf as the AVX2 path on 16 lanes (this is most of SAM's decoder upscaling).
+#define AVX512 __attribute__((target("avx512f")))
+
+AVX512 static inline __m512 exp512(__m512 x) {
+    const __m512 hi = _mm512_set1_ps(88.3762626647949f), lo = _mm512_set1_ps(-87.3365447504f);
+    __mmask16 underflow = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
+    x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_maskz_mul_ps(~underflow, p, _mm512_castsi512_ps(e));
+}
+
+AVX512 static inline __m512 erf512(__m512 x) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    const __m512i signbit = _mm512_set1_epi32((int)0x80000000);
+    __m512i xi = _mm512_castps_si512(x);
+    __m512i sign = _mm512_and_epi32(xi, signbit);
+    __m512 z = _mm512_castsi512_ps(_mm512_andnot_epi32(signbit, xi));
+    __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(_mm512_set1_ps(0.5f), z, one));
+    __m512 p = _mm512_set1_ps(0.17087277f);
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.82215223f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.48851587f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.13520398f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.27886807f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.18628806f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.09678418f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.37409196f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.00002368f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.26551223f));
+    __m512 erfc = _mm512_mul_ps(t, exp512(_mm512_sub_ps(p, _mm512_mul_ps(z, z))));
+    return _mm512_castsi512_ps(_mm512_or_epi32(_mm512_castps_si512(_mm512_sub_ps(one, erfc)), sign));
+}
+
+AVX512 static void gelu_avx512(float *x, size_t n) {
+    size_t vec = n & ~(size_t)15;
+    const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
+    for (size_t i = 0; i < vec; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        __m512 y = _mm512_mul_ps(_mm512_mul_ps(half, v),
+                                 _mm512_add_ps(one, erf512(_mm512_mul_ps(v, _mm512_set1_ps(0.70710678118654752f)))));
+        _mm512_storeu_ps(x + i, y);
+    }
+    activation_scalar(x + vec, n - vec, PRISM_ACT_GELU);
+}
+
+static int have_avx512(void) {
+    static int cached = -1;
+    if (cached < 0) { __builtin_cpu_init(); cached = __builtin_cpu_supports("avx512f"); }
+    return cached;
+}
+
 static int have_avx2(void) {
     static int cached = -1;
     if (cached < 0) { __builtin_cpu_init(); cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
@@ -197,6 +278,7 @@ void prism_softmax_row(const float *src, float *dst, size_t n) {
 
 void prism_activation(float *x, size_t n, int kind) {
 #if defined(__x86_64__)
+    if (kind == PRISM_ACT_GELU && have_avx512()) { gelu_avx512(x, n); return; }
     if (have_avx2()) { activation_avx2(x, n, kind); return; }
 #endif
     activation_scalar(x, n, kind);
@@ -207,4 +289,11 @@ void prism_layernorm_row(const float *src, float *dst, size_t n, const float *w,
     if (have_avx2()) { layernorm_avx2(src, dst, n, w, b, eps); return; }
 #endif
     layernorm_scalar(src, dst, n, w, b, eps);
+}
+
+void prism_softmax_segments(float *x, size_t count, size_t len) {
+#if defined(__x86_64__)
+    if (have_avx2()) { softmax_segments_avx2(x, count, len); return; }
+#endif
+    for (size_t s = 0; s < count; s++) softmax_scalar(x + s * len, x + s * len, len);
 }

@@ -30,6 +30,13 @@ public func softmaxRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<
     prism_softmax_row(src, dst, d)   // vectorised exp (CPrismKernels)
 }
 
+/// Softmax of each of `count` consecutive segments of `length` values, in place (vectorised across segments,
+/// for many short rows such as attention over a handful of tokens).
+@inline(__always)
+public func softmaxSegments(_ x: UnsafeMutablePointer<Float>, count: Int, length: Int) {
+    prism_softmax_segments(x, count, length)
+}
+
 /// RMSNorm: x · rsqrt(mean(x²) + eps) · weight (weight optional).
 public func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float) -> Tensor {
     let d = x.lastDim

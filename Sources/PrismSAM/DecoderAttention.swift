@@ -12,23 +12,33 @@ import PrismIO
 //   image → tokens  (W_q y_i + b_q)·k_t = y_i·(W_qᵀ k_t) + b_q·k_t (this bias stays: the softmax runs over t),
 //                   out_proj(o_i) = Σ_{h,t} p_{i,h,t} (W_o,h v_{t,h}) + b_o.
 // Everything is per head h: W_q,h, W_k,h, W_v,h are rows h·d..<(h+1)·d of the [inner, C] weights, W_o,h the
-// same columns of out_proj's [C, inner].
+// same columns of out_proj's [C, inner]. H·T < inner means T < d: the reassociated forms win up to 15 tokens
+// for ViT-B (d = 16), i.e. up to 10 sparse prompt tokens; `form` can force them (for tests).
+
+/// Which form the cross attentions take for T tokens.
+enum CrossAttentionForm: Sendable {
+    case cheaper            // reassociated while T < head width d, else direct
+    case reassociated       // always reassociated
+}
 
 struct DecoderAttention {
     let qw: Tensor, qb: Tensor, kw: Tensor, kb: Tensor, vw: Tensor, vb: Tensor
     let ow: Tensor, ob: Tensor
     let owT: Tensor                                   // out_proj weight as [inner, C]: W_o,h are row blocks
     let heads: Int, headDim: Int
+    let form: CrossAttentionForm
     var scale: Float { 1 / Float(headDim).squareRoot() }
 
-    init(config: SamMaskDecoderConfig, downsample: Int, weights: WeightScope) {
+    func reassociates(tokens t: Int) -> Bool { form == .reassociated || t < headDim }
+
+    init(config: SamMaskDecoderConfig, downsample: Int, form: CrossAttentionForm = .cheaper, weights: WeightScope) {
         let c = config.hiddenSize, inner = c / downsample
         qw = weights.float("q_proj.weight", [inner, c]); qb = weights.float("q_proj.bias", [inner])
         kw = weights.float("k_proj.weight", [inner, c]); kb = weights.float("k_proj.bias", [inner])
         vw = weights.float("v_proj.weight", [inner, c]); vb = weights.float("v_proj.bias", [inner])
         ow = weights.float("out_proj.weight", [c, inner]); ob = weights.float("out_proj.bias", [c])
         owT = transpose2d(ow)
-        heads = config.numAttentionHeads; headDim = inner / config.numAttentionHeads
+        heads = config.numAttentionHeads; headDim = inner / config.numAttentionHeads; self.form = form
     }
 
     func projectQuery(_ x: Tensor) -> Tensor { linear(x, qw, bias: qb) }
@@ -52,6 +62,7 @@ struct DecoderAttention {
 
     /// Tokens → image without projecting the image: query [T, C] tokens, key, value [N, C] image rows → [T, C].
     func tokensToImage(query: Tensor, key: Tensor, value: Tensor) -> Tensor {
+        guard reassociates(tokens: query.rows) else { return self(query: query, key: key, value: value) }
         let t = query.rows, h = heads, d = headDim, inner = h * d, c = key.lastDim
         // a[(h, t)] = W_k,hᵀ q_{t,h} / √d  [H·T, C];  scores[(h, t), i] = a·x_i, softmax over i
         let a = headBlocks(projectQuery(query), kw, alpha: scale)
@@ -73,6 +84,9 @@ struct DecoderAttention {
 
     /// K + Attn(query: image rows y [N, C], key, value: tokens [T, C]) without projecting the image; K = `residual`.
     func imageToTokens(query: Tensor, key: Tensor, value: Tensor, residual: Tensor) -> Tensor {
+        guard reassociates(tokens: key.rows) else {
+            return imageToTokens(projectedQuery: projectQuery(query), key: key, value: value, residual: residual)
+        }
         let k = projectKey(key)
         let n = query.rows, c = query.lastDim, ht = heads * k.rows
         // scores[i, (h, t)] = y_i·(W_q,hᵀ k_{t,h}) / √d + b_q,h·k_{t,h} / √d: the bias row first, the GEMM onto it
@@ -88,6 +102,11 @@ struct DecoderAttention {
     /// K + Attn(…) with the image side already projected: q [N, inner]; key, value: tokens [T, C]; K = `residual`.
     func imageToTokens(projectedQuery q: Tensor, key: Tensor, value: Tensor, residual: Tensor) -> Tensor {
         let k = projectKey(key)
+        guard reassociates(tokens: key.rows) else {
+            var out = attend(q: q, k: k, v: projectValue(value))
+            out.addInPlace(residual)
+            return out
+        }
         let n = q.rows, t = k.rows, h = heads, d = headDim, inner = h * d
         var pattern = Tensor(zeros: [h * t + 1])
         pattern[flat: h * t] = 1
@@ -109,7 +128,7 @@ struct DecoderAttention {
         p.data.withUnsafeMutableBufferPointer { ps in
             let base = ps.baseAddress!
             Parallel.forEach(n, minChunk: 256) { rows in
-                for i in rows { for head in 0..<h { softmaxRow(base + i * width + head * t, base + i * width + head * t, t) } }
+                for i in rows { softmaxSegments(base + i * width, count: h, length: t) }
             }
         }
         let u = Tensor.concatenate(rows: [headBlocks(projectValue(value), owT, alpha: 1), ob.reshaped([1, c])])

@@ -15,12 +15,12 @@ public final class MaskDecoder: @unchecked Sendable {
     private let hypernetworks: [FeedForward]
     private let iouHead: FeedForward
 
-    init(config: SamMaskDecoderConfig, weights: WeightScope) {
+    init(config: SamMaskDecoderConfig, form: CrossAttentionForm = .cheaper, weights: WeightScope) {
         self.config = config
         let c = config.hiddenSize, m = config.numMaskTokens
         outputTokens = Tensor.concatenate(rows: [weights.float("iou_token.weight", [1, c]),
                                                  weights.float("mask_tokens.weight", [m, c])])
-        transformer = TwoWayTransformer(config: config, weights: weights.scope("transformer"))
+        transformer = TwoWayTransformer(config: config, form: form, weights: weights.scope("transformer"))
         // PyTorch ConvTranspose2d layout [in, out, a, b] → [in, (a, b, out)]
         func blockWeight(_ w: Tensor) -> Tensor { w.permuted([0, 2, 3, 1]).reshaped([w.shape[0], -1]) }
         func blockBias(_ b: Tensor) -> Tensor { Tensor.concatenate(rows: Array(repeating: b, count: 4)) }
@@ -76,19 +76,23 @@ public final class MaskDecoder: @unchecked Sendable {
         var up = affine(keys, up1w, bias: up1b).reshaped([4 * g * g, c / 4])
         normActivate(&up, norm: (upNormW, upNormB, 1e-6))
         up = affine(up, up2w, bias: up2b)                                   // [g², 16·C/8]
-        // GELU, then each pixel's M logits written into place, one input row y (16g pixels) at a time
-        let s = 4 * g, perY = 16 * g * o
+        // GELU, hyper · pixel and the logits written into place, one input row y (16g pixels) at a time
+        let s = 4 * g, pixels = 16 * g
         return Tensor(shape: [m, s, s], unsafeUninitialized: { out in
             up.data.withUnsafeMutableBufferPointer { pu in hyper.data.withUnsafeBufferPointer { ph in
-                let logits = out.baseAddress!, h = ph.baseAddress!, base = pu.baseAddress!
+                let logits = out.baseAddress!, base = pu.baseAddress!
                 Parallel.forEach(g, minChunk: 4) { ys in
+                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: pixels * m)
+                    defer { scratch.deallocate() }
                     for y in ys {
-                        let block = base + y * perY
-                        Activation.gelu.apply(block, count: perY)
+                        let block = base + y * pixels * o
+                        Activation.gelu.apply(block, count: pixels * o)
+                        BLAS.sgemm(transB: true, m: pixels, n: m, k: o, a: block, lda: o, b: ph.baseAddress!, ldb: o,
+                                   c: scratch, ldc: m)
                         for x in 0..<g { for a1 in 0..<2 { for b1 in 0..<2 { for a2 in 0..<2 { for b2 in 0..<2 {
-                            let pixel = block + ((((x * 2 + a1) * 2 + b1) * 2 + a2) * 2 + b2) * o
+                            let row = scratch + ((((x * 2 + a1) * 2 + b1) * 2 + a2) * 2 + b2) * m
                             let at = (4 * y + 2 * a1 + a2) * s + 4 * x + 2 * b1 + b2
-                            for k in 0..<m { logits[k * s * s + at] = dot(pixel, h + k * o, o) }
+                            for k in 0..<m { logits[k * s * s + at] = row[k] }
                         }}}}}
                     }
                 }
@@ -133,19 +137,6 @@ private func normActivate(_ x: inout Tensor, norm: (w: Tensor, b: Tensor, eps: F
             }
         }
     }}
-}
-
-/// Σ a[i]·b[i] over n values (8 lanes, then the lanes summed).
-@inline(__always)
-private func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-    var acc = SIMD8<Float>(), i = 0
-    while i + 8 <= n {
-        acc += UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
-        i += 8
-    }
-    var sum = acc.sum()
-    while i < n { sum += a[i] * b[i]; i += 1 }
-    return sum
 }
 
 /// proj_in → ReLU → (layers.i → ReLU)* → proj_out; no sigmoid (SAM's heads output raw values).

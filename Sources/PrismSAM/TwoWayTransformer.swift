@@ -15,11 +15,11 @@ final class TwoWayTransformer: @unchecked Sendable {
     private let finalAttention: DecoderAttention
     private let finalNormW: Tensor, finalNormB: Tensor
 
-    init(config: SamMaskDecoderConfig, weights: WeightScope) {
+    init(config: SamMaskDecoderConfig, form: CrossAttentionForm = .cheaper, weights: WeightScope) {
         layers = (0..<config.numHiddenLayers).map {
-            TwoWayBlock(config: config, skipFirstLayerPE: $0 == 0, weights: weights.scope("layers.\($0)"))
+            TwoWayBlock(config: config, skipFirstLayerPE: $0 == 0, form: form, weights: weights.scope("layers.\($0)"))
         }
-        finalAttention = DecoderAttention(config: config, downsample: config.attentionDownsampleRate,
+        finalAttention = DecoderAttention(config: config, downsample: config.attentionDownsampleRate, form: form,
                                           weights: weights.scope("final_attn_token_to_image"))
         finalNormW = weights.float("layer_norm_final_attn.weight", [config.hiddenSize])
         finalNormB = weights.float("layer_norm_final_attn.bias", [config.hiddenSize])
@@ -59,12 +59,12 @@ private struct TwoWayBlock {
     let lin1w: TensorView, lin1b: TensorView, lin2w: TensorView, lin2b: TensorView
     let act: Activation, eps: Float, skipFirstLayerPE: Bool
 
-    init(config: SamMaskDecoderConfig, skipFirstLayerPE: Bool, weights: WeightScope) {
+    init(config: SamMaskDecoderConfig, skipFirstLayerPE: Bool, form: CrossAttentionForm, weights: WeightScope) {
         let c = config.hiddenSize
         selfAttention = DecoderAttention(config: config, downsample: 1, weights: weights.scope("self_attn"))
-        tokenToImage = DecoderAttention(config: config, downsample: config.attentionDownsampleRate,
+        tokenToImage = DecoderAttention(config: config, downsample: config.attentionDownsampleRate, form: form,
                                         weights: weights.scope("cross_attn_token_to_image"))
-        imageToToken = DecoderAttention(config: config, downsample: config.attentionDownsampleRate,
+        imageToToken = DecoderAttention(config: config, downsample: config.attentionDownsampleRate, form: form,
                                         weights: weights.scope("cross_attn_image_to_token"))
         norms = (1...4).map { (weights.float("layer_norm\($0).weight", [c]), weights.float("layer_norm\($0).bias", [c])) }
         lin1w = weights.tensor("mlp.lin1.weight", [config.mlpDim, c]); lin1b = weights.tensor("mlp.lin1.bias", [config.mlpDim])
