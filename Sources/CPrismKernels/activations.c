@@ -46,24 +46,15 @@ static void layernorm_scalar(const float *src, float *dst, size_t n, const float
 #include <immintrin.h>
 #define AVX __attribute__((target("avx2,fma")))
 
-AVX static inline __m256 exp256(__m256 x) {
-    const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-87.3365447504f);
-    __m256 underflow = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-    x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
-    // n = round(x / ln2); r = x − n·ln2 (ln2 split in two for accuracy)
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_andnot_ps(underflow, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
-}
+#define VF __m256
+#define TARGET AVX
+#define OP(name) _mm256_##name
+#define ROUND(x) _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define TO_FLOAT(i) _mm256_castsi256_ps(i)
+#define ZERO_BELOW(x, lo, y) _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), y)
+#define EXP exp256
+#define ERF erf256
+#include "vector_math.h"
 
 AVX static inline float hmax256(__m256 v) {
     __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -97,27 +88,6 @@ AVX static void softmax_avx2(const float *src, float *dst, size_t n) {
     __m256 vinv = _mm256_set1_ps(1.0f / s);
     for (i = 0; i < vec; i += 8) _mm256_storeu_ps(dst + i, _mm256_mul_ps(_mm256_loadu_ps(dst + i), vinv));
     for (; i < n; i++) dst[i] *= 1.0f / s;
-}
-
-// erf(x) = sign(x) · (1 − erfc(|x|)), erfc from the Numerical Recipes Chebyshev fit (fractional error
-// < 1.2e-7), evaluated with the vector exp: close enough to erff for 1e-6 GELU parity.
-AVX static inline __m256 erf256(__m256 x) {
-    const __m256 one = _mm256_set1_ps(1.0f);
-    __m256 sign = _mm256_and_ps(x, _mm256_set1_ps(-0.0f));
-    __m256 z = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
-    __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(_mm256_set1_ps(0.5f), z, one));
-    __m256 p = _mm256_set1_ps(0.17087277f);
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.82215223f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.48851587f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.13520398f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.27886807f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.18628806f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.09678418f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.37409196f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.00002368f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.26551223f));
-    __m256 erfc = _mm256_mul_ps(t, exp256(_mm256_sub_ps(p, _mm256_mul_ps(z, z))));
-    return _mm256_or_ps(_mm256_sub_ps(one, erfc), sign);
 }
 
 AVX static void activation_avx2(float *x, size_t n, int kind) {
@@ -203,46 +173,17 @@ AVX static void softmax_segments_avx2(float *x, size_t count, size_t len) {
 }
 
 // AVX-512 GELU: the same exp and erf as the AVX2 path on 16 lanes (this is most of SAM's decoder upscaling).
-#define AVX512 __attribute__((target("avx512f")))
+#define AVX512 __attribute__((target("avx512f,avx512dq")))
 
-AVX512 static inline __m512 exp512(__m512 x) {
-    const __m512 hi = _mm512_set1_ps(88.3762626647949f), lo = _mm512_set1_ps(-87.3365447504f);
-    __mmask16 underflow = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
-    x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-    return _mm512_maskz_mul_ps(~underflow, p, _mm512_castsi512_ps(e));
-}
-
-AVX512 static inline __m512 erf512(__m512 x) {
-    const __m512 one = _mm512_set1_ps(1.0f);
-    const __m512i signbit = _mm512_set1_epi32((int)0x80000000);
-    __m512i xi = _mm512_castps_si512(x);
-    __m512i sign = _mm512_and_epi32(xi, signbit);
-    __m512 z = _mm512_castsi512_ps(_mm512_andnot_epi32(signbit, xi));
-    __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(_mm512_set1_ps(0.5f), z, one));
-    __m512 p = _mm512_set1_ps(0.17087277f);
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.82215223f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.48851587f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.13520398f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.27886807f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.18628806f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.09678418f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.37409196f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.00002368f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.26551223f));
-    __m512 erfc = _mm512_mul_ps(t, exp512(_mm512_sub_ps(p, _mm512_mul_ps(z, z))));
-    return _mm512_castsi512_ps(_mm512_or_epi32(_mm512_castps_si512(_mm512_sub_ps(one, erfc)), sign));
-}
+#define VF __m512
+#define TARGET AVX512
+#define OP(name) _mm512_##name
+#define ROUND(x) _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define TO_FLOAT(i) _mm512_castsi512_ps(i)
+#define ZERO_BELOW(x, lo, y) _mm512_maskz_mov_ps(~_mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ), y)
+#define EXP exp512
+#define ERF erf512
+#include "vector_math.h"
 
 AVX512 static void gelu_avx512(float *x, size_t n) {
     size_t vec = n & ~(size_t)15;
@@ -258,7 +199,7 @@ AVX512 static void gelu_avx512(float *x, size_t n) {
 
 static int have_avx512(void) {
     static int cached = -1;
-    if (cached < 0) { __builtin_cpu_init(); cached = __builtin_cpu_supports("avx512f"); }
+    if (cached < 0) { __builtin_cpu_init(); cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq"); }
     return cached;
 }
 
