@@ -76,27 +76,21 @@ public final class MaskDecoder: @unchecked Sendable {
         var up = affine(keys, up1w, bias: up1b).reshaped([4 * g * g, c / 4])
         normActivate(&up, norm: (upNormW, upNormB, 1e-6))
         up = affine(up, up2w, bias: up2b)                                   // [g², 16·C/8]
-        // GELU, hyper · pixel and the logits written into place, one input row y (16g pixels) at a time
-        let s = 4 * g, pixels = 16 * g
+        up.apply(.gelu)
+        let blocked = matmul(up.reshaped([16 * g * g, o]), hyper, transposeB: true)    // [16g², M]
+        // the logits from block order into place, one input row y at a time
+        let s = 4 * g
         return Tensor(shape: [m, s, s], unsafeUninitialized: { out in
-            up.data.withUnsafeMutableBufferPointer { pu in hyper.data.withUnsafeBufferPointer { ph in
-                let logits = out.baseAddress!, base = pu.baseAddress!
+            blocked.data.withUnsafeBufferPointer { pb in
+                let logits = out.baseAddress!, base = pb.baseAddress!
                 Parallel.forEach(g, minChunk: 4) { ys in
-                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: pixels * m)
-                    defer { scratch.deallocate() }
-                    for y in ys {
-                        let block = base + y * pixels * o
-                        Activation.gelu.apply(block, count: pixels * o)
-                        BLAS.sgemm(transB: true, m: pixels, n: m, k: o, a: block, lda: o, b: ph.baseAddress!, ldb: o,
-                                   c: scratch, ldc: m)
-                        for x in 0..<g { for a1 in 0..<2 { for b1 in 0..<2 { for a2 in 0..<2 { for b2 in 0..<2 {
-                            let row = scratch + ((((x * 2 + a1) * 2 + b1) * 2 + a2) * 2 + b2) * m
-                            let at = (4 * y + 2 * a1 + a2) * s + 4 * x + 2 * b1 + b2
-                            for k in 0..<m { logits[k * s * s + at] = row[k] }
-                        }}}}}
-                    }
+                    for y in ys { for x in 0..<g { for a1 in 0..<2 { for b1 in 0..<2 { for a2 in 0..<2 { for b2 in 0..<2 {
+                        let row = base + (((((y * g + x) * 2 + a1) * 2 + b1) * 2 + a2) * 2 + b2) * m
+                        let at = (4 * y + 2 * a1 + a2) * s + 4 * x + 2 * b1 + b2
+                        for k in 0..<m { logits[k * s * s + at] = row[k] }
+                    }}}}}}
                 }
-            }}
+            }
         })
     }
 }
