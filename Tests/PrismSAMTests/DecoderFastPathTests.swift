@@ -91,6 +91,9 @@ final class DecoderFastPathTests: XCTestCase {
         let image = p.decoderImage(e, maskInput: nil)
         XCTAssertNotNil(image.layer0)
         XCTAssertTrue(image === p.decoderImage(e, maskInput: nil), "the image side is prepared once per embedding")
+        // another model (other weights, in general) does not reuse it
+        let other = SamPredictor(model: try SamModel(directory: TinySam.directory))
+        XCTAssertFalse(other.decoderImage(e, maskInput: nil) === image)
 
         // a mask input: the predictor prepares per prompt without projections; with them it must agree
         let mask = TinySam.maskInput("maskinput")!
