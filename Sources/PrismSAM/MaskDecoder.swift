@@ -4,6 +4,8 @@ import PrismIO
 
 // Mask decoder (spec §3): output tokens + prompt tokens through the two-way transformer, image tokens
 // upscaled 4× by two transposed convs, one hypernetwork MLP per mask token, IoU head.
+// `prepare` builds the image side once (rows, and layer 0's image projections when prompts share the dense
+// prompt: the predictor keeps one per embedding for prompts without a mask input); `decode` runs a prompt.
 
 public final class MaskDecoder: @unchecked Sendable {
     public let config: SamMaskDecoderConfig
