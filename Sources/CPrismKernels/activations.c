@@ -28,28 +28,33 @@ static void softmax_scalar(const float *src, float *dst, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] *= inv;
 }
 
+static void layernorm_scalar(const float *src, float *dst, size_t n, const float *w, const float *b, float eps) {
+    float mean = 0, var = 0;
+    for (size_t i = 0; i < n; i++) mean += src[i];
+    mean /= (float)n;
+    for (size_t i = 0; i < n; i++) { float c = src[i] - mean; var += c * c; }
+    float inv = 1.0f / sqrtf(var / (float)n + eps);
+    for (size_t i = 0; i < n; i++) {
+        float y = (src[i] - mean) * inv;
+        if (w) y *= w[i];
+        if (b) y += b[i];
+        dst[i] = y;
+    }
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define AVX __attribute__((target("avx2,fma")))
 
-AVX static inline __m256 exp256(__m256 x) {
-    const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-87.3365447504f);
-    __m256 underflow = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-    x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
-    // n = round(x / ln2); r = x − n·ln2 (ln2 split in two for accuracy)
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_andnot_ps(underflow, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
-}
+#define VF __m256
+#define TARGET AVX
+#define OP(name) _mm256_##name
+#define ROUND(x) _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define TO_FLOAT(i) _mm256_castsi256_ps(i)
+#define ZERO_BELOW(x, lo, y) _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), y)
+#define EXP exp256
+#define ERF erf256
+#include "vector_math.h"
 
 AVX static inline float hmax256(__m256 v) {
     __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -85,27 +90,6 @@ AVX static void softmax_avx2(const float *src, float *dst, size_t n) {
     for (; i < n; i++) dst[i] *= 1.0f / s;
 }
 
-// erf(x) = sign(x) · (1 − erfc(|x|)), erfc from the Numerical Recipes Chebyshev fit (fractional error
-// < 1.2e-7), evaluated with the vector exp: close enough to erff for 1e-6 GELU parity.
-AVX static inline __m256 erf256(__m256 x) {
-    const __m256 one = _mm256_set1_ps(1.0f);
-    __m256 sign = _mm256_and_ps(x, _mm256_set1_ps(-0.0f));
-    __m256 z = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
-    __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(_mm256_set1_ps(0.5f), z, one));
-    __m256 p = _mm256_set1_ps(0.17087277f);
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.82215223f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.48851587f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.13520398f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.27886807f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.18628806f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.09678418f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.37409196f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.00002368f));
-    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.26551223f));
-    __m256 erfc = _mm256_mul_ps(t, exp256(_mm256_sub_ps(p, _mm256_mul_ps(z, z))));
-    return _mm256_or_ps(_mm256_sub_ps(one, erfc), sign);
-}
-
 AVX static void activation_avx2(float *x, size_t n, int kind) {
     size_t vec = n & ~(size_t)7;
     const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
@@ -138,6 +122,87 @@ AVX static void activation_avx2(float *x, size_t n, int kind) {
     activation_scalar(x + vec, n - vec, kind);
 }
 
+// Two-pass mean and biased variance with 8-lane partial sums (the order PyTorch's vectorised CPU kernel
+// also departs from a serial sum in).
+AVX static void layernorm_avx2(const float *src, float *dst, size_t n, const float *w, const float *b, float eps) {
+    size_t vec = n & ~(size_t)7, i;
+    __m256 vs = _mm256_setzero_ps();
+    for (i = 0; i < vec; i += 8) vs = _mm256_add_ps(vs, _mm256_loadu_ps(src + i));
+    float sum = hsum256(vs);
+    for (; i < n; i++) sum += src[i];
+    float mean = sum / (float)n;
+    __m256 vmean = _mm256_set1_ps(mean), vv = _mm256_setzero_ps();
+    for (i = 0; i < vec; i += 8) { __m256 c = _mm256_sub_ps(_mm256_loadu_ps(src + i), vmean); vv = _mm256_fmadd_ps(c, c, vv); }
+    float var = hsum256(vv);
+    for (; i < n; i++) { float c = src[i] - mean; var += c * c; }
+    float inv = 1.0f / sqrtf(var / (float)n + eps);
+    __m256 vinv = _mm256_set1_ps(inv);
+    for (i = 0; i < vec; i += 8) {
+        __m256 y = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(src + i), vmean), vinv);
+        if (w) y = _mm256_mul_ps(y, _mm256_loadu_ps(w + i));
+        if (b) y = _mm256_add_ps(y, _mm256_loadu_ps(b + i));
+        _mm256_storeu_ps(dst + i, y);
+    }
+    for (; i < n; i++) {
+        float y = (src[i] - mean) * inv;
+        if (w) y *= w[i];
+        if (b) y += b[i];
+        dst[i] = y;
+    }
+}
+
+// Softmax of `count` consecutive segments of `len` values, in place: per-segment maxima subtracted, one vector
+// exp over the whole block (short segments would otherwise run the scalar tail), then per-segment sums.
+AVX static void softmax_segments_avx2(float *x, size_t count, size_t len) {
+    size_t n = count * len, vec = n & ~(size_t)7, i;
+    for (size_t s = 0; s < count; s++) {
+        float *seg = x + s * len, m = -INFINITY;
+        for (size_t j = 0; j < len; j++) m = seg[j] > m ? seg[j] : m;
+        // an all −∞ segment becomes −∞ − 0: exp gives 0 and the sum below is 0 (zeros out, like softmax_row)
+        if (m == -INFINITY) m = 0;
+        for (size_t j = 0; j < len; j++) seg[j] -= m;
+    }
+    for (i = 0; i < vec; i += 8) _mm256_storeu_ps(x + i, exp256(_mm256_loadu_ps(x + i)));
+    for (; i < n; i++) x[i] = expf(x[i]);
+    for (size_t s = 0; s < count; s++) {
+        float *seg = x + s * len, sum = 0;
+        for (size_t j = 0; j < len; j++) sum += seg[j];
+        float inv = sum > 0 ? 1.0f / sum : 0;
+        for (size_t j = 0; j < len; j++) seg[j] *= inv;
+    }
+}
+
+// AVX-512 GELU: the same exp and erf as the AVX2 path on 16 lanes (this is most of SAM's decoder upscaling).
+#define AVX512 __attribute__((target("avx512f,avx512dq")))
+
+#define VF __m512
+#define TARGET AVX512
+#define OP(name) _mm512_##name
+#define ROUND(x) _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define TO_FLOAT(i) _mm512_castsi512_ps(i)
+#define ZERO_BELOW(x, lo, y) _mm512_maskz_mov_ps(~_mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ), y)
+#define EXP exp512
+#define ERF erf512
+#include "vector_math.h"
+
+AVX512 static void gelu_avx512(float *x, size_t n) {
+    size_t vec = n & ~(size_t)15;
+    const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
+    for (size_t i = 0; i < vec; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        __m512 y = _mm512_mul_ps(_mm512_mul_ps(half, v),
+                                 _mm512_add_ps(one, erf512(_mm512_mul_ps(v, _mm512_set1_ps(0.70710678118654752f)))));
+        _mm512_storeu_ps(x + i, y);
+    }
+    activation_scalar(x + vec, n - vec, PRISM_ACT_GELU);
+}
+
+static int have_avx512(void) {
+    static int cached = -1;
+    if (cached < 0) { __builtin_cpu_init(); cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq"); }
+    return cached;
+}
+
 static int have_avx2(void) {
     static int cached = -1;
     if (cached < 0) { __builtin_cpu_init(); cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
@@ -154,7 +219,22 @@ void prism_softmax_row(const float *src, float *dst, size_t n) {
 
 void prism_activation(float *x, size_t n, int kind) {
 #if defined(__x86_64__)
+    if (kind == PRISM_ACT_GELU && have_avx512()) { gelu_avx512(x, n); return; }
     if (have_avx2()) { activation_avx2(x, n, kind); return; }
 #endif
     activation_scalar(x, n, kind);
+}
+
+void prism_layernorm_row(const float *src, float *dst, size_t n, const float *w, const float *b, float eps) {
+#if defined(__x86_64__)
+    if (have_avx2()) { layernorm_avx2(src, dst, n, w, b, eps); return; }
+#endif
+    layernorm_scalar(src, dst, n, w, b, eps);
+}
+
+void prism_softmax_segments(float *x, size_t count, size_t len) {
+#if defined(__x86_64__)
+    if (have_avx2()) { softmax_segments_avx2(x, count, len); return; }
+#endif
+    for (size_t s = 0; s < count; s++) softmax_scalar(x + s * len, x + s * len, len);
 }

@@ -18,6 +18,20 @@ public enum Activation: String, Codable, Sendable {
     }
 }
 
+extension Activation {
+    /// Applies the activation in place to `count` values at `x` on the calling thread (vectorised kernels).
+    public func apply(_ x: UnsafeMutablePointer<Float>, count n: Int) {
+        switch self {
+        case .gelu: prism_activation(x, n, Int32(PRISM_ACT_GELU))
+        case .geluTanh: prism_activation(x, n, Int32(PRISM_ACT_GELU_TANH))
+        case .silu: prism_activation(x, n, Int32(PRISM_ACT_SILU))
+        case .sigmoid: prism_activation(x, n, Int32(PRISM_ACT_SIGMOID))
+        case .relu: for i in 0..<n { x[i] = max(0, x[i]) }
+        case .identity: break
+        }
+    }
+}
+
 public enum Activations {
     /// Exact GELU: x·Φ(x) = 0.5·x·(1 + erf(x/√2)).
     @inline(__always) public static func gelu(_ x: Float) -> Float {
@@ -40,17 +54,7 @@ extension Tensor {
         if act == .identity { return }
         data.withUnsafeMutableBufferPointer { p in
             guard let base = p.baseAddress else { return }
-            Parallel.forEach(p.count, minChunk: 1 << 14) { r in
-                let x = base + r.lowerBound
-                switch act {
-                case .gelu: prism_activation(x, r.count, Int32(PRISM_ACT_GELU))
-                case .geluTanh: prism_activation(x, r.count, Int32(PRISM_ACT_GELU_TANH))
-                case .silu: prism_activation(x, r.count, Int32(PRISM_ACT_SILU))
-                case .sigmoid: prism_activation(x, r.count, Int32(PRISM_ACT_SIGMOID))
-                case .relu: for i in 0..<r.count { x[i] = max(0, x[i]) }
-                case .identity: break
-                }
-            }
+            Parallel.forEach(p.count, minChunk: 1 << 14) { r in act.apply(base + r.lowerBound, count: r.count) }
         }
     }
 

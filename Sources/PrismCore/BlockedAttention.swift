@@ -18,7 +18,8 @@ public func blockedAttention(q: Tensor, k: Tensor, v: Tensor, cuSeqlensQ: [Int],
     let h = q.shape[1], d = q.shape[2], dv = v.shape[2]
     let segments = cuSeqlensQ.count - 1
     let maxKeys = (0..<segments).map { cuSeqlensK[$0 + 1] - cuSeqlensK[$0] }.max() ?? 0
-    var scratch = [Float](repeating: 0, count: max(1, blockRows * maxKeys))
+    let maxRows = min(blockRows, (0..<segments).map { cuSeqlensQ[$0 + 1] - cuSeqlensQ[$0] }.max() ?? 0)
+    var scratch = [Float](repeating: 0, count: max(1, maxRows * maxKeys))   // a few query rows need a few rows
     var out = Tensor(zeros: [q.shape[0], h, dv])
     q.data.withUnsafeBufferPointer { pq in k.data.withUnsafeBufferPointer { pk in v.data.withUnsafeBufferPointer { pv in
         out.data.withUnsafeMutableBufferPointer { po in scratch.withUnsafeMutableBufferPointer { ps in

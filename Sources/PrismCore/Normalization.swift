@@ -30,6 +30,13 @@ public func softmaxRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<
     prism_softmax_row(src, dst, d)   // vectorised exp (CPrismKernels)
 }
 
+/// Softmax of each of `count` consecutive segments of `length` values, in place (vectorised across segments,
+/// for many short rows such as attention over a handful of tokens).
+@inline(__always)
+public func softmaxSegments(_ x: UnsafeMutablePointer<Float>, count: Int, length: Int) {
+    prism_softmax_segments(x, count, length)
+}
+
 /// RMSNorm: x · rsqrt(mean(x²) + eps) · weight (weight optional).
 public func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float) -> Tensor {
     let d = x.lastDim
@@ -48,21 +55,26 @@ public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) -
     let d = x.lastDim
     if let weight { precondition(weight.count == d, "layerNorm: weight \(weight.shape) for rows of \(d)") }
     if let bias { precondition(bias.count == d, "layerNorm: bias \(bias.shape) for rows of \(d)") }
-    let w = weight?.data, b = bias?.data
-    return x.mapRows { _, src, dst in
-        var mean: Float = 0
-        for i in 0..<d { mean += src[i] }
-        mean /= Float(d)
-        var v: Float = 0
-        for i in 0..<d { let c = src[i] - mean; v += c * c }
-        let inv = 1 / (v / Float(d) + eps).squareRoot()
-        for i in 0..<d {
-            var y = (src[i] - mean) * inv
-            if let w { y *= w[i] }
-            if let b { y += b[i] }
-            dst[i] = y
-        }
+    return withOptionalPointers(weight, bias) { w, b in
+        x.mapRows { _, src, dst in layerNormRow(src, dst, d, weight: w, bias: b, eps: eps) }
     }
+}
+
+/// LayerNorm of one row of `d` values (vectorised kernel); `src` and `dst` may be the same.
+@inline(__always)
+public func layerNormRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ d: Int,
+                         weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?, eps: Float) {
+    prism_layernorm_row(src, dst, d, weight, bias, eps)
+}
+
+/// Calls `body` with the storage of two optional tensors (nil stays nil).
+public func withOptionalPointers<R>(_ a: Tensor?, _ b: Tensor?,
+                                    _ body: (UnsafePointer<Float>?, UnsafePointer<Float>?) -> R) -> R {
+    func with(_ t: Tensor?, _ f: (UnsafePointer<Float>?) -> R) -> R {
+        guard let t else { return f(nil) }
+        return t.data.withUnsafeBufferPointer { f($0.baseAddress) }
+    }
+    return with(a) { pa in with(b) { pb in body(pa, pb) } }
 }
 
 /// LayerNorm over the channel axis of a [C, H, W] map (SAM's LayerNorm2d).

@@ -155,7 +155,18 @@ extension Tensor {
         Tensor(shape: shape, data: data.map(f))
     }
 
-    public static func + (a: Tensor, b: Tensor) -> Tensor { a.zipWith(b, +) }
+    public static func + (a: Tensor, b: Tensor) -> Tensor {
+        guard a.shape == b.shape else { return a.zipWith(b, +) }
+        // same shape: a plain loop the compiler vectorises, large tensors over the cores
+        return Tensor(shape: a.shape, unsafeUninitialized: { out in
+            a.data.withUnsafeBufferPointer { x in b.data.withUnsafeBufferPointer { y in
+                let o = out.baseAddress!, xs = x.baseAddress!, ys = y.baseAddress!
+                Parallel.forEach(out.count, minChunk: 1 << 16) { r in
+                    for i in r { o[i] = xs[i] + ys[i] }
+                }
+            }}
+        })
+    }
     public static func - (a: Tensor, b: Tensor) -> Tensor { a.zipWith(b, -) }
     public static func * (a: Tensor, b: Tensor) -> Tensor { a.zipWith(b, *) }
     public static func * (a: Tensor, s: Float) -> Tensor { a.map { $0 * s } }

@@ -40,6 +40,8 @@ public struct ImageEmbedding: Sendable {
     public let inputWidth: Int, inputHeight: Int    // the resized size before padding
     /// Model fingerprint and image hash, so a cache file is only reused for the same model and image.
     public let model: String, image: String
+    /// The decoder's image side for prompts without a mask input, built on first use (not written to files).
+    let decoderCache = DecoderCache()
 
     public init(features: Tensor, originalWidth: Int, originalHeight: Int, inputWidth: Int, inputHeight: Int,
                 model: String = "", image: String = "") {
@@ -81,6 +83,23 @@ public struct ImageEmbedding: Sendable {
         let (ow, oh) = try size("original_size"), (iw, ih) = try size("input_size")
         self.init(features: view.toTensor(), originalWidth: ow, originalHeight: oh, inputWidth: iw, inputHeight: ih,
                   model: m["model"] ?? "", image: m["image"] ?? "")
+    }
+}
+
+/// One embedding's prepared decoder image, tagged with the model it was prepared for. Copies of the embedding
+/// share it; building it twice under contention is harmless (same result), so the lock only guards the slot.
+final class DecoderCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private weak var model: SamModel?
+    private var prepared: DecoderImage?
+
+    func image(for model: SamModel, _ make: () -> DecoderImage) -> DecoderImage {
+        lock.lock()
+        if self.model === model, let prepared { lock.unlock(); return prepared }
+        lock.unlock()
+        let image = make()
+        lock.lock(); self.model = model; prepared = image; lock.unlock()
+        return image
     }
 }
 
@@ -199,9 +218,18 @@ public final class SamPredictor: @unchecked Sendable {
         let scaledBox = box.map { SamBox(x0: Float(Double($0.x0) * sx), y0: Float(Double($0.y0) * sy),
                                          x1: Float(Double($0.x1) * sx), y1: Float(Double($0.y1) * sy)) }
         let sparse = model.promptEncoder.sparse(points: scaled, box: scaledBox)
-        let dense = model.promptEncoder.dense(maskInput: maskInput)
-        return model.maskDecoder(image: embedding.features, imagePE: model.densePE, sparse: sparse, dense: dense,
-                                 multimask: multimask)
+        return model.maskDecoder.decode(decoderImage(embedding, maskInput: maskInput), sparse: sparse, multimask: multimask)
+    }
+
+    /// The decoder's image side: with no mask input the dense prompt is the same for every prompt, so it is
+    /// prepared (with layer 0's projections) once per embedding; a mask input makes it prompt-specific.
+    func decoderImage(_ embedding: ImageEmbedding, maskInput: Tensor?) -> DecoderImage {
+        let prepare = { (projectLayer0: Bool) in
+            self.model.maskDecoder.prepare(image: embedding.features, imagePE: self.model.densePE,
+                                           dense: self.model.promptEncoder.dense(maskInput: maskInput), projectLayer0: projectLayer0)
+        }
+        if maskInput != nil { return prepare(false) }
+        return embedding.decoderCache.image(for: model) { prepare(true) }
     }
 
     func validate(_ e: ImageEmbedding, points: [SamPoint], box: SamBox?, maskInput: Tensor?) throws {

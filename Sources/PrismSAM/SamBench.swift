@@ -3,7 +3,8 @@ import PrismCore
 
 /// Times SAM on the model in `modelDirectory`: the image encoder on a 1024² (imageSize²) input, and one
 /// prompt (prompt encoder + mask decoder, one click, multimask, low-res output) — the per-prompt cost once the
-/// embedding is cached. Medians over `runs` encoder passes and 10 × `runs` decoder passes, after one warm-up each.
+/// embedding is cached. Medians over `runs` encoder passes and 10 × `runs` decoder passes, after one warm-up each
+/// (the decoder's warm-up prompt also prepares the embedding's decoder image side, as a first prompt does).
 public func benchmarkSAM(modelDirectory: URL, runs: Int) throws -> (encoderSeconds: Double, decoderMilliseconds: Double) {
     let predictor = try SamPredictor(directory: modelDirectory)
     let s = predictor.model.config.visionConfig.imageSize

@@ -23,6 +23,12 @@ void prism_gemm_w16(const float *x, size_t m, const uint16_t *w, int is_bf16, si
 // Softmax of one row (max-subtracted; an all −∞ row gives zeros). src and dst may alias.
 void prism_softmax_row(const float *src, float *dst, size_t n);
 
+// Softmax of each of `count` consecutive segments of `len` values, in place (for many short rows).
+void prism_softmax_segments(float *x, size_t count, size_t len);
+
+// LayerNorm of one row of n values with biased variance; w and b may be NULL. src and dst may alias.
+void prism_layernorm_row(const float *src, float *dst, size_t n, const float *w, const float *b, float eps);
+
 // In-place activations (PyTorch definitions), vectorised where the CPU allows.
 enum { PRISM_ACT_GELU = 1, PRISM_ACT_GELU_TANH = 2, PRISM_ACT_SILU = 3, PRISM_ACT_SIGMOID = 4 };
 void prism_activation(float *x, size_t n, int kind);
