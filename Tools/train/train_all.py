@@ -5,8 +5,10 @@
     python3 Tools/train/train_all.py --device cpu --out /tmp/w --vlm-steps 300 --vlm-stage2-steps 0 --sam-steps 200
 
 Seeds are fixed (data order: make_dataset's train stream; init: --seed). The VLM trains in two stages (stage 1
-from scratch, stage 2 a new cosine schedule from the stage-1 weights on later train scenes) while the SAM model
-trains beside it on the same GPU; logs go to OUT/train-vlm.log and OUT/train-sam.log.
+from scratch, stage 2 a new cosine schedule from the stage-1 weights on later train scenes; an optional stage 3,
+--vlm-stage3-steps, adds multi-turn conversations and oversamples the hard question types) while the SAM model
+trains beside it on the same GPU and then has its IoU head tuned (tune_sam_iou.py); logs go to
+OUT/train-vlm.log and OUT/train-sam.log.
 """
 import argparse
 import os
@@ -16,7 +18,7 @@ import sys
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
-STAGE3_STEPS = 0        # set from the shipped stage-3 run's log ("schedule fixed at N steps")
+STAGE3_STEPS = 0        # stage 3 is optional: its CPU run did not beat stage 2 (Tools/train/README.md)
 STAGE3 = ["--scenes", "8", "--questions", "16", "--turns", "4", "--type-weights", "0.4,1.5,0.8,2.5,1,0.8,1,2,2",
           "--aux-boxes", "--lr", "5e-4", "--warmup", "50", "--offset", "200000", "--val", "0"]
 
