@@ -98,6 +98,10 @@ class Tokenizer:
                 "<|im_assistant|>assistant<|im_middle|>")
         return self.encode(text)
 
+    def follow_up(self, question):
+        """Token ids of a later user turn (no image) + generation prompt, to follow an answer and its <|im_end|>."""
+        return self.encode("<|im_user|>user<|im_middle|>" + question + "<|im_end|><|im_assistant|>assistant<|im_middle|>")
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

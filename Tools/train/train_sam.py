@@ -135,11 +135,12 @@ def main():
     from transformers import SamModel
     torch.manual_seed(a.seed)
     dev = a.device
-    model = init_sam(SamModel(sam_config()))
     if a.init:
         model = SamModel.from_pretrained(a.init, torch_dtype=torch.float32)
         model.shared_image_embedding.positional_embedding.requires_grad_(False)   # fixed, as in init_sam
         print(f"initialised from {a.init}", flush=True)
+    else:
+        model = init_sam(SamModel(sam_config()))
     model = model.to(dev).train()
     print(f"prism-sam-tiny: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, device {dev}", flush=True)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=a.lr, weight_decay=0.05, betas=(0.9, 0.95), fused=dev == "cuda")

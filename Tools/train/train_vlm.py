@@ -58,8 +58,7 @@ class Scenes(torch.utils.data.Dataset):
         for k in range(0, len(qs), self.turns):
             ids, spans = [], []
             for j, (_, q, a, _) in enumerate(qs[k:k + self.turns]):
-                ids += self.tok.prompt(q, grid[0] * grid[1] // 4) if j == 0 else self.tok.encode(
-                    "<|im_user|>user<|im_middle|>" + q + "<|im_end|><|im_assistant|>assistant<|im_middle|>")
+                ids += self.tok.prompt(q, grid[0] * grid[1] // 4) if j == 0 else self.tok.follow_up(q)
                 ans = self.tok.encode(a) + [self.tok.im_end]
                 spans.append((len(ids), len(ids) + len(ans)))
                 ids += ans
@@ -217,7 +216,7 @@ def main():
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if dev == "cuda" else torch.autocast("cpu", enabled=False)
     step, last_save = 0, time.time()
     for step, (P, grids, ids, labels, owner, aux) in enumerate(data):
-        if (a.minutes and time.time() - t0 >= a.minutes * 60) or (not a.minutes and step >= a.steps):
+        if a.minutes and time.time() - t0 >= a.minutes * 60:   # (by steps, the dataset's length stops the loop)
             break
         for g in opt.param_groups:
             g["lr"] = a.lr * sched(step)
