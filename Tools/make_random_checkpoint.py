@@ -3,6 +3,7 @@
 
     python3 Tools/make_random_checkpoint.py --preset tiny --out /tmp/kimivl-tiny
     python3 Tools/make_random_checkpoint.py --preset full --out /data/kimivl-a3b-random   # ≈ 32.8 GB, bf16
+    python3 Tools/make_random_checkpoint.py --preset full --layers 4 --out /data/a3b-4l   # full shape, 4 blocks
 
 Output: config.json (model_type kimi_vl, vision_config + text_config as in specs/kimi_vl.md §1),
 preprocessor_config.json, model-0000N-of-0000M.safetensors shards and model.safetensors.index.json, with
@@ -173,6 +174,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--shard-bytes", type=int, help="bytes per shard (default: 5e9 full, 2e5 tiny)")
     ap.add_argument("--vocab-size", type=int, help="override text_config.vocab_size (e.g. to fit a small tokenizer)")
+    ap.add_argument("--layers", type=int,
+                    help="override text_config.num_hidden_layers (the full shape with fewer blocks, to fit in RAM)")
     ap.add_argument("--media-pad-id", type=int, help="override media_placeholder_token_id")
     ap.add_argument("--tokenizer", help="folder whose tiktoken.model and tokenizer_config.json are copied beside the weights")
     ap.add_argument("--manifest", action="store_true",
@@ -182,6 +185,10 @@ def main():
     text, vision = dict(preset["text"]), preset["vision"]
     if a.vocab_size:
         text["vocab_size"] = a.vocab_size
+    if a.layers:
+        if a.layers < 1:
+            ap.error("--layers must be at least 1")
+        text["num_hidden_layers"] = a.layers
     out = pathlib.Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     specs = tensor_specs(text, vision)
