@@ -104,7 +104,7 @@ struct MatrixDesc {
 
 // MARK: - Matmul primitive
 
-/// dst[M, N] (f32) = scale · src[M, K] · weights[K, N] (+ bias[N]) (+ dst with `accumulate`), fixed shapes, types and
+/// dst[M, N] (f32) = scale · src[M, K] · weights[K, N] (+ bias[N]) + accumulate · dst, fixed shapes, types and
 /// layouts. Executes with a caller-owned scratchpad, so one primitive may run on several threads at once.
 final class MatmulPrimitive: @unchecked Sendable {
     private let pd: dnnl_primitive_desc_t
@@ -117,7 +117,7 @@ final class MatmulPrimitive: @unchecked Sendable {
 
     /// nil when oneDNN has no implementation for this combination on this CPU.
     init?(src: MatrixDesc, weights: MatrixDesc, dst: MatrixDesc, bias: MatrixDesc? = nil,
-          scale: Float = 1, accumulate: Bool = false) {
+          scale: Float = 1, accumulate: Float = 0) {
         var attr: dnnl_primitive_attr_t?
         OneDNN.check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
         defer { dnnl_primitive_attr_destroy(attr) }
@@ -126,11 +126,11 @@ final class MatmulPrimitive: @unchecked Sendable {
             var s = scale
             OneDNN.check(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &s), "set_output_scales")
         }
-        if accumulate {
+        if accumulate != 0 {
             var po: dnnl_post_ops_t?
             OneDNN.check(dnnl_post_ops_create(&po), "post_ops_create")
             defer { dnnl_post_ops_destroy(po) }
-            OneDNN.check(dnnl_post_ops_append_sum(po, 1), "post_ops_append_sum")
+            OneDNN.check(dnnl_post_ops_append_sum(po, accumulate), "post_ops_append_sum")
             OneDNN.check(dnnl_primitive_attr_set_post_ops(attr, po), "set_post_ops")
         }
         var desc = dnnl_matmul_desc_t()
