@@ -1,8 +1,13 @@
 import CBLAS
+import CDNNL
 import CPrismKernels
 
-/// BLAS-backed matrix products. Everything funnels into `BLAS.sgemm` (row-major).
+/// f32 matrix products. Everything funnels into `BLAS.sgemm` (row-major), the one place that picks the library.
 public enum BLAS {
+    /// The library behind f32 GEMMs outside parallel loops.
+    public enum Backend: String, Sendable { case openBLAS = "OpenBLAS", oneDNN }
+    public static let backend: Backend = .openBLAS
+
     /// OpenBLAS threads = Prism's thread count, set once on first use.
     private static let configured: Bool = {
         openblas_set_num_threads(Int32(Parallel.threads))
@@ -19,6 +24,15 @@ public enum BLAS {
         guard m > 0, n > 0 else { return }
         if k == 0 {   // BLAS leaves C untouched for k == 0 only when beta == 1
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } }
+            return
+        }
+        // Inside a Parallel body (attention tiles) the GEMM must stay on its core: oneDNN runs single-threaded
+        // there, while OpenBLAS would hand it to its own thread pool.
+        if Parallel.isWorker || backend == .oneDNN {
+            OneDNN.prepareThreads()
+            let status = dnnl_sgemm(transA ? 84 : 78, transB ? 84 : 78, Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda),
+                                    b, Int64(ldb), beta, c, Int64(ldc))   // 'T' / 'N'
+            OneDNN.check(status, "dnnl_sgemm \(m)×\(n)×\(k)")
             return
         }
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,

@@ -78,7 +78,8 @@ final class PackedWeight: @unchecked Sendable {
 enum PackBudget {
     private static let lock = NSLock()
     private static var used = 0
-    static let limit: Int = {
+    /// Settable for tests (a smaller budget exercises the unpacked paths).
+    nonisolated(unsafe) static var limit: Int = {
         if let s = ProcessInfo.processInfo.environment["PRISM_PACK_LIMIT_MB"], let mb = Int(s), mb >= 0 { return mb << 20 }
         return Int(ProcessInfo.processInfo.physicalMemory / 2)
     }()
