@@ -131,7 +131,9 @@ public final class SamPredictor: @unchecked Sendable {
     public static let pixelStd: [Float] = [0.229, 0.224, 0.225]
 
     public init(model: SamModel) { self.model = model }
-    public convenience init(directory: URL) throws { self.init(model: try SamModel(directory: directory)) }
+    public convenience init(directory: URL, precision: Precision = .f32) throws {
+        self.init(model: try SamModel(directory: directory, precision: precision))
+    }
 
     var imageSize: Int { model.config.visionConfig.imageSize }
 
