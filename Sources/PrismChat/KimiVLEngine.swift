@@ -32,7 +32,7 @@ public final class KimiVLEngine: ChatEngine {
     private var cachedTokens: [Int] = []
     private var processed: [String: ProcessedImage] = [:]
 
-    public init(directory: URL, template: ChatTemplate) throws {
+    public init(directory: URL, template: ChatTemplate, precision: Precision = .f32) throws {
         let fm = FileManager.default
         guard fm.fileExists(atPath: directory.appendingPathComponent("tiktoken.model").path) else {
             if !fm.fileExists(atPath: directory.appendingPathComponent("config.json").path) {
@@ -41,7 +41,7 @@ public final class KimiVLEngine: ChatEngine {
             throw ChatEngineError.noTokenizer(directory: directory.path)
         }
         self.directory = directory
-        model = try KimiVL.load(directory: directory)
+        model = try KimiVL.load(directory: directory, precision: precision)
         tokenizer = try TikTokenizer(directory: directory)
         self.template = template
         stopIDs = Set(template.stopTokenIDs(tokenizer))

@@ -1,4 +1,5 @@
 import Foundation
+import PrismCore
 import PrismIO
 import PrismSAM
 
@@ -10,8 +11,8 @@ public final class SamSegmenter: Segmenter {
     private var embeddings: [String: (image: RGBImage, embedding: ImageEmbedding)] = [:]
     private var counter = 0
 
-    public init(directory: URL, outputDirectory: URL) throws {
-        predictor = try SamPredictor(directory: directory)
+    public init(directory: URL, outputDirectory: URL, precision: Precision = .f32) throws {
+        predictor = try SamPredictor(directory: directory, precision: precision)
         self.outputDirectory = outputDirectory
     }
 

@@ -10,6 +10,7 @@ struct AskCommand: ParsableCommand {
 
     @OptionGroup var modelArguments: ModelArguments
     @OptionGroup var generate: GenerateArguments
+    @OptionGroup var precisionArguments: PrecisionArguments
     @Option(name: .customLong("image"), help: "Image to ask about (repeatable).") var images: [String] = []
     @Option(name: [.short, .customLong("prompt")], help: "The question.") var prompt: String?
     @Option(help: "System prompt.") var system: String?
@@ -24,7 +25,7 @@ struct AskCommand: ParsableCommand {
             throw UserError("no question: pass -p \"…\" or pipe it on stdin")
         }
         guard !question.isEmpty else { throw UserError("the question is empty") }
-        let engine = try modelArguments.loadEngine()
+        let engine = try modelArguments.loadEngine(precision: precisionArguments.resolve())
         for path in images { _ = try engine.image(path) }
         var state = ChatState(system: system, settings: generate.settings)
         state.pendingImages = images.map { URL(fileURLWithPath: $0).standardizedFileURL.path }

@@ -86,15 +86,17 @@ struct EvalVQA: ParsableCommand {
     @Option(help: "Write one JSON line per record (question, question_type, answer, prediction, correct).")
     var predictions: String?
     @Option(name: .customLong("max-tokens"), help: "Most tokens per answer.") var maxTokens = 32
+    @OptionGroup var precisionArguments: PrecisionArguments
 
     func run() throws {
+        let precision = try precisionArguments.resolve()
         let dir = try model.map { URL(fileURLWithPath: $0) } ?? {
             guard let url = ProjectPaths.locate("Weights/prism-vl-tiny") else {
                 throw UserError("the embedded Weights/prism-vl-tiny is not installed: pass -m DIR")
             }
             return url
         }()
-        let vlm = try KimiVL.load(directory: dir)
+        let vlm = try KimiVL.load(directory: dir, precision: precision)
         let tokenizer = try TikTokenizer(directory: dir)
         let template = try ChatTemplate.load()
         let stops = Set(template.stopTokenIDs(tokenizer))
@@ -150,15 +152,17 @@ struct EvalSeg: ParsableCommand {
     @Option(name: [.short, .customLong("model")], help: "Model directory (default: the embedded Weights/prism-sam-tiny).")
     var model: String?
     @OptionGroup var dataArguments: EvalDataArguments
+    @OptionGroup var precisionArguments: PrecisionArguments
 
     func run() throws {
+        let precision = try precisionArguments.resolve()
         let dir = try model.map { URL(fileURLWithPath: $0) } ?? {
             guard let url = ProjectPaths.locate(SegmentCommand.defaultModel) else {
                 throw UserError("the embedded \(SegmentCommand.defaultModel) is not installed: pass -m DIR")
             }
             return url
         }()
-        let predictor = try SamPredictor(directory: dir)
+        let predictor = try SamPredictor(directory: dir, precision: precision)
         var tally = MaskTally()
         let start = Date()
         try dataArguments.forEachExample { _, e in

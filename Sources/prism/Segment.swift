@@ -25,6 +25,7 @@ struct SegmentCommand: ParsableCommand {
     @Option(name: .customShort("o"), help: "File prefix: PREFIX_mask_N.png and PREFIX_overlay.png.") var prefix: String?
     @Option(name: .customLong("embedding-cache"), help: "Reuse the image embedding stored in FILE, or compute it and store it there.")
     var embeddingCache: String?
+    @OptionGroup var precisionArguments: PrecisionArguments
 
     static let defaultModel = "Weights/prism-sam-tiny"
 
@@ -33,6 +34,7 @@ struct SegmentCommand: ParsableCommand {
     }
 
     private func segment() throws {
+        let precision = try precisionArguments.resolve()
         let parsedPoints = try points.map(PromptSyntax.point)
         let parsedBox = try box.map(PromptSyntax.box)
         if parsedPoints.isEmpty && parsedBox == nil { throw UserError("no prompt: give at least one --point X,Y[,1|0] or a --box X0,Y0,X1,Y1") }
@@ -43,7 +45,7 @@ struct SegmentCommand: ParsableCommand {
         for p in parsedPoints where !(p.x >= 0 && p.x < Float(img.width) && p.y >= 0 && p.y < Float(img.height)) {
             throw SamError.pointOutsideImage(x: p.x, y: p.y, width: img.width, height: img.height)
         }
-        let predictor = try SamPredictor(directory: modelDir)
+        let predictor = try SamPredictor(directory: modelDir, precision: precision)
         let start = Date()
         let embedding: ImageEmbedding
         if let embeddingCache {
