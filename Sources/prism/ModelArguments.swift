@@ -18,7 +18,9 @@ struct PrecisionArguments: ParsableArguments {
     /// The precision for this run on this CPU; a bf16 request without native kernels is a one-line error.
     func resolve() throws -> Precision {
         do {
-            return try PrecisionChoice.from(explicit: precision, environment: ProcessInfo.processInfo.environment).resolve()
+            let env = ProcessInfo.processInfo.environment
+            return try PrecisionChoice.from(explicit: precision, environment: env)
+                .resolve(allowEmulation: env[PrecisionChoice.emulationVariable] == "1")
         } catch let e as PrecisionError {
             throw UserError(e.description)
         }

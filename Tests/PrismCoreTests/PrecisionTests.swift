@@ -17,6 +17,9 @@ final class PrecisionTests: XCTestCase {
         assertThrowsMessage("--precision bf16: this CPU has no native bf16 matrix kernels (oneDNN reports avx2); use --precision f32 or auto") {
             try PrecisionChoice.bf16.resolve(cpu: avx2)
         }
+        // accuracy checks may ask for the emulation explicitly; auto never picks it
+        XCTAssertEqual(try PrecisionChoice.bf16.resolve(cpu: avx2, allowEmulation: true), .bf16)
+        XCTAssertEqual(try PrecisionChoice.auto.resolve(cpu: avx2, allowEmulation: true), .f32)
     }
 
     func testEnvironmentSetsTheDefaultAndTheOptionWins() throws {

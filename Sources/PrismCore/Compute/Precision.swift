@@ -32,13 +32,17 @@ public enum PrecisionChoice: String, Sendable, CaseIterable {
         return choice
     }
 
+    /// Set to 1, `bf16` is accepted on CPUs without native bf16 and runs the emulation (bf16 numerics at f32 speed
+    /// or below): for accuracy checks such as Tools/bench/precision_eval.sh, never for speed.
+    public static let emulationVariable = "PRISM_BF16_EMULATION"
+
     /// The precision to compute in on this CPU (`cpu` defaults to what oneDNN reports here).
-    public func resolve(cpu: ComputeCPU = .current) throws -> Precision {
+    public func resolve(cpu: ComputeCPU = .current, allowEmulation: Bool = false) throws -> Precision {
         switch self {
         case .f32: return .f32
         case .auto: return cpu.hasNativeBF16 ? .bf16 : .f32
         case .bf16:
-            guard cpu.hasNativeBF16 else { throw PrecisionError.noNativeBF16(isa: cpu.isa) }
+            guard cpu.hasNativeBF16 || allowEmulation else { throw PrecisionError.noNativeBF16(isa: cpu.isa) }
             return .bf16
         }
     }
