@@ -88,16 +88,28 @@ final class FlashAttentionTests: XCTestCase {
         XCTAssertLessThan(got.maxAbsDifference(f32), 2e-2)
     }
 
-    func testNativeBF16MatchesEmulationAcrossTiles() throws {
-        try XCTSkipUnless(OneDNN.hasNativeBF16, "this CPU has no native bf16 GEMM (oneDNN reports \(OneDNN.isaName)); the emulation is tested above")
-        let (q, k, v) = tensors(seed: 13)
+    func run(_ q: Tensor, _ k: Tensor, _ v: Tensor, causal: Bool, storage: BF16Storage?) -> Tensor {
         let cu = cumulativeSeqlens(lens)
+        return flashAttention(q: q, k: k, v: v, cuSeqlensQ: cu, cuSeqlensK: cu, causal: causal, scale: 0.4, precision: .bf16,
+                              bf16Storage: storage, queryBlock: 5, keyBlock: 7, bias: nil)
+    }
+
+    /// The oneDNN tile path (head-major operands, transposed key tiles, tile primitives) on f32 kernels with rounded
+    /// operands, on any CPU: it must equal the emulation.
+    func testOneDNNTilesMatchEmulation() {
+        let (q, k, v) = tensors(seed: 13)
         for causal in [false, true] {
-            let run = { (native: Bool) in
-                flashAttention(q: q, k: k, v: v, cuSeqlensQ: cu, cuSeqlensK: cu, causal: causal, scale: 0.4, precision: .bf16,
-                               nativeBF16: native, queryBlock: 5, keyBlock: 7, bias: nil)
-            }
-            assertClose(run(true), run(false), atol: 2e-5, rtol: 1e-4, "causal \(causal)")
+            assertClose(run(q, k, v, causal: causal, storage: .roundedF32), run(q, k, v, causal: causal, storage: nil),
+                        atol: 2e-6, rtol: 1e-5, "causal \(causal)")
+        }
+    }
+
+    func testNativeBF16MatchesEmulationAcrossTiles() throws {
+        try XCTSkipUnless(OneDNN.hasNativeBF16, "this CPU has no native bf16 GEMM (oneDNN reports \(OneDNN.isaName)); the same tile code runs on f32 kernels above")
+        let (q, k, v) = tensors(seed: 13)
+        for causal in [false, true] {
+            assertClose(run(q, k, v, causal: causal, storage: .bf16), run(q, k, v, causal: causal, storage: nil),
+                        atol: 2e-5, rtol: 1e-4, "causal \(causal)")
         }
     }
 

@@ -100,14 +100,14 @@ final class GemmTests: XCTestCase {
         }
     }
 
-    /// oneDNN's native bf16 kernel against the emulation (where the CPU has one).
-    func testNativeBF16MatchesEmulation() throws {
-        try XCTSkipUnless(OneDNN.hasNativeBF16, "this CPU has no native bf16 GEMM (oneDNN reports \(OneDNN.isaName)); the emulation is tested above")
+    /// The oneDNN bf16 path (dense copies, transposes, alpha as output scale, beta as a sum post-op) against the
+    /// emulation: with f32 storage of rounded values on every CPU, with bf16 storage where the CPU has it.
+    func checkOneDNNPath(_ storage: BF16Storage, tolerance: Float) {
         forEachCase { t, a, lda, b, ldb, c, ldc in
-            var native = c, emulated = c
+            var onednn = c, emulated = c
             a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in
-                native.withUnsafeMutableBufferPointer { pc in
-                    XCTAssertTrue(GEMM.nativeBF16(transA: t.transA, transB: t.transB, m: t.m, n: t.n, k: t.k, alpha: t.alpha,
+                onednn.withUnsafeMutableBufferPointer { pc in
+                    XCTAssertTrue(GEMM.oneDNNBF16(storage, transA: t.transA, transB: t.transB, m: t.m, n: t.n, k: t.k, alpha: t.alpha,
                                                   a: pa.baseAddress!, lda: lda, b: pb.baseAddress!, ldb: ldb, beta: t.beta,
                                                   c: pc.baseAddress!, ldc: ldc))
                 }
@@ -117,8 +117,16 @@ final class GemmTests: XCTestCase {
                                       c: pc.baseAddress!, ldc: ldc)
                 }
             }}
-            assertClose(Tensor(shape: [c.count], data: native), Tensor(shape: [c.count], data: emulated), atol: 2e-5, rtol: 2e-5, "\(t)")
+            assertClose(Tensor(shape: [c.count], data: onednn), Tensor(shape: [c.count], data: emulated),
+                        atol: tolerance, rtol: tolerance, "\(storage) \(t)")
         }
+    }
+
+    func testOneDNNPathMatchesEmulation() { checkOneDNNPath(.roundedF32, tolerance: 2e-6) }
+
+    func testNativeBF16MatchesEmulation() throws {
+        try XCTSkipUnless(OneDNN.hasNativeBF16, "this CPU has no native bf16 GEMM (oneDNN reports \(OneDNN.isaName)); the same oneDNN path runs on f32 kernels above")
+        checkOneDNNPath(.bf16, tolerance: 2e-5)
     }
 
     func testRoundToBF16MatchesConversionRoundTrip() {

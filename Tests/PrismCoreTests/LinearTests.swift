@@ -53,30 +53,56 @@ final class LinearTests: XCTestCase {
         }
     }
 
-    /// On a native bf16 CPU the weight is packed once and the pack serves other batch sizes; with no budget the
-    /// plain paths give the same numbers.
-    func testPackedOnceAndReusedOrPlainWithoutBudget() throws {
-        try XCTSkipUnless(OneDNN.hasNativeBF16, "this CPU has no native bf16 GEMM (oneDNN reports \(OneDNN.isaName)): nothing is packed")
+    /// The oneDNN path packs the weight once and the pack serves other batch sizes; with no budget the plain paths
+    /// give the same numbers. With f32 storage of rounded values on every CPU, bf16 where the CPU has it.
+    func checkPacking(_ storage: BF16Storage, tolerance: Float) {
         for dtype in [DType.f32, .bf16, .f16] {
             weight(dtype) { view, stored in
-                let w16 = view.computed(in: .bf16)
+                let w = view.computed(in: .bf16)
+                func run(_ rows: Int, _ x: [Float], _ w: TensorView) -> Tensor {
+                    Tensor(shape: [rows, outF], unsafeUninitialized: { out in
+                        x.withUnsafeBufferPointer { oneDNNBF16Linear($0.baseAddress!, rows, w, out.baseAddress!, storage) }
+                    })
+                }
                 let x = randomMatrix(40, inF, seed: 5)
-                let big = linear(Tensor(shape: [40, inF], data: x), w16)
-                let bytes = w16.packs.packedBytes
-                XCTAssertGreaterThanOrEqual(bytes, outF * inF * 2, "\(dtype)")
-                let small = linear(Tensor(shape: [12, inF], data: Array(x[0..<(12 * inF)])), w16)
-                XCTAssertEqual(w16.packs.packedBytes, bytes, "\(dtype): packed twice")
-                assertClose(small, big.slice(rows: 0..<12), atol: 1e-6, rtol: 1e-6, "\(dtype)")
-                assertClose(big, reference(bf16Rounded(x), rows: 40, bf16Rounded(stored)), atol: 2e-5, rtol: 2e-5, "\(dtype)")
+                let big = run(40, x, w)
+                let bytes = w.packs.packedBytes
+                XCTAssertGreaterThanOrEqual(bytes, outF * inF * storage.size, "\(dtype)")
+                let small = run(3, Array(x[0..<(3 * inF)]), w)
+                XCTAssertEqual(w.packs.packedBytes, bytes, "\(dtype): packed twice")
+                assertClose(small, big.slice(rows: 0..<3), atol: 1e-6, rtol: 1e-6, "\(dtype)")
+                assertClose(big, reference(bf16Rounded(x), rows: 40, bf16Rounded(stored)), atol: tolerance, rtol: tolerance, "\(dtype)")
 
                 let saved = PackBudget.limit
                 PackBudget.limit = 0
                 defer { PackBudget.limit = saved }
-                let plain = view.computed(in: .bf16)
-                let y = linear(Tensor(shape: [40, inF], data: x), TensorView(name: "w", dtype: plain.dtype, shape: plain.shape,
-                                                                             bytes: plain.bytes, owner: nil).computed(in: .bf16))
-                assertClose(y, big, atol: 1e-6, rtol: 1e-6, "\(dtype) unpacked")
+                let plain = TensorView(name: "w", dtype: view.dtype, shape: view.shape, bytes: view.bytes, owner: nil).computed(in: .bf16)
+                assertClose(run(40, x, plain), big, atol: 1e-6, rtol: 1e-6, "\(dtype) unpacked")
+                XCTAssertEqual(plain.packs.packedBytes, 0, "\(dtype): packed past the budget")
             }
         }
+    }
+
+    func testOneDNNPathPacksOnceAndMatchesRoundedReference() { checkPacking(.roundedF32, tolerance: 2e-5) }
+
+    func testNativeBF16PacksOnceAndMatchesRoundedReference() throws {
+        try XCTSkipUnless(OneDNN.hasNativeBF16, "this CPU has no native bf16 GEMM (oneDNN reports \(OneDNN.isaName)); the same oneDNN path runs on f32 kernels above")
+        checkPacking(.bf16, tolerance: 2e-5)
+    }
+
+    /// A pack is freed with the last view of its weight: the budget gets its bytes back.
+    func testPackIsReleasedWithTheWeight() {
+        let before = PackBudget.inUse
+        do {
+            let w = TensorView(Tensor(shape: [outF, inF], data: randomMatrix(outF, inF, seed: 2)), name: "w").computed(in: .bf16)
+            let x = randomMatrix(10, inF, seed: 3)
+            x.withUnsafeBufferPointer { px in
+                var y = [Float](repeating: 0, count: 10 * outF)
+                y.withUnsafeMutableBufferPointer { oneDNNBF16Linear(px.baseAddress!, 10, w, $0.baseAddress!, .roundedF32) }
+            }
+            XCTAssertEqual(PackBudget.inUse - before, w.packs.packedBytes)
+            XCTAssertGreaterThan(w.packs.packedBytes, 0)
+        }
+        XCTAssertEqual(PackBudget.inUse, before)
     }
 }

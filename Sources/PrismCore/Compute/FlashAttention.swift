@@ -30,12 +30,13 @@ public func flashAttention(q: Tensor, k: Tensor, v: Tensor, cuSeqlensQ: [Int], c
                            causal: Bool = false, scale: Float, precision: Precision = .f32,
                            queryBlock: Int = 128, keyBlock: Int = 512, bias: AttentionBias? = nil) -> Tensor {
     flashAttention(q: q, k: k, v: v, cuSeqlensQ: cuSeqlensQ, cuSeqlensK: cuSeqlensK, causal: causal, scale: scale,
-                   precision: precision, nativeBF16: OneDNN.hasNativeBF16, queryBlock: queryBlock, keyBlock: keyBlock, bias: bias)
+                   precision: precision, bf16Storage: BF16Storage.native, queryBlock: queryBlock, keyBlock: keyBlock, bias: bias)
 }
 
-/// `nativeBF16: false` runs bf16 through the emulation even where oneDNN has the kernel (tests compare the two).
+/// bf16 runs on oneDNN tiles in `bf16Storage` (nil: the emulation on the f32 GEMM). Tests pass `.roundedF32` to run
+/// the oneDNN tile code on CPUs without bf16, or nil to get the emulation where the CPU has bf16.
 func flashAttention(q: Tensor, k: Tensor, v: Tensor, cuSeqlensQ: [Int], cuSeqlensK: [Int], causal: Bool, scale: Float,
-                    precision: Precision, nativeBF16: Bool, queryBlock: Int, keyBlock: Int, bias: AttentionBias?) -> Tensor {
+                    precision: Precision, bf16Storage: BF16Storage?, queryBlock: Int, keyBlock: Int, bias: AttentionBias?) -> Tensor {
     precondition(q.rank == 3 && k.rank == 3 && v.rank == 3, "flashAttention: q \(q.shape) k \(k.shape) v \(v.shape)")
     let h = q.shape[1], dk = q.shape[2], hkv = k.shape[1], dv = v.shape[2]
     precondition(k.shape[2] == dk && v.shape[1] == hkv && v.shape[0] == k.shape[0] && hkv > 0 && h % hkv == 0,
@@ -60,7 +61,7 @@ func flashAttention(q: Tensor, k: Tensor, v: Tensor, cuSeqlensQ: [Int], cuSeqlen
     guard !items.isEmpty else { return out }
     out.data.withUnsafeMutableBufferPointer { po in
         let o = po.baseAddress!
-        if precision == .bf16 && nativeBF16, let tiles = BF16Tiles(shape, q: q, k: k, v: v) {
+        if precision == .bf16, let storage = bf16Storage, let tiles = OneDNNTiles(shape, q: q, k: k, v: v, storage: storage) {
             runItems(items, shape) { scratch, item in tiles.run(item, scratch: scratch, bias: bias, out: o) }
             return
         }
@@ -109,18 +110,20 @@ struct FlashShape {
 
 /// Per-worker buffers: a score tile, the running max and sum, the unnormalised output.
 final class FlashScratch {
-    let scores: UnsafeMutablePointer<Float>, probs16: UnsafeMutablePointer<UInt16>
+    let scores: UnsafeMutablePointer<Float>
+    /// P in the tile storage (bf16 bits or rounded f32) for the P·V GEMM.
+    let probs: UnsafeMutableRawPointer
     let m: UnsafeMutablePointer<Float>, l: UnsafeMutablePointer<Float>, o: UnsafeMutablePointer<Float>
 
     init(_ s: FlashShape) {
         let rows = s.queryBlock, keys = s.keyBlock
         scores = .allocate(capacity: rows * keys)
-        probs16 = .allocate(capacity: rows * keys)
+        probs = .allocate(byteCount: rows * keys * 4, alignment: 64)
         m = .allocate(capacity: rows); l = .allocate(capacity: rows)
         o = .allocate(capacity: rows * max(1, s.dv))
     }
 
-    deinit { scores.deallocate(); probs16.deallocate(); m.deallocate(); l.deallocate(); o.deallocate() }
+    deinit { scores.deallocate(); probs.deallocate(); m.deallocate(); l.deallocate(); o.deallocate() }
 
     func reset(rows: Int, dv: Int) {
         m.update(repeating: -.infinity, count: rows)
@@ -201,42 +204,73 @@ struct FloatTiles {
     }
 }
 
-// MARK: - native bf16 tiles
+// MARK: - oneDNN bf16 tiles
 
-/// Q, K, V as dense head-major bf16 ([H][Tq][dk], [Hkv][Tk][dk], [Hkv][Tk][dv]) and the oneDNN tile primitives.
-final class BF16Tiles: @unchecked Sendable {
+/// Q, V dense head-major ([H][Tq][dk], [Hkv][Tk][dv]) and K transposed tile by tile (each key tile of a segment a
+/// dense [dk, keys] block) in `storage`, so every oneDNN operand is a plain dense row-major matrix; the tile primitives.
+final class OneDNNTiles: @unchecked Sendable {
     let shape: FlashShape
-    private let q16, k16, v16: UnsafeMutablePointer<UInt16>
+    let storage: BF16Storage
+    private let q16, k16, v16: UnsafeMutableRawPointer
     private let lock = NSLock()
     private var primitives: [Int: MatmulPrimitive] = [:]
 
-    /// nil when oneDNN has no bf16 matmul for the tile shapes.
-    init?(_ s: FlashShape, q: Tensor, k: Tensor, v: Tensor) {
+    /// nil when oneDNN has no matmul for the tile shapes in this storage.
+    init?(_ s: FlashShape, q: Tensor, k: Tensor, v: Tensor, storage: BF16Storage) {
         shape = s
-        q16 = BF16Tiles.headMajor(q); k16 = BF16Tiles.headMajor(k); v16 = BF16Tiles.headMajor(v)
+        self.storage = storage
+        q16 = OneDNNTiles.headMajor(q, storage); k16 = OneDNNTiles.transposedKeyTiles(k, s, storage)
+        v16 = OneDNNTiles.headMajor(v, storage)
         if scoresPrimitive(rows: min(s.queryBlock, s.tq), keys: min(s.keyBlock, s.tk)) == nil { return nil }
     }
 
     deinit { q16.deallocate(); k16.deallocate(); v16.deallocate() }
 
-    /// x [T, H, d] → bf16 [H][T][d].
-    private static func headMajor(_ x: Tensor) -> UnsafeMutablePointer<UInt16> {
-        let t = x.shape[0], h = x.shape[1], d = x.shape[2]
-        let out = UnsafeMutablePointer<UInt16>.allocate(capacity: max(1, t * h * d))
+    /// x [T, H, d] → [H][T][d] in `storage`.
+    private static func headMajor(_ x: Tensor, _ storage: BF16Storage) -> UnsafeMutableRawPointer {
+        let t = x.shape[0], h = x.shape[1], d = x.shape[2], size = storage.size
+        let out = UnsafeMutableRawPointer.allocate(byteCount: max(1, t * h * d) * size, alignment: 64)
         x.data.withUnsafeBufferPointer { p in
             let src = p.baseAddress!
             Parallel.forEach(t, minChunk: 256) { rows in
-                for i in rows { for head in 0..<h { Convert.f32ToBF16(src + (i * h + head) * d, out + (head * t + i) * d, count: d) } }
+                for i in rows { for head in 0..<h { storage.store(src + (i * h + head) * d, out + (head * t + i) * d * size, count: d) } }
             }
         }
         return out
     }
 
-    /// scale · Q_blk [rows, dk] · K_tileᵀ → f32 [rows, keys].
+    /// k [Tk, Hkv, dk] → [Hkv][Tk·dk] in `storage`, where the keys c0..<c0+n of a tile of segment s (starting at key
+    /// row k0 + c0) are stored transposed as a dense [dk, n] block at element (head·Tk + k0 + c0)·dk.
+    private static func transposedKeyTiles(_ k: Tensor, _ s: FlashShape, _ storage: BF16Storage) -> UnsafeMutableRawPointer {
+        let t = s.tk, h = s.hkv, d = s.dk, size = storage.size
+        let out = UnsafeMutableRawPointer.allocate(byteCount: max(1, t * h * d) * size, alignment: 64)
+        k.data.withUnsafeBufferPointer { p in
+            let src = p.baseAddress!
+            Parallel.forEach(h, minChunk: 1) { heads in
+                let column = UnsafeMutablePointer<Float>.allocate(capacity: s.keyBlock)
+                defer { column.deallocate() }
+                for head in heads {
+                    for seg in 0..<(s.cuK.count - 1) {
+                        let k0 = s.cuK[seg], nk = s.cuK[seg + 1] - k0
+                        for c0 in stride(from: 0, to: nk, by: s.keyBlock) {
+                            let n = min(s.keyBlock, nk - c0), block = out + (head * t + k0 + c0) * d * size
+                            for e in 0..<d {
+                                for j in 0..<n { column[j] = src[((k0 + c0 + j) * h + head) * d + e] }
+                                storage.store(column, block + e * n * size, count: n)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// scale · Q_blk [rows, dk] · K_tileᵀ → f32 [rows, keys], K_tileᵀ a dense [dk, keys] block.
     private func scoresPrimitive(rows: Int, keys: Int) -> MatmulPrimitive? {
         primitive(key: rows << 32 | keys << 1) {
-            MatmulPrimitive(src: MatrixDesc(rows: rows, cols: shape.dk, type: dnnl_bf16, rowStride: shape.dk),
-                            weights: MatrixDesc(rows: shape.dk, cols: keys, type: dnnl_bf16, rowStride: shape.dk, transposed: true),
+            MatmulPrimitive(src: MatrixDesc(rows: rows, cols: shape.dk, type: storage.type, rowStride: shape.dk),
+                            weights: MatrixDesc(rows: shape.dk, cols: keys, type: storage.type, rowStride: keys),
                             dst: MatrixDesc(rows: rows, cols: keys, type: dnnl_f32, rowStride: keys), scale: shape.scale)
         }
     }
@@ -244,8 +278,8 @@ final class BF16Tiles: @unchecked Sendable {
     /// O [rows, dv] += P [rows, keys] · V_tile [keys, dv].
     private func valuesPrimitive(rows: Int, keys: Int) -> MatmulPrimitive? {
         primitive(key: rows << 32 | keys << 1 | 1) {
-            MatmulPrimitive(src: MatrixDesc(rows: rows, cols: keys, type: dnnl_bf16, rowStride: keys),
-                            weights: MatrixDesc(rows: keys, cols: shape.dv, type: dnnl_bf16, rowStride: shape.dv),
+            MatmulPrimitive(src: MatrixDesc(rows: rows, cols: keys, type: storage.type, rowStride: keys),
+                            weights: MatrixDesc(rows: keys, cols: shape.dv, type: storage.type, rowStride: shape.dv),
                             dst: MatrixDesc(rows: rows, cols: shape.dv, type: dnnl_f32, rowStride: shape.dv), accumulate: 1)
         }
     }
@@ -264,20 +298,23 @@ final class BF16Tiles: @unchecked Sendable {
         let limit = s.keyLimit(item)
         let addBias = bias?(item.segment, item.head, item.rows)
         scratch.reset(rows: rows, dv: s.dv)
-        let qp = q16 + (item.head * s.tq + q0) * s.dk
+        let size = storage.size
+        let qp = q16 + (item.head * s.tq + q0) * s.dk * size
+        let nk = s.cuK[item.segment + 1] - k0
         var c0 = 0
         while c0 < limit {
-            let keys = min(s.keyBlock, limit - c0)
+            // whole stored key tiles (dense operands); with `causal` the mask removes keys past the diagonal
+            let keys = min(s.keyBlock, nk - c0)
             let sc = scratch.scores
             guard let sp = scoresPrimitive(rows: rows, keys: keys), let vp = valuesPrimitive(rows: rows, keys: keys) else {
-                preconditionFailure("oneDNN: no bf16 attention tile [\(rows)×\(keys)] on a CPU reporting native bf16")
+                preconditionFailure("oneDNN: no \(storage) attention tile [\(rows)×\(keys)]")
             }
-            sp.execute(src: qp, weights: k16 + (kh * s.tk + k0 + c0) * s.dk, dst: sc)
+            sp.execute(src: qp, weights: k16 + (kh * s.tk + k0 + c0) * s.dk * size, dst: sc)
             addBias?(c0..<(c0 + keys), sc, keys)
             s.mask(item, keys: c0..<(c0 + keys), sc, ld: keys)
             scratch.softmaxStep(rows: rows, keys: keys, dv: s.dv)
-            Convert.f32ToBF16(sc, scratch.probs16, count: rows * keys)
-            vp.execute(src: scratch.probs16, weights: v16 + (kh * s.tk + k0 + c0) * s.dv, dst: scratch.o)
+            storage.store(sc, scratch.probs, count: rows * keys)
+            vp.execute(src: scratch.probs, weights: v16 + (kh * s.tk + k0 + c0) * s.dv * size, dst: scratch.o)
             c0 += keys
         }
         scratch.finish(rows: rows, dv: s.dv, into: out + (q0 * s.h + item.head) * s.dv, rowStride: s.h * s.dv)

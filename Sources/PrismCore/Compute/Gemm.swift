@@ -17,25 +17,24 @@ public enum GEMM {
             BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
                        beta: beta, c: c, ldc: ldc)
         case .bf16:
-            if k > 0 && OneDNN.hasNativeBF16 && nativeBF16(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-                                                          a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc) { return }
+            if k > 0, let storage = BF16Storage.native,
+               oneDNNBF16(storage, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                          a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc) { return }
             emulatedBF16(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                          a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         }
     }
 
-    /// oneDNN's bf16 matmul on dense bf16 copies of the operands; false when oneDNN has no kernel for it.
-    static func nativeBF16(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+    /// oneDNN's matmul on dense copies of the operands in `storage`; false when oneDNN has no kernel for it.
+    static func oneDNNBF16(_ storage: BF16Storage, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                            beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) -> Bool {
-        // A as dense [m, k]; B as dense [k, n], or [n, k] read transposed
-        let ab = BF16.dense(a, rows: m, cols: k, ld: lda, transposed: transA)
-        let bb = transB ? BF16.dense(b, rows: n, cols: k, ld: ldb, transposed: false)
-                        : BF16.dense(b, rows: k, cols: n, ld: ldb, transposed: false)
+        // A as dense [m, k]; B as dense [k, n] (transposed while copying when given as [n, k])
+        let ab = storage.dense(a, rows: m, cols: k, ld: lda, transposed: transA)
+        let bb = storage.dense(b, rows: k, cols: n, ld: ldb, transposed: transB)
         defer { ab.deallocate(); bb.deallocate() }
-        let src = MatrixDesc(rows: m, cols: k, type: dnnl_bf16, rowStride: k)
-        let wei = transB ? MatrixDesc(rows: k, cols: n, type: dnnl_bf16, rowStride: k, transposed: true)
-                         : MatrixDesc(rows: k, cols: n, type: dnnl_bf16, rowStride: n)
+        let src = MatrixDesc(rows: m, cols: k, type: storage.type, rowStride: k)
+        let wei = MatrixDesc(rows: k, cols: n, type: storage.type, rowStride: n)
         if let p = MatmulPrimitive(src: src, weights: wei, dst: MatrixDesc(rows: m, cols: n, type: dnnl_f32, rowStride: ldc),
                                    scale: alpha, accumulate: beta) {
             p.execute(src: ab, weights: bb, dst: c)
@@ -68,48 +67,3 @@ public enum GEMM {
     }
 }
 
-/// bf16 copies of f32 data (fresh buffers the caller deallocates), converted over the cores when large.
-enum BF16 {
-    static func copy(_ x: UnsafePointer<Float>, count: Int) -> UnsafeMutablePointer<UInt16> {
-        let out = UnsafeMutablePointer<UInt16>.allocate(capacity: max(1, count))
-        Parallel.forEach(count, minChunk: 1 << 16) { r in
-            Convert.f32ToBF16(x + r.lowerBound, out + r.lowerBound, count: r.count)
-        }
-        return out
-    }
-
-    /// x rounded to bf16 values, kept as f32 (the emulation's operands).
-    static func rounded(_ x: UnsafePointer<Float>, count: Int) -> UnsafeMutablePointer<Float> {
-        let out = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count))
-        Parallel.forEach(count, minChunk: 1 << 16) { r in
-            Convert.roundToBF16(x + r.lowerBound, out + r.lowerBound, count: r.count)
-        }
-        return out
-    }
-
-    /// rows × cols of a row-major matrix with leading dimension `ld` (or of its transpose) as dense bf16.
-    static func dense(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int, transposed: Bool) -> UnsafeMutablePointer<UInt16> {
-        if !transposed && ld == cols { return copy(x, count: rows * cols) }
-        let out = UnsafeMutablePointer<UInt16>.allocate(capacity: max(1, rows * cols))
-        if transposed {
-            // element (i, j) of the result is x[j, i]
-            let row = UnsafeMutablePointer<Float>.allocate(capacity: max(1, cols))
-            defer { row.deallocate() }
-            for i in 0..<rows {
-                for j in 0..<cols { row[j] = x[j * ld + i] }
-                Convert.f32ToBF16(row, out + i * cols, count: cols)
-            }
-        } else {
-            for i in 0..<rows { Convert.f32ToBF16(x + i * ld, out + i * cols, count: cols) }
-        }
-        return out
-    }
-
-    /// rows × cols with leading dimension `ld`, rounded to bf16 values, dense f32.
-    static func roundedDense(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int) -> UnsafeMutablePointer<Float> {
-        if ld == cols { return rounded(x, count: rows * cols) }
-        let out = UnsafeMutablePointer<Float>.allocate(capacity: max(1, rows * cols))
-        for i in 0..<rows { Convert.roundToBF16(x + i * ld, out + i * cols, count: cols) }
-        return out
-    }
-}

@@ -46,7 +46,7 @@ func denseLinear(_ x: Tensor, _ w: TensorView) -> Tensor {
             switch w.precision {
             case .f32: floatLinear(a, m, w, y)
             case .bf16:
-                if OneDNN.hasNativeBF16 { nativeBF16Linear(a, m, w, y) } else { emulatedBF16Linear(a, m, w, y) }
+                if let storage = BF16Storage.native { oneDNNBF16Linear(a, m, w, y, storage) } else { emulatedBF16Linear(a, m, w, y) }
             }
         }
     })
@@ -81,31 +81,32 @@ private func forEachWidenedBlock(_ w: TensorView, _ body: (Int, Int, UnsafeMutab
 }
 
 /// bf16 on oneDNN: activations converted per call, the weight pre-packed once; where it is not packed (budget),
-/// bf16 weights are read in place and others converted a block of rows at a time.
-private func nativeBF16Linear(_ x: UnsafePointer<Float>, _ m: Int, _ w: TensorView, _ y: UnsafeMutablePointer<Float>) {
+/// bf16 weights are read in place and others converted a block of rows at a time. `storage` is `.bf16` on CPUs with
+/// native kernels; tests run the same path with `.roundedF32`.
+func oneDNNBF16Linear(_ x: UnsafePointer<Float>, _ m: Int, _ w: TensorView, _ y: UnsafeMutablePointer<Float>, _ storage: BF16Storage) {
     let n = w.shape[0], k = w.shape[1]
-    let xb = BF16.copy(x, count: m * k)
+    let xb = storage.copy(x, count: m * k)
     defer { xb.deallocate() }
-    if let (primitive, packed) = w.packs.bf16Matmul(m: m, weight: w) {
+    if let (primitive, packed) = w.packs.bf16Matmul(m: m, weight: w, storage: storage) {
         primitive.execute(src: xb, weights: packed, dst: y)
         return
     }
-    let src = MatrixDesc(rows: m, cols: k, type: dnnl_bf16, rowStride: k)
-    if w.dtype == .bf16, let primitive = MatmulPrimitive(
+    let src = MatrixDesc(rows: m, cols: k, type: storage.type, rowStride: k)
+    if w.dtype == .bf16 && storage == .bf16, let primitive = MatmulPrimitive(
         src: src, weights: MatrixDesc(rows: k, cols: n, type: dnnl_bf16, rowStride: k, transposed: true),
         dst: MatrixDesc(rows: m, cols: n, type: dnnl_f32, rowStride: n)) {
         primitive.execute(src: xb, weights: w.bytes.baseAddress!, dst: y)
         return
     }
     let blockRows = max(1, min(n, widenBlockElements / max(1, k)))
-    let wb = UnsafeMutablePointer<UInt16>.allocate(capacity: blockRows * k)
+    let wb = UnsafeMutableRawPointer.allocate(byteCount: blockRows * k * storage.size, alignment: 64)
     let yb = UnsafeMutablePointer<Float>.allocate(capacity: m * blockRows)
     defer { wb.deallocate(); yb.deallocate() }
     forEachWidenedBlock(w) { r0, r, block in
-        Convert.f32ToBF16(block, wb, count: r * k)
-        guard let primitive = MatmulPrimitive(src: src, weights: MatrixDesc(rows: k, cols: r, type: dnnl_bf16, rowStride: k, transposed: true),
+        storage.store(block, wb, count: r * k)
+        guard let primitive = MatmulPrimitive(src: src, weights: MatrixDesc(rows: k, cols: r, type: storage.type, rowStride: k, transposed: true),
                                               dst: MatrixDesc(rows: m, cols: r, type: dnnl_f32, rowStride: r)) else {
-            preconditionFailure("oneDNN: no bf16 matmul for [\(m)×\(k)]·[\(k)×\(r)] on a CPU reporting native bf16")
+            preconditionFailure("oneDNN: no \(storage) matmul for [\(m)×\(k)]·[\(k)×\(r)]")
         }
         primitive.execute(src: xb, weights: wb, dst: yb)
         for i in 0..<m { (y + i * n + r0).update(from: yb + i * r, count: r) }

@@ -8,57 +8,57 @@ import CDNNL
 import Foundation
 
 final class PackedWeight: @unchecked Sendable {
+    private struct Pack {
+        let desc: MatrixDesc, buffer: UnsafeMutableRawPointer, bytes: Int
+        /// Primitives using the packed layout, by input rows M (prefill, decode and vision calls differ in M).
+        var primitives: [Int: MatmulPrimitive] = [:]
+    }
     private let lock = NSLock()
-    private var packed: (desc: MatrixDesc, buffer: UnsafeMutableRawPointer, bytes: Int)?
-    /// Set when packing was refused (budget) or impossible (no bf16 matmul here): the plain path is used.
-    private var refused = false
-    /// Primitives using the packed layout, by input rows M (prefill, decode and vision calls differ in M).
-    private var primitives: [Int: MatmulPrimitive] = [:]
+    private var packs: [BF16Storage: Pack] = [:]
+    /// Storages for which packing was refused (budget) or impossible: the plain path is used.
+    private var refused: Set<BF16Storage> = []
 
     deinit {
-        if let p = packed {
+        for p in packs.values {
             p.buffer.deallocate()
             PackBudget.release(p.bytes)
         }
     }
 
-    /// Bytes held by the pack (0 when not packed).
-    var packedBytes: Int { lock.withLock { packed?.bytes ?? 0 } }
+    /// Bytes held by packs (0 when not packed).
+    var packedBytes: Int { lock.withLock { packs.values.reduce(0) { $0 + $1.bytes } } }
 
-    /// A bf16 matmul for x[m, in] (bf16) · Wᵀ → [m, out] (f32) over the packed weight, packing it on first use;
+    /// A matmul for x[m, in] · Wᵀ → [m, out] (f32) over the weight packed in `storage`, packing it on first use;
     /// nil when the weight is not packed (budget, or oneDNN cannot use the pack at this M): use the plain path.
-    func bf16Matmul(m: Int, weight w: TensorView) -> (primitive: MatmulPrimitive, weights: UnsafeRawPointer)? {
+    func bf16Matmul(m: Int, weight w: TensorView, storage: BF16Storage) -> (primitive: MatmulPrimitive, weights: UnsafeRawPointer)? {
         lock.lock(); defer { lock.unlock() }
         let n = w.shape[0], k = w.shape[1]
-        if let p = packed, let prim = primitives[m] { return (prim, UnsafeRawPointer(p.buffer)) }
-        let src = MatrixDesc(rows: m, cols: k, type: dnnl_bf16, rowStride: k)
+        if let p = packs[storage], let prim = p.primitives[m] { return (prim, UnsafeRawPointer(p.buffer)) }
+        let src = MatrixDesc(rows: m, cols: k, type: storage.type, rowStride: k)
         let dst = MatrixDesc(rows: m, cols: n, type: dnnl_f32, rowStride: n)
-        if let p = packed {
+        if var p = packs[storage] {
             // The layout was chosen for another M; oneDNN's blocked kernels take it for any M (or refuse here).
             guard let prim = MatmulPrimitive(src: src, weights: p.desc, dst: dst) else { return nil }
-            if primitives.count >= 8 { primitives.removeAll() }
-            primitives[m] = prim
+            if p.primitives.count >= 8 { p.primitives.removeAll() }
+            p.primitives[m] = prim
+            packs[storage] = p
             return (prim, UnsafeRawPointer(p.buffer))
         }
-        if refused { return nil }
-        guard let prim = MatmulPrimitive(src: src, weights: MatrixDesc(anyRows: k, cols: n, type: dnnl_bf16), dst: dst) else {
-            refused = true
+        if refused.contains(storage) { return nil }
+        guard let prim = MatmulPrimitive(src: src, weights: MatrixDesc(anyRows: k, cols: n, type: storage.type), dst: dst),
+              PackBudget.reserve(prim.weights.byteCount) else {
+            refused.insert(storage)
             return nil
         }
         let bytes = prim.weights.byteCount
-        guard PackBudget.reserve(bytes) else {
-            refused = true
-            return nil
-        }
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
-        pack(w, into: prim.weights, buffer)
-        packed = (prim.weights, buffer, bytes)
-        primitives[m] = prim
+        pack(w, into: prim.weights, buffer, storage)
+        packs[storage] = Pack(desc: prim.weights, buffer: buffer, bytes: bytes, primitives: [m: prim])
         return (prim, UnsafeRawPointer(buffer))
     }
 
     /// W[out, in] seen as the matmul's [in, out] operand (its transpose), reordered into `target`.
-    private func pack(_ w: TensorView, into target: MatrixDesc, _ buffer: UnsafeMutableRawPointer) {
+    private func pack(_ w: TensorView, into target: MatrixDesc, _ buffer: UnsafeMutableRawPointer, _ storage: BF16Storage) {
         let n = w.shape[0], k = w.shape[1]
         switch w.dtype {
         case .bf16, .f32:
@@ -69,6 +69,11 @@ final class PackedWeight: @unchecked Sendable {
             w.withFloatPointer { p in
                 OneDNNReorder.run(MatrixDesc(rows: k, cols: n, type: dnnl_f32, rowStride: k, transposed: true), p, target, buffer)
             }
+        }
+        if storage == .roundedF32 && w.dtype != .bf16 {
+            // rounding is elementwise, so the blocked layout (and its zero padding) does not matter
+            let values = buffer.assumingMemoryBound(to: Float.self)
+            Convert.roundToBF16(values, values, count: target.byteCount / 4)
         }
     }
 }
