@@ -108,6 +108,31 @@ struct FlashShape {
     }
 }
 
+extension FlashShape {
+    /// One work item: for each key tile from c0, `scores(c0, keys)` fills `scratch.scores` ([rows, keys], scaled),
+    /// the bias and causal mask are added, the online softmax turns them into P, and `values(c0, keys)` adds P·V_tile
+    /// to `scratch.o`; finally out = O / l. `wholeTiles` walks stored tiles whole (the mask removes keys past the
+    /// diagonal) instead of stopping at the diagonal.
+    func run(_ item: FlashItem, scratch: FlashScratch, bias: AttentionBias?, out: UnsafeMutablePointer<Float>, wholeTiles: Bool,
+             scores: (_ c0: Int, _ keys: Int) -> Void, values: (_ c0: Int, _ keys: Int) -> Void) {
+        let rows = item.rows.count, q0 = cuQ[item.segment] + item.rows.lowerBound
+        let limit = keyLimit(item), nk = cuK[item.segment + 1] - cuK[item.segment]
+        let addBias = bias?(item.segment, item.head, item.rows)
+        scratch.reset(rows: rows, dv: dv)
+        var c0 = 0
+        while c0 < limit {
+            let keys = min(keyBlock, (wholeTiles ? nk : limit) - c0)
+            scores(c0, keys)
+            addBias?(c0..<(c0 + keys), scratch.scores, keys)
+            mask(item, keys: c0..<(c0 + keys), scratch.scores, ld: keys)
+            scratch.softmaxStep(rows: rows, keys: keys, dv: dv)
+            values(c0, keys)
+            c0 += keys
+        }
+        scratch.finish(rows: rows, dv: dv, into: out + (q0 * h + item.head) * dv, rowStride: h * dv)
+    }
+}
+
 /// Per-worker buffers: a score tile, the running max and sum, the unnormalised output.
 final class FlashScratch {
     let scores: UnsafeMutablePointer<Float>
@@ -178,29 +203,19 @@ struct FloatTiles {
     let roundP: Bool
 
     func run(_ item: FlashItem, scratch: FlashScratch, bias: AttentionBias?, out: UnsafeMutablePointer<Float>) {
-        let s = shape, rows = item.rows.count, group = s.h / s.hkv, kh = item.head / group
+        let s = shape, rows = item.rows.count, kh = item.head / (s.h / s.hkv)
         let q0 = s.cuQ[item.segment] + item.rows.lowerBound, k0 = s.cuK[item.segment]
-        let limit = s.keyLimit(item)
-        let addBias = bias?(item.segment, item.head, item.rows)
-        scratch.reset(rows: rows, dv: s.dv)
         let qp = q + (q0 * s.h + item.head) * s.dk
-        var c0 = 0
-        while c0 < limit {
-            let keys = min(s.keyBlock, limit - c0)
-            let sc = scratch.scores
+        s.run(item, scratch: scratch, bias: bias, out: out, wholeTiles: false, scores: { c0, keys in
             // S = scale · Q_blk · K_tileᵀ; rows of one head are h·dk (hkv·dk) apart
             BLAS.sgemm(transB: true, m: rows, n: keys, k: s.dk, alpha: s.scale, a: qp, lda: s.h * s.dk,
-                       b: k + ((k0 + c0) * s.hkv + kh) * s.dk, ldb: s.hkv * s.dk, c: sc, ldc: keys)
-            addBias?(c0..<(c0 + keys), sc, keys)
-            s.mask(item, keys: c0..<(c0 + keys), sc, ld: keys)
-            scratch.softmaxStep(rows: rows, keys: keys, dv: s.dv)
-            if roundP { Convert.roundToBF16(sc, sc, count: rows * keys) }
+                       b: k + ((k0 + c0) * s.hkv + kh) * s.dk, ldb: s.hkv * s.dk, c: scratch.scores, ldc: keys)
+        }, values: { c0, keys in
+            if roundP { Convert.roundToBF16(scratch.scores, scratch.scores, count: rows * keys) }
             // O += P · V_tile
-            BLAS.sgemm(m: rows, n: s.dv, k: keys, a: sc, lda: keys, b: v + ((k0 + c0) * s.hkv + kh) * s.dv, ldb: s.hkv * s.dv,
-                       beta: 1, c: scratch.o, ldc: s.dv)
-            c0 += keys
-        }
-        scratch.finish(rows: rows, dv: s.dv, into: out + (q0 * s.h + item.head) * s.dv, rowStride: s.h * s.dv)
+            BLAS.sgemm(m: rows, n: s.dv, k: keys, a: scratch.scores, lda: keys, b: v + ((k0 + c0) * s.hkv + kh) * s.dv,
+                       ldb: s.hkv * s.dv, beta: 1, c: scratch.o, ldc: s.dv)
+        })
     }
 }
 
@@ -293,31 +308,22 @@ final class OneDNNTiles: @unchecked Sendable {
     }
 
     func run(_ item: FlashItem, scratch: FlashScratch, bias: AttentionBias?, out: UnsafeMutablePointer<Float>) {
-        let s = shape, rows = item.rows.count, group = s.h / s.hkv, kh = item.head / group
+        let s = shape, rows = item.rows.count, kh = item.head / (s.h / s.hkv), size = storage.size
         let q0 = s.cuQ[item.segment] + item.rows.lowerBound, k0 = s.cuK[item.segment]
-        let limit = s.keyLimit(item)
-        let addBias = bias?(item.segment, item.head, item.rows)
-        scratch.reset(rows: rows, dv: s.dv)
-        let size = storage.size
         let qp = q16 + (item.head * s.tq + q0) * s.dk * size
-        let nk = s.cuK[item.segment + 1] - k0
-        var c0 = 0
-        while c0 < limit {
-            // whole stored key tiles (dense operands); with `causal` the mask removes keys past the diagonal
-            let keys = min(s.keyBlock, nk - c0)
-            let sc = scratch.scores
-            guard let sp = scoresPrimitive(rows: rows, keys: keys), let vp = valuesPrimitive(rows: rows, keys: keys) else {
+        // whole stored key tiles: every operand stays a dense matrix
+        s.run(item, scratch: scratch, bias: bias, out: out, wholeTiles: true, scores: { c0, keys in
+            guard let p = scoresPrimitive(rows: rows, keys: keys) else {
                 preconditionFailure("oneDNN: no \(storage) attention tile [\(rows)×\(keys)]")
             }
-            sp.execute(src: qp, weights: k16 + (kh * s.tk + k0 + c0) * s.dk * size, dst: sc)
-            addBias?(c0..<(c0 + keys), sc, keys)
-            s.mask(item, keys: c0..<(c0 + keys), sc, ld: keys)
-            scratch.softmaxStep(rows: rows, keys: keys, dv: s.dv)
-            storage.store(sc, scratch.probs, count: rows * keys)
-            vp.execute(src: scratch.probs, weights: v16 + (kh * s.tk + k0 + c0) * s.dv * size, dst: scratch.o)
-            c0 += keys
-        }
-        scratch.finish(rows: rows, dv: s.dv, into: out + (q0 * s.h + item.head) * s.dv, rowStride: s.h * s.dv)
+            p.execute(src: qp, weights: k16 + (kh * s.tk + k0 + c0) * s.dk * size, dst: scratch.scores)
+        }, values: { c0, keys in
+            guard let p = valuesPrimitive(rows: rows, keys: keys) else {
+                preconditionFailure("oneDNN: no \(storage) attention tile [\(rows)×\(keys)]")
+            }
+            storage.store(scratch.scores, scratch.probs, count: rows * keys)
+            p.execute(src: scratch.probs, weights: v16 + (kh * s.tk + k0 + c0) * s.dv * size, dst: scratch.o)
+        })
     }
 }
 
