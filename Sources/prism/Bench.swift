@@ -53,12 +53,23 @@ struct CoreBench: ParsableCommand {
         printComputeHeader(precision: precision)
         print("threads: \(Parallel.threads)   F16C/AVX2 conversion kernels: \(Convert.hasF16C ? "yes" : "no")")
 
-        // Baseline 1: OpenBLAS sgemm peak on a square 2048 problem.
+        // Baseline 1: OpenBLAS sgemm peak on a square 2048 problem; then oneDNN's sgemm on the same operands.
         let n = 2048
-        let a = Tensor(repeating: 0.5, shape: [n, n]), b = Tensor(repeating: 0.25, shape: [n, n])
-        let tPeak = bestTime(runs: runs) { _ = matmul(a, b) }
-        let peak = 2 * Double(n * n * n) / tPeak / 1e9
-        print(String(format: "sgemm 2048³ %@ (baseline)     %8.1f GFLOP/s", BLAS.backend.rawValue, peak))
+        let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
+        var c = [Float](repeating: 0, count: n * n)
+        func sgemmRate(_ library: BLAS.Backend) -> Double {
+            let t = a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+                bestTime(runs: runs) {
+                    BLAS.sgemm(using: library, m: n, n: n, k: n, a: pa.baseAddress!, lda: n, b: pb.baseAddress!, ldb: n,
+                               c: pc.baseAddress!, ldc: n)
+                }
+            }}}
+            return 2 * Double(n * n * n) / t / 1e9
+        }
+        let peak = sgemmRate(.openBLAS)
+        print(String(format: "sgemm 2048³ OpenBLAS (baseline)         %8.1f GFLOP/s", peak))
+        let dnnlSgemm = sgemmRate(.oneDNN)
+        print(String(format: "sgemm 2048³ oneDNN                      %8.1f GFLOP/s %5.2f× OpenBLAS", dnnlSgemm, dnnlSgemm / peak))
         // oneDNN's matmul at both precisions, weights pre-packed as `linear` packs them.
         for p in Precision.allCases {
             if let rate = gemmRate(p, runs: runs) {
@@ -118,7 +129,8 @@ struct CoreBench: ParsableCommand {
             return bestTime(runs: runs) { _ = linear(x, view) }
         }
         let linGF = 2 * Double(m * k * o) / tLin / 1e9
-        let impl = precision == .bf16 ? MatmulBenchmark.linearImplementation(precision: .bf16, m: m, n: o, k: k) : "widen + \(BLAS.backend.rawValue)"
+        let impl = precision == .bf16 ? MatmulBenchmark.linearImplementation(precision: .bf16, m: m, n: o, k: k)
+            : "widen + \(m * k * o >= BLAS.largeGEMM ? BLAS.backend.rawValue : BLAS.Backend.openBLAS.rawValue)"
         print(String(format: "linear bf16 weights, %@ [128×2048]·[5632×2048]ᵀ %6.1f GFLOP/s %5.2f× sgemm peak [%@]", precision.rawValue,
                      linGF, linGF / peak, impl))
 
@@ -155,7 +167,7 @@ struct CoreBench: ParsableCommand {
 func printComputeHeader(precision: Precision) {
     let cpu = ComputeCPU.current
     print("CPU: \(ComputeCPU.modelName) · oneDNN \(ComputeCPU.oneDNNVersion), ISA \(cpu.isa), native bf16: \(cpu.hasNativeBF16 ? "yes" : "no")"
-          + " · f32 GEMMs: \(BLAS.backend.rawValue) · precision: \(precision)")
+          + " · large f32 GEMMs: \(BLAS.backend.rawValue) · precision: \(precision)")
 }
 
 /// oneDNN matmul 2048³ at `precision` (weights pre-packed): the rate the model benchmarks are compared with.

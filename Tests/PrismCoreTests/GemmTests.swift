@@ -69,6 +69,23 @@ final class GemmTests: XCTestCase {
         }
     }
 
+    /// Both f32 libraries behind the seam, each called directly.
+    func testBothF32LibrariesMatchReference() {
+        forEachCase { t, a, lda, b, ldb, c, ldc in
+            let want = referenceGEMM(transA: t.transA, transB: t.transB, m: t.m, n: t.n, k: t.k, alpha: t.alpha, a: a, lda: lda,
+                                     b: b, ldb: ldb, beta: t.beta, c: c, ldc: ldc)
+            for library in [BLAS.Backend.openBLAS, .oneDNN] {
+                var out = c
+                a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in out.withUnsafeMutableBufferPointer { pc in
+                    BLAS.sgemm(using: library, transA: t.transA, transB: t.transB, m: t.m, n: t.n, k: t.k, alpha: t.alpha,
+                               a: pa.baseAddress!, lda: lda, b: pb.baseAddress!, ldb: ldb, beta: t.beta, c: pc.baseAddress!, ldc: ldc)
+                }}}
+                assertClose(Tensor(shape: [c.count], data: out), Tensor(shape: [c.count], data: want), atol: 1e-5, rtol: 1e-5,
+                            "\(library) \(t)")
+            }
+        }
+    }
+
     /// Inside a Parallel body the f32 GEMM runs on oneDNN, single-threaded: same results.
     func testF32InsideParallelBodyMatchesReference() {
         forEachCase { t, a, lda, b, ldb, c, ldc in

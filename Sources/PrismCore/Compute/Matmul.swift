@@ -1,12 +1,27 @@
 import CBLAS
 import CDNNL
 import CPrismKernels
+import Foundation
 
-/// f32 matrix products. Everything funnels into `BLAS.sgemm` (row-major), the one place that picks the library.
+/// f32 matrix products. Everything funnels into `BLAS.sgemm` (row-major), the one place that picks the library:
+///  - inside a Parallel body (attention tiles): oneDNN, single-threaded on that core;
+///  - GEMMs of at least `largeGEMM` multiply-adds: the backend (below);
+///  - smaller ones: OpenBLAS, whose threading costs little on them (oneDNN's OpenMP fork/join made the SAM decoder's
+///    small products 4.5× slower on the AVX2 machine, README).
 public enum BLAS {
-    /// The library behind f32 GEMMs outside parallel loops.
+    /// The library for large f32 GEMMs outside parallel loops: oneDNN where it reports AVX-512 (Debian's OpenBLAS
+    /// 0.3.21 reached a quarter of oneDNN's sgemm rate on the Intel machine, issue #13), OpenBLAS on AVX2 (equal rates
+    /// there, README). `PRISM_F32_GEMM=openblas|onednn` overrides it, to compare the two in one benchmark run.
     public enum Backend: String, Sendable { case openBLAS = "OpenBLAS", oneDNN }
-    public static let backend: Backend = .openBLAS
+    public static let backend: Backend = {
+        switch ProcessInfo.processInfo.environment["PRISM_F32_GEMM"]?.lowercased() {
+        case "onednn": return .oneDNN
+        case "openblas": return .openBLAS
+        default: return OneDNN.hasAVX512 ? .oneDNN : .openBLAS
+        }
+    }()
+    /// Multiply-adds (m·n·k) from which `backend` takes a GEMM; below it stays on OpenBLAS.
+    public static let largeGEMM = 1 << 24
 
     /// OpenBLAS threads = Prism's thread count, set once on first use.
     private static let configured: Bool = {
@@ -28,15 +43,26 @@ public enum BLAS {
         }
         // Inside a Parallel body (attention tiles) the GEMM must stay on its core: oneDNN runs single-threaded
         // there, while OpenBLAS would hand it to its own thread pool.
-        if Parallel.isWorker || backend == .oneDNN {
+        let library: Backend = Parallel.isWorker || (backend == .oneDNN && m * n * k >= largeGEMM) ? .oneDNN : .openBLAS
+        sgemm(using: library, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+              beta: beta, c: c, ldc: ldc)
+    }
+
+    /// The same product on a given library (benchmarks compare them; models go through `sgemm`).
+    public static func sgemm(using library: Backend, transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                             alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        _ = configured
+        switch library {
+        case .oneDNN:
             OneDNN.prepareThreads()
             let status = dnnl_sgemm(transA ? 84 : 78, transB ? 84 : 78, Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda),
                                     b, Int64(ldb), beta, c, Int64(ldc))   // 'T' / 'N'
             OneDNN.check(status, "dnnl_sgemm \(m)×\(n)×\(k)")
-            return
+        case .openBLAS:
+            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                        Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
         }
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 }
 

@@ -31,6 +31,12 @@ enum OneDNN {
         return isa.rawValue & bf16 == bf16
     }
 
+    /// AVX-512 (Skylake-SP and later, Zen 4): oneDNN's avx512_core kernels or better.
+    static var hasAVX512: Bool {
+        let avx512 = dnnl_cpu_isa_avx512_core.rawValue
+        return isa.rawValue & avx512 == avx512
+    }
+
     static var isaName: String {
         switch isa {
         case dnnl_cpu_isa_avx512_core_amx: "avx512_core_amx"
