@@ -221,6 +221,22 @@ public final class SamPredictor: @unchecked Sendable {
         return model.maskDecoder.decode(decoderImage(embedding, maskInput: maskInput), sparse: sparse, multimask: multimask)
     }
 
+    /// Many point prompts on one embedding (segment-everything's grid): the IoU predictions [M] of each, and its
+    /// low-res logits [M, 4g, 4g] only when `keep(iou)` wants them (nil otherwise). Same numbers as `lowResMasks`.
+    public func lowResMasks(_ embedding: ImageEmbedding, prompts: [[SamPoint]], multimask: Bool = true,
+                            keep: ([Float]) -> Bool = { _ in true }) throws -> [(logits: Tensor?, iou: [Float])] {
+        for points in prompts { try validate(embedding, points: points, box: nil, maskInput: nil) }
+        let sx = Double(embedding.inputWidth) / Double(embedding.originalWidth)
+        let sy = Double(embedding.inputHeight) / Double(embedding.originalHeight)
+        let image = decoderImage(embedding, maskInput: nil)
+        return prompts.map { points in
+            let scaled = points.map { SamPoint(x: Float(Double($0.x) * sx), y: Float(Double($0.y) * sy), label: $0.label) }
+            let (logits, iou) = model.maskDecoder.decode(image, sparse: model.promptEncoder.sparse(points: scaled, box: nil),
+                                                         multimask: multimask, keep: keep)
+            return (logits, iou.data)
+        }
+    }
+
     /// The decoder's image side: with no mask input the dense prompt is the same for every prompt, so it is
     /// prepared (with layer 0's projections) once per embedding; a mask input makes it prompt-specific.
     func decoderImage(_ embedding: ImageEmbedding, maskInput: Tensor?) -> DecoderImage {
