@@ -207,6 +207,23 @@ public final class SamPredictor: @unchecked Sendable {
         return MaskPrediction(lowResLogits: low, iouScores: iou.data, logits: postprocess(low, embedding))
     }
 
+    /// The one mask a prompt returns, in every command (segment, chat's /segment, demo): SAM's own rule
+    /// (segment-anything utils/onnx.py `select_masks`, and the predictor's advice). A prompt of fewer than 3
+    /// sparse tokens — one click (plus its padding point) or one box alone — is ambiguous: the best of the three
+    /// multimask outputs by predicted IoU. Anything more (several clicks, clicks and a box) takes the single-mask
+    /// output. `prediction` holds the masks decoded; `index` is the one returned.
+    public func selectedMask(_ embedding: ImageEmbedding, points: [SamPoint] = [], box: SamBox? = nil,
+                             maskInput: Tensor? = nil) throws -> (prediction: MaskPrediction, index: Int) {
+        let ambiguous = Self.isAmbiguous(points: points, box: box)
+        let p = try masks(embedding, points: points, box: box, maskInput: maskInput, multimask: ambiguous)
+        return (p, ambiguous ? p.best : 0)
+    }
+
+    /// Whether a prompt has fewer than 3 sparse tokens: points (+1 padding point without a box) + 2 per box.
+    public static func isAmbiguous(points: [SamPoint], box: SamBox?) -> Bool {
+        points.count + (box == nil ? (points.isEmpty ? 0 : 1) : 2) < 3
+    }
+
     /// Prompt encoder + mask decoder only: low-res logits [M, 4g, 4g] and IoU predictions [M].
     public func lowResMasks(_ embedding: ImageEmbedding, points: [SamPoint] = [], box: SamBox? = nil,
                             maskInput: Tensor? = nil, multimask: Bool = true) throws -> (logits: Tensor, iou: Tensor) {
