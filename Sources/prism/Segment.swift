@@ -101,8 +101,8 @@ struct SegmentCommand: ParsableCommand {
         for p in parsedPoints where !(p.x >= 0 && p.x < Float(img.width) && p.y >= 0 && p.y < Float(img.height)) {
             throw SamError.pointOutsideImage(x: p.x, y: p.y, width: img.width, height: img.height)
         }
-        if !parsedPoints.isEmpty && parsedBox == nil && parsedPoints.allSatisfy({ $0.label == .negative }) {
-            Terminal.writeErr("warning: only negative clicks: SAM then returns the region around them, not \"everything but\" them\n")
+        if PromptSyntax.isNegativeOnly(points: parsedPoints, box: parsedBox) {
+            Terminal.writeErr("warning: \(PromptSyntax.negativeOnlyWarning)\n")
         }
         let predictor = try SamPredictor(directory: modelDir)
         let start = Date()
