@@ -49,6 +49,10 @@ public enum ReplParser {
         A line ending in \\ continues on the next line; \"\"\" starts and ends a multi-line block.
         """
 
+    /// Every command name, for Tab completion.
+    public static let commandNames = ["/clear", "/exit", "/help", "/image", "/load", "/quit", "/save", "/segment",
+                                      "/set", "/stats", "/system"]
+
     /// nil for a blank line.
     public static func parse(_ line: String) throws -> ReplCommand? {
         let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -25,6 +25,14 @@ final class ReplCommandTests: XCTestCase {
         XCTAssertEqual(try ReplParser.parse("/quit"), .quit)
     }
 
+    /// Tab completion offers exactly the commands the parser knows.
+    func testCommandNamesAreTheParsedCommands() throws {
+        for name in ReplParser.commandNames {
+            do { _ = try ReplParser.parse(name + " x") } catch ReplError.unknownCommand { XCTFail("\(name) is not a command") } catch {}
+        }
+        XCTAssertEqual(ReplParser.commandNames.count, Set(ReplParser.commandNames).count)
+    }
+
     func testMalformedCommandsSayWhatIsWrong() {
         assertError("/frobnicate", "unknown command /frobnicate (type /help for the list)")
         assertError("/image", "usage: /image PATH…")
