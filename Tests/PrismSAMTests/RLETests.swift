@@ -46,6 +46,26 @@ final class RLETests: XCTestCase {
         }
     }
 
+    /// `prism segment --json`'s RLE and its mask PNGs (Fixtures/rle/prism, checked against pycocotools by
+    /// Tools/reference/check_prism_rle.py): the RLE decodes to the PNG, and the PNG encodes to the RLE.
+    func testPrismSegmentFixtureRoundTrips() throws {
+        let data = try Data(contentsOf: fixtureURL("rle/prism/segment.json"))
+        let result = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        let files = (result["files"] as! [String]).filter { !$0.hasSuffix("overlay.png") }
+        let masks = result["masks"] as! [[String: Any]]
+        XCTAssertEqual(files.count, 4)
+        XCTAssertEqual(masks.count, 4)
+        for (file, m) in zip(files, masks) {
+            let seg = m["segmentation"] as! [String: Any]
+            let img = try RGBImage(contentsOf: fixtureURL("rle/prism/" + file))
+            let png = stride(from: 0, to: img.pixels.count, by: 3).map { img.pixels[$0] > 127 ? UInt8(1) : 0 }
+            let rle = try RLE(cocoObject: seg)
+            XCTAssertEqual(rle.mask(), png, file)
+            XCTAssertEqual(rle.area, m["area"] as! Int, file)
+            XCTAssertEqual(try RLE(mask: png, width: img.width, height: img.height).compressedCounts, seg["counts"] as! String, file)
+        }
+    }
+
     func testCocoObjectRoundTrip() throws {
         let mask: [UInt8] = [0, 1, 1, 0, 1, 1, 0, 0, 1, 0, 1, 1]        // 4 × 3
         let rle = try RLE(mask: mask, width: 4, height: 3)
