@@ -4,7 +4,7 @@ import XCTest
 
 /// Pillow's resize is integer arithmetic, so the port must match it byte for byte.
 final class PillowResizeTests: XCTestCase {
-    static let cases = ["shrink", "enlarge", "width_only", "height_only", "flat", "tall_vfirst", "tall_hfirst"]
+    static let cases = ["shrink", "enlarge", "width_only", "height_only", "flat", "tall_vfirst", "tall_hfirst", "edge_vfirst", "edge_hfirst"]
 
     /// Goldens from Pillow 12.3 and 13.0 (Tools/reference/pil_resize.py, one venv each): each order matches its own.
     func testMatchesPillow12And13Exactly() throws {
@@ -26,6 +26,8 @@ final class PillowResizeTests: XCTestCase {
     func testPassOrderRule() throws {
         XCTAssertTrue(PillowPassOrder.pillow13.verticalFirst(width: 61, height: 230, toWidth: 52, toHeight: 199))
         XCTAssertFalse(PillowPassOrder.pillow13.verticalFirst(width: 61, height: 230, toWidth: 30, toHeight: 199))
+        XCTAssertTrue(PillowPassOrder.pillow13.verticalFirst(width: 23, height: 90, toWidth: 18, toHeight: 78))   // 12 > 2·5
+        XCTAssertFalse(PillowPassOrder.pillow13.verticalFirst(width: 23, height: 90, toWidth: 17, toHeight: 78))  // 12 = 2·6
         XCTAssertTrue(PillowPassOrder.pillow13.verticalFirst(width: 50, height: 40, toWidth: 80, toHeight: 39))   // width grows
         XCTAssertFalse(PillowPassOrder.pillow13.verticalFirst(width: 50, height: 40, toWidth: 50, toHeight: 40))
         XCTAssertFalse(PillowPassOrder.pillow12.verticalFirst(width: 61, height: 230, toWidth: 52, toHeight: 199))

@@ -26,12 +26,13 @@ out = {}
 src = (np.linspace(0, 255, 37 * 29 * 3).reshape(29, 37, 3) + rng.integers(0, 60, (29, 37, 3))) % 256
 src = src.astype(np.uint8)
 out["src"] = torch.from_numpy(src.astype(np.float32))
-# a tall image: 23×90 → 20×78 runs vertical first under Pillow 13 (12 > 2·3), 23×90 → 11×78 does not (12 < 2·12)
+# a tall image: 23×90 → 20×78 runs vertical first under Pillow 13 (12 > 2·3), 23×90 → 11×78 does not (12 < 2·12);
+# at the edge, → 18×78 does (12 > 2·5) and → 17×78 does not (12 = 2·6)
 tall = rng.integers(0, 256, (90, 23, 3)).astype(np.uint8)
 out["tall"] = torch.from_numpy(tall.astype(np.float32))
 cases = {"shrink": ("src", 13, 11), "enlarge": ("src", 50, 41), "width_only": ("src", 20, 29),
          "height_only": ("src", 37, 9), "flat": ("src", 45, 12), "tall_vfirst": ("tall", 20, 78),
-         "tall_hfirst": ("tall", 11, 78)}
+         "tall_hfirst": ("tall", 11, 78), "edge_vfirst": ("tall", 18, 78), "edge_hfirst": ("tall", 17, 78)}
 for filt, tag in [(Image.BICUBIC, "bicubic"), (Image.BILINEAR, "bilinear")]:
     for name, (img, w, h) in cases.items():
         pixels = src if img == "src" else tall
