@@ -12,7 +12,7 @@ final class PillowResizeTests: XCTestCase {
             let g = try Golden(file)
             for filter in [PillowFilter.bicubic, .bilinear] {
                 for name in Self.cases {
-                    let src = g.tensor(name.hasPrefix("tall") ? "tall" : "src")          // [H, W, 3]
+                    let src = g.tensor(name.hasSuffix("first") ? "tall" : "src")        // [H, W, 3]
                     let e = g.tensor("\(filter == .bicubic ? "bicubic" : "bilinear").\(name)")
                     let out = pillowResize(src.data.map { UInt8($0) }, width: src.shape[1], height: src.shape[0], channels: 3,
                                            toWidth: e.shape[1], toHeight: e.shape[0], filter: filter, order: order)
