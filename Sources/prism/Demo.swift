@@ -37,7 +37,7 @@ struct DemoCommand: ParsableCommand {
                 state.addUserTurn(question)
                 var answer = ""
                 let stats = try engine.reply(to: state, onText: { answer += $0 }, shouldStop: { false })
-                print("Q: \(question)\nA: \(answer)")
+                print("Q: \(question)\nA: \(TerminalText.escapingControls(answer))")
                 print("   \(stats.summary)\n")
             }
         } else {
