@@ -51,7 +51,7 @@ struct AskCommand: ParsableCommand {
                 "usage": ["prompt_tokens": stats.promptTokens + stats.cachedTokens, "completion_tokens": stats.generatedTokens,
                           "total_tokens": stats.promptTokens + stats.cachedTokens + stats.generatedTokens],
             ]
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
             Terminal.writeOut(String(decoding: data, as: UTF8.self) + "\n")
         } else {
             Terminal.writeOut("\n")
