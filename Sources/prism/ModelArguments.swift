@@ -11,7 +11,7 @@ extension PrecisionChoice: ExpressibleByArgument {}
 struct PrecisionArguments: ParsableArguments {
     @Option(help: ArgumentHelp(
         "Matrix-product precision: auto (bf16 where oneDNN reports native bf16 kernels, else f32), bf16 or f32. "
-            + "Default: $\(PrecisionChoice.environmentVariable), else auto.",
+            + "(default: $\(PrecisionChoice.environmentVariable), else auto)",
         valueName: PrecisionChoice.allCases.map(\.rawValue).joined(separator: "|")))
     var precision: PrecisionChoice?
 
@@ -30,10 +30,10 @@ struct PrecisionArguments: ParsableArguments {
 /// `-m DIR`, shared by every command that runs the vision-language model.
 struct ModelArguments: ParsableArguments {
     @Option(name: [.short, .customLong("model")],
-            help: "Model directory (config.json, safetensors, tiktoken.model). Default: the embedded Weights/prism-vl-tiny.")
+            help: "Model directory (config.json, safetensors, tiktoken.model). (default: the embedded Weights/prism-vl-tiny)")
     var model: String?
 
-    @Option(help: "Chat template file or Prompts/ folder (default: Prompts/kimi_vl_chat.json).")
+    @Option(help: "Chat template file or Prompts/ folder. (default: Prompts/kimi_vl_chat.json)")
     var template: String?
 
     func directory() throws -> URL {
