@@ -6,12 +6,12 @@ import Foundation
 /// f32 matrix products. Everything funnels into `BLAS.sgemm` (row-major), the one place that picks the library:
 ///  - inside a Parallel body (attention tiles): oneDNN, single-threaded on that core;
 ///  - GEMMs of at least `largeGEMM` multiply-adds: the backend (below);
-///  - smaller ones: OpenBLAS, whose threading costs little on them (oneDNN's OpenMP fork/join made the SAM decoder's
-///    small products 4.5× slower on the AVX2 machine, README).
+///  - smaller ones: OpenBLAS, whose threading costs little on them (oneDNN's OpenMP fork/join made the SAM decoder
+///    3–4× slower on the AVX2 machine under load, README).
 public enum BLAS {
     /// The library for large f32 GEMMs outside parallel loops: oneDNN where it reports AVX-512 (Debian's OpenBLAS
-    /// 0.3.21 reached a quarter of oneDNN's sgemm rate on the Intel machine, issue #13), OpenBLAS on AVX2 (equal rates
-    /// there, README). `PRISM_F32_GEMM=openblas|onednn` overrides it, to compare the two in one benchmark run.
+    /// 0.3.21 reached a quarter of oneDNN's sgemm rate on the Intel machine, issue #13), OpenBLAS on AVX2 (equal
+    /// per-core rates there, and OpenMP's fork/join cost more under load, README). `PRISM_F32_GEMM=openblas|onednn` overrides it, to compare the two in one benchmark run.
     public enum Backend: String, Sendable { case openBLAS = "OpenBLAS", oneDNN }
     public static let backend: Backend = {
         switch ProcessInfo.processInfo.environment["PRISM_F32_GEMM"]?.lowercased() {
