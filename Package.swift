@@ -30,6 +30,7 @@ let package = Package(
         system("CZlib", "zlib", "zlib1g-dev"),
         system("CProtobufC", "libprotobuf-c", "libprotobuf-c-dev"),
         system("CEdit", "libedit", "libedit-dev"),
+        system("CCrypto", "libcrypto", "libssl-dev"),
 
         // Small C kernels: f16 widening with F16C where the CPU has it.
         .target(name: "CPrismKernels", cSettings: [.unsafeFlags(["-O3"])]),
@@ -42,7 +43,7 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // libjpeg / libpng behind return codes (their errors longjmp, which Swift cannot catch).
         .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"]),
-        .target(name: "PrismIO", dependencies: ["PrismCore", "CImageCodecs"]),
+        .target(name: "PrismIO", dependencies: ["PrismCore", "CImageCodecs", "CCrypto"]),
         .target(name: "PrismTokenizer", dependencies: ["PrismIO"]),
         .target(name: "PrismData", dependencies: ["PrismIO", "CZlib", "CCRC32C", "CExampleProto", "CProtobufC"]),
         .target(name: "PrismVLM", dependencies: ["PrismCore", "PrismIO", "PrismTokenizer"]),
