@@ -109,7 +109,7 @@ class ServeOpenAITest(unittest.TestCase):
 
     def test_two_images_and_length(self):
         one = self.ask("How many stars are there?", [self.scene])
-        two = self.ask("How many stars are there?", [self.scene, self.scene], max_completion_tokens=2)
+        two = self.ask("Describe the image.", [self.scene, self.scene], max_completion_tokens=2)
         self.assertGreater(two.usage.prompt_tokens, one.usage.prompt_tokens)
         self.assertEqual(two.choices[0].finish_reason, "length")
         self.assertEqual(two.usage.completion_tokens, 2)
@@ -131,8 +131,8 @@ class ServeOpenAITest(unittest.TestCase):
             self.client.chat.completions.create(model="prism-vl-tiny", messages=[{"role": "user", "content": "x" * 2_100_000}])
         self.assertEqual(e.exception.status_code, 413)
 
-    def test_queue_full_and_timeout(self):
-        small = Server("-m", RANDOM_MODEL, "--parallel", "1", "--max-queue", "0", "--timeout", "2")
+    def test_queue_full(self):
+        small = Server("-m", RANDOM_MODEL, "--parallel", "1", "--max-queue", "0")
         try:
             client = small.client()
             stream = client.chat.completions.create(model="chat_tiny", messages=[{"role": "user", "content": "go"}],
@@ -141,14 +141,27 @@ class ServeOpenAITest(unittest.TestCase):
             with self.assertRaises(openai.RateLimitError) as e:
                 client.chat.completions.create(model="chat_tiny", messages=[{"role": "user", "content": "hi"}])
             self.assertEqual(e.exception.response.headers["retry-after"], "1")
-            with self.assertRaises(openai.APIError):
-                for _ in stream:                       # ends with the timeout error event
-                    pass
+            self.assertEqual(e.exception.body["code"], "queue_full")
+            stream.close()
+        finally:
+            small.stop()
+
+    def test_timeout(self):
+        slow = Server("-m", RANDOM_MODEL, "--timeout", "0.2")
+        try:
+            client = slow.client()
             with self.assertRaises(openai.APIStatusError) as e:
                 client.chat.completions.create(model="chat_tiny", messages=[{"role": "user", "content": "go"}], max_tokens=4000)
             self.assertEqual(e.exception.status_code, 504)
+            self.assertEqual(e.exception.body["code"], "timeout")
+            stream = client.chat.completions.create(model="chat_tiny", messages=[{"role": "user", "content": "go"}],
+                                                    max_tokens=4000, stream=True)
+            with self.assertRaises(openai.APIError) as e:
+                for _ in stream:                       # the stream ends with the timeout error event
+                    pass
+            self.assertIn("0 s limit", str(e.exception))
         finally:
-            small.stop()
+            slow.stop()
 
     def test_segment_rle_decodes_with_pycocotools(self):
         status, r = post(self.server.base + "/v1/segment", {"image": self.scene, "points": [[215, 262]], "labels": [1], "multimask": True})
@@ -167,7 +180,7 @@ class ServeOpenAITest(unittest.TestCase):
         self.assertTrue(mask_utils.decode(best["segmentation"])[262, 215], "the clicked pixel is inside the best mask")
 
     def test_curl(self):
-        body = json.dumps({"model": "prism-vl-tiny", "temperature": 0, "max_tokens": 4,
+        body = json.dumps({"model": "prism-vl-tiny", "temperature": 0, "max_tokens": 4, "ignore_eos": True,
                            "messages": [{"role": "user", "content": "hello"}]})
         out = subprocess.run(["curl", "-sS", self.server.base + "/v1/chat/completions", "-H", f"Authorization: Bearer {KEY}",
                               "-H", "Content-Type: application/json", "-d", body], capture_output=True, text=True, check=True)
