@@ -45,6 +45,16 @@ final class Admission: @unchecked Sendable {
     var current: Int { lock.lock(); defer { lock.unlock() }; return count }
 }
 
+/// One admitted request; the place is given back when the last reference goes, on every path.
+final class AdmissionSlot: @unchecked Sendable {
+    let admission: Admission
+    init?(_ admission: Admission) {
+        guard admission.enter() else { return nil }
+        self.admission = admission
+    }
+    deinit { admission.leave() }
+}
+
 public final class PrismServer: @unchecked Sendable {
     public let options: ServeOptions
     let chat: ChatService?
@@ -134,17 +144,26 @@ public final class PrismServer: @unchecked Sendable {
         do { return try JSONDecoder().decode(T.self, from: Data(buffer: buffer)) } catch { throw apiError(decoding: error) }
     }
 
+    func served<T>(_ service: T?, _ kind: String) throws -> T {
+        guard let service else { throw APIError.notFound("This server has no \(kind) model loaded.", code: "model_not_found") }
+        return service
+    }
+
+    /// A request may name the model (OpenAI clients always do); another name is a 404, as OpenAI answers it.
+    func check(model: String?, served name: String) throws {
+        if let m = model, !m.isEmpty, m != name {
+            throw APIError.notFound("The model '\(m)' does not exist; this server has '\(name)'.", code: "model_not_found")
+        }
+    }
+
     // MARK: - /v1/chat/completions
 
     func chatCompletions(_ request: Request, _ context: ServeContext) async throws -> Response {
-        guard let chat else { throw APIError.notFound("This server has no chat model loaded.", code: "model_not_found") }
+        let chat = try served(self.chat, "chat")
         let body = try await decodeBody(ChatCompletionRequest.self, request)
-        if let m = body.model, !m.isEmpty, m != chat.name {
-            throw APIError.notFound("The model '\(m)' does not exist; this server has '\(chat.name)'.", code: "model_not_found")
-        }
-        guard chatAdmission.enter() else { throw APIError.busy(retryAfter: 1) }
-        var admitted = true
-        defer { if admitted { chatAdmission.leave() } }
+        try check(model: body.model, served: chat.name)
+        guard let slot = AdmissionSlot(chatAdmission) else { throw APIError.busy(retryAfter: 1) }
+        defer { withExtendedLifetime(slot) {} }
         let prepared = try await chat.prepare(body)
         let id = "chatcmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(24)
         let created = Int(Date().timeIntervalSince1970)
@@ -161,9 +180,9 @@ public final class PrismServer: @unchecked Sendable {
                                            usage: outcome.usage))
         }
 
-        // Streaming: the admission slot moves into the response body, which outlives this handler.
-        admitted = false
-        let admission = chatAdmission, metrics = self.metrics, name = chat.name, channel = context.channel
+        // Streaming: the admission slot moves into the response body, which outlives this handler (and is
+        // released with it even if the body never runs because the client left first).
+        let metrics = self.metrics, name = chat.name, channel = context.channel
         @Sendable func chunk(_ delta: ChatCompletionChunk.Delta, finish: String? = nil, usage: Usage? = nil, choices: Bool = true) -> ByteBuffer {
             let c = ChatCompletionChunk(id: id, created: created, model: name,
                                         choices: choices ? [.init(index: 0, delta: delta, finishReason: finish)] : [], usage: usage)
@@ -173,7 +192,7 @@ public final class PrismServer: @unchecked Sendable {
         }
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                         body: .init { writer in
-            defer { admission.leave() }
+            defer { withExtendedLifetime(slot) {} }
             try await DisconnectWatcher.watching(channel, onClose: { cancel.fire(.disconnected) }) {
                 do {
                     try await writer.write(chunk(.init(role: "assistant", content: "")))
@@ -199,13 +218,11 @@ public final class PrismServer: @unchecked Sendable {
     // MARK: - /v1/segment
 
     func segment(_ request: Request) async throws -> Response {
-        guard let segmenter else { throw APIError.notFound("This server has no segmentation model loaded.", code: "model_not_found") }
+        let segmenter = try served(self.segmenter, "segmentation")
         let body = try await decodeBody(SegmentRequest.self, request)
-        if let m = body.model, !m.isEmpty, m != segmenter.name {
-            throw APIError.notFound("The model '\(m)' does not exist; this server has '\(segmenter.name)'.", code: "model_not_found")
-        }
-        guard segmentAdmission.enter() else { throw APIError.busy(retryAfter: 1) }
-        defer { segmentAdmission.leave() }
+        try check(model: body.model, served: segmenter.name)
+        guard let slot = AdmissionSlot(segmentAdmission) else { throw APIError.busy(retryAfter: 1) }
+        defer { withExtendedLifetime(slot) {} }
         let timeout = options.requestTimeout
         do {
             return try json(try await withDeadline(timeout) { try await segmenter.segment(body) })

@@ -282,14 +282,14 @@ final class ServerTests: XCTestCase {
         let holder = try RawHTTP(url: url)
         defer { holder.close() }
         try holder.send(method: "POST", body: try JSONSerialization.data(withJSONObject: chatBody("go", maxTokens: 4000, stream: true)), headers: auth)
-        XCTAssertEqual(try holder.readHead().status, 200)
-        _ = try holder.readChunk()
+        let holderStatus = try await blocking { try holder.readHead().status }
+        XCTAssertEqual(holderStatus, 200)
+        _ = try await blocking { try holder.readChunk() }
         let busy = try await http("POST", url, json: chatBody("hi"), headers: auth)
         assertOpenAIError(busy, status: 429, code: "queue_full", type: "rate_limit_error")
         XCTAssertEqual(busy.headers["retry-after"], "1")
         // the stream ends with the timeout error event, then [DONE]
-        var rest: [UInt8] = []
-        while let c = try holder.readChunk() { rest += c }
+        let rest = try await blocking { try holder.readRest() }
         let tail = events(String(decoding: rest, as: UTF8.self))
         XCTAssertEqual(tail.last, "[DONE]")
         XCTAssertTrue(tail.dropLast().last?.contains("\"code\":\"timeout\"") ?? false, "\(tail.suffix(2))")
@@ -304,9 +304,10 @@ final class ServerTests: XCTestCase {
         let engine = s.chat!.engine
         let connection = try RawHTTP(url: s.base + "/v1/chat/completions")
         try connection.send(method: "POST", body: try JSONSerialization.data(withJSONObject: chatBody("go", maxTokens: 4000, stream: true)), headers: [:])
-        XCTAssertEqual(try connection.readHead().status, 200)
-        _ = try connection.readChunk()
-        _ = try connection.readChunk()
+        let status = try await blocking { try connection.readHead().status }
+        XCTAssertEqual(status, 200)
+        _ = try await blocking { try connection.readChunk() }
+        _ = try await blocking { try connection.readChunk() }
         XCTAssertEqual(engine.snapshot.running, 1)
         connection.close()
         for _ in 0..<600 where engine.snapshot.running > 0 { try await Task.sleep(nanoseconds: 10_000_000) }
@@ -323,11 +324,11 @@ final class ServerTests: XCTestCase {
         let connection = try RawHTTP(url: s.base + "/v1/chat/completions")
         defer { connection.close() }
         try connection.send(method: "POST", body: try JSONSerialization.data(withJSONObject: chatBody("go", maxTokens: 200, stream: true)), headers: [:])
-        XCTAssertEqual(try connection.readHead().status, 200)
-        _ = try connection.readChunk()
+        let status = try await blocking { try connection.readHead().status }
+        XCTAssertEqual(status, 200)
+        _ = try await blocking { try connection.readChunk() }
         let stopping = Task { try await s.stop() }
-        var rest: [UInt8] = []
-        while let c = try connection.readChunk() { rest += c }
+        let rest = try await blocking { try connection.readRest() }
         let data = events(String(decoding: rest, as: UTF8.self))
         XCTAssertEqual(data.last, "[DONE]")
         let finish = data.dropLast().last.flatMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
