@@ -28,6 +28,15 @@ public struct ServeOptions: Sendable {
     public init() {}
 }
 
+public enum ServeError: Error, CustomStringConvertible, Equatable {
+    case cannotListen(address: String, reason: String)
+    public var description: String {
+        switch self {
+        case let .cannotListen(a, r): "cannot listen on \(a): \(r)"
+        }
+    }
+}
+
 /// Requests admitted (queued or running) against a fixed capacity.
 final class Admission: @unchecked Sendable {
     private let lock = NSLock()
@@ -89,7 +98,11 @@ public final class PrismServer: @unchecked Sendable {
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger))
         groupLock.withLock { self.group = group }
         defer { chat?.engine.shutdown(drain: true) }
-        try await group.run()
+        do {
+            try await group.run()
+        } catch let e as IOError {
+            throw ServeError.cannotListen(address: "\(options.host):\(options.port)", reason: String(cString: strerror(e.errnoCode)))
+        }
     }
 
     /// Starts the same graceful shutdown SIGTERM does.

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Hummingbird
 import PrismChat
 import PrismIO
@@ -335,6 +338,28 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(((finish?["choices"] as? [[String: Any]])?.first?["finish_reason"]) as? String, "length")
         try await stopping.value
         XCTAssertThrowsError(try RawHTTP(url: s.base + "/health"), "the port is closed")
+    }
+
+    func testPortInUseIsAOneLineError() async throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        listen(fd, 1)
+        var options = ServeOptions()
+        options.port = Int(UInt16(bigEndian: address.sin_port))
+        options.logLevel = .critical
+        let server = PrismServer(chat: nil, chatName: "", sam: nil, samName: "", options: options)
+        do {
+            try await server.run(handleSignals: false)
+            XCTFail("run returned")
+        } catch {
+            XCTAssertEqual("\(error)", "cannot listen on 127.0.0.1:\(options.port): Address already in use")
+        }
     }
 
     // MARK: - Segmentation
