@@ -203,6 +203,12 @@ public final class PrismServer: @unchecked Sendable {
             encoder.outputFormatting = [.withoutEscapingSlashes]
             return ByteBuffer(string: "data: " + String(decoding: (try? encoder.encode(c)) ?? Data(), as: UTF8.self) + "\n\n")
         }
+        // the per-token chunk is the same JSON as chunk(.init(content:)) gives, written without an encoder per token
+        let deltaHead = "data: {\"id\":\(jsonString(id)),\"object\":\"chat.completion.chunk\",\"created\":\(created),\"model\":\(jsonString(name)),"
+            + "\"choices\":[{\"index\":0,\"delta\":{\"content\":"
+        @Sendable func contentChunk(_ piece: String) -> ByteBuffer {
+            ByteBuffer(string: deltaHead + jsonString(piece) + "},\"finish_reason\":null}]}\n\n")
+        }
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                         body: .init { writer in
             defer { withExtendedLifetime(slot) {} }
@@ -210,7 +216,7 @@ public final class PrismServer: @unchecked Sendable {
                 do {
                     try await writer.write(chunk(.init(role: "assistant", content: "")))
                     let outcome = try await chat.run(prepared, timeout: timeout, cancel: cancel, onText: { piece in
-                        do { try await writer.write(chunk(.init(content: piece))); return true } catch { return false }
+                        do { try await writer.write(contentChunk(piece)); return true } catch { return false }
                     })
                     metrics.timeToFirstToken(outcome.timeToFirstToken)
                     try await writer.write(chunk(.init(), finish: outcome.finishReason))
@@ -286,4 +292,21 @@ struct APIMiddleware: RouterMiddleware {
         guard given.count == expected.count else { return false }
         return zip(given, expected).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
+}
+
+/// `s` as a JSON string literal: quotes, backslashes and control characters escaped, everything else as UTF-8.
+func jsonString(_ s: String) -> String {
+    var out = "\""
+    for u in s.unicodeScalars {
+        switch u {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case _ where u.value < 0x20: out += String(format: "\\u%04x", u.value)
+        default: out.unicodeScalars.append(u)
+        }
+    }
+    return out + "\""
 }
