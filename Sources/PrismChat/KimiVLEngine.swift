@@ -91,7 +91,7 @@ public final class KimiVLEngine: ChatEngine {
 
     public func reply(to state: ChatState, onText: (String) -> Void, shouldStop: () -> Bool) throws -> ReplyStats {
         let request = try request(state)
-        var text = StreamingDecoder(tokenizer)
+        var text = StreamingDecoder(tokenizer, hidingSpecialTokens: true)
         let result = try engine.generate(request) { token in
             if shouldStop() { return false }
             let piece = text.append(token)
@@ -109,6 +109,11 @@ public final class KimiVLEngine: ChatEngine {
         stats.prefillSeconds = result.usage.prefillSeconds
         stats.decodeSeconds = result.usage.decodeSeconds
         stats.interrupted = result.finish == .cancelled
+        stats.finishReason = switch result.finish {
+        case .stop: .stop
+        case .length: .length
+        case .cancelled, .failed: .interrupted
+        }
         return stats
     }
 }

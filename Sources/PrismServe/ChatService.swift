@@ -123,7 +123,7 @@ final class ChatService: @unchecked Sendable {
         }
         defer { timer.cancel() }
 
-        var text = StreamingDecoder(bundle.tokenizer)
+        var text = StreamingDecoder(bundle.tokenizer, hidingSpecialTokens: true)
         var stop = StopText(chat.stops)
         var completion = 0
         var result: GenerationResult?
