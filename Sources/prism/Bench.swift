@@ -9,7 +9,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run benchmarks, reported as ratios against baselines measured in the same run.",
-        subcommands: [CoreBench.self, SamBenchCommand.self, VLMBenchCommand.self])
+        subcommands: [CoreBench.self, SamBenchCommand.self, VLMBenchCommand.self, EngineBench.self])
 }
 
 /// Wall-clock seconds of the best of `runs` calls (after one warm-up).
