@@ -118,6 +118,74 @@ public final class TFRecordReader {
     /// Records an error found above the framing layer (e.g. an undecodable payload) as skipped.
     public func noteSkipped(_ error: TFRecordError) { skipped.append(error) }
 
+    // MARK: - Frames, for callers that number records themselves
+
+    /// The next frame's payload (valid until the next call), or nil at the end, skipping nothing: a payload whose
+    /// CRC fails throws `.corruptedData` with the reader already past it, so the next call reads the next frame;
+    /// any other error ends the file. `skipCorrupt` plays no part here.
+    func nextFrame() throws -> UnsafeRawBufferPointer? {
+        guard !finished else { return nil }
+        do {
+            guard let payload = try nextPayload() else {
+                finished = true
+                return nil
+            }
+            return payload
+        } catch let error as TFRecordError {
+            if case .corruptedData = error {} else { finished = true }
+            throw error
+        }
+    }
+
+    /// Steps over up to `count` frames without reading their payloads where it can (uncompressed files: only the
+    /// 12-byte headers are read, the reader seeks past the rest) and without checking payload CRCs. Returns how
+    /// many it stepped over: fewer only at the end of the file. Framing errors throw, as in `nextFrame`.
+    @discardableResult
+    func skipFrames(_ count: Int) throws -> Int {
+        var done = 0
+        while done < count && !finished {
+            let headerAvailable = try fill(12)
+            if headerAvailable == 0 { finished = true; break }
+            guard headerAvailable >= 12 else {
+                finished = true
+                throw TFRecordError.truncatedHeader(location, available: headerAvailable)
+            }
+            let length = try checkedLength(buffer + start)
+            let recordSize = 12 + Int(length) + 4
+            if end - start >= recordSize || compression != .none {
+                let available = try fill(recordSize)
+                guard available >= recordSize else {
+                    finished = true
+                    throw TFRecordError.truncatedPayload(location, length: length, available: UInt64(max(0, available - 12)))
+                }
+                advance(recordSize)
+            } else {
+                // The payload is not buffered: seek past it (the size check above guarantees it is in the file).
+                try seekFile(to: offset + UInt64(recordSize))
+                recordIndex += 1
+            }
+            done += 1
+        }
+        return done
+    }
+
+    /// Starts reading at the record that begins at `offset` (uncompressed files; from an index), numbered `record`.
+    func seek(toOffset newOffset: UInt64, record: Int) throws {
+        precondition(compression == .none, "seek needs an uncompressed file")
+        try seekFile(to: newOffset)
+        recordIndex = record
+        finished = false
+    }
+
+    private func seekFile(to newOffset: UInt64) throws {
+        guard let file = source as? FileSource else { preconditionFailure("seek on a compressed stream") }
+        do { try file.seek(to: newOffset) } catch { throw Self.fileError(error, path) }
+        start = 0
+        end = 0
+        sourceEnded = newOffset >= fileSize
+        offset = newOffset
+    }
+
     // MARK: - Framing
 
     private var location: RecordLocation { RecordLocation(file: path, record: recordIndex, offset: offset) }
@@ -127,23 +195,7 @@ public final class TFRecordReader {
         if headerAvailable == 0 { return nil }
         guard headerAvailable >= 12 else { throw TFRecordError.truncatedHeader(location, available: headerAvailable) }
 
-        let header = buffer + start
-        let length = header.loadUnaligned(as: UInt64.self).littleEndian
-        let lengthCRC = header.loadUnaligned(fromByteOffset: 8, as: UInt32.self).littleEndian
-        guard CRC32C.mask(CRC32C.checksum(UnsafeRawBufferPointer(start: header, count: 8))) == lengthCRC else {
-            throw TFRecordError.corruptedLength(location)
-        }
-
-        // Refuse impossible lengths before allocating anything for them.
-        if compression == .none {
-            let left = fileSize - min(fileSize, offset + 12)
-            if length > left || left - length < 4 {
-                throw TFRecordError.truncatedPayload(location, length: length, available: left)
-            }
-        } else if length > maxRecordBytes {
-            throw TFRecordError.recordTooLarge(location, length: length, limit: maxRecordBytes)
-        }
-
+        let length = try checkedLength(buffer + start)
         let recordSize = 12 + Int(length) + 4
         let available = try fill(recordSize)
         guard available >= recordSize else {
@@ -160,6 +212,26 @@ public final class TFRecordReader {
         }
         advance(recordSize)
         return payload
+    }
+
+    /// The length in a 12-byte header, its CRC checked and its size possible: impossible lengths are refused
+    /// before anything is allocated for them.
+    @inline(__always)
+    private func checkedLength(_ header: UnsafeMutableRawPointer) throws -> UInt64 {
+        let length = header.loadUnaligned(as: UInt64.self).littleEndian
+        let lengthCRC = header.loadUnaligned(fromByteOffset: 8, as: UInt32.self).littleEndian
+        guard CRC32C.mask(CRC32C.checksum(UnsafeRawBufferPointer(start: header, count: 8))) == lengthCRC else {
+            throw TFRecordError.corruptedLength(location)
+        }
+        if compression == .none {
+            let left = fileSize - min(fileSize, offset + 12)
+            if length > left || left - length < 4 {
+                throw TFRecordError.truncatedPayload(location, length: length, available: left)
+            }
+        } else if length > maxRecordBytes {
+            throw TFRecordError.recordTooLarge(location, length: length, limit: maxRecordBytes)
+        }
+        return length
     }
 
     private func advance(_ size: Int) {

@@ -28,12 +28,12 @@ final class ConvertTests: XCTestCase {
         XCTAssertEqual(jsonl.records, original.count)
         XCTAssertEqual(jsonl.outputs, [directory.file("jsonl/data.jsonl")])
         // Images are files with their original bytes, named in the JSONL.
-        let images = try FileManager.default.contentsOfDirectory(atPath: directory.file("jsonl/images")).sorted()
+        let images = try FileManager.default.contentsOfDirectory(atPath: directory.file("jsonl/images/data")).sorted()
         XCTAssertEqual(images, ["pypi_tfrecord-000000.png", "tf_examples-000000.jpg", "tf_examples-000001.png", "tf_zero_length-000000.png"])
         guard case .bytes(let jpeg)? = original[0]["image/encoded"] else { return XCTFail() }
-        XCTAssertEqual(readBytes(directory.file("jsonl/images/tf_examples-000000.jpg")), jpeg[0])
+        XCTAssertEqual(readBytes(directory.file("jsonl/images/data/tf_examples-000000.jpg")), jpeg[0])
         let firstLine = String(decoding: readBytes(directory.file("jsonl/data.jsonl")), as: UTF8.self).split(separator: "\n")[0]
-        XCTAssertTrue(firstLine.hasPrefix("{\"image\":\"images/tf_examples-000000.jpg\",\"format\":\"jpeg\",\"height\":4,\"width\":3,"), String(firstLine))
+        XCTAssertTrue(firstLine.hasPrefix("{\"image\":[\"images/data/tf_examples-000000.jpg\"],\"format\":[\"jpeg\"],\"height\":[4],\"width\":[3],"), String(firstLine))
         XCTAssertTrue(firstLine.contains("\"xmin\":[0.1,0.5]"))
         XCTAssertTrue(firstLine.contains("\"classes\":[\"cat\",\"chât 猫\"]"))
 
@@ -127,39 +127,58 @@ final class ConvertTests: XCTestCase {
         let jsonl = directory.file("in.jsonl")
         writeBytes(Array("{\"label\": 1}\n\n{\"label\": [1, \"x\"]}\n{not json}\n".utf8), to: jsonl)
         XCTAssertThrowsError(try convertJSONL([jsonl], toShardsIn: directory.file("out"), options: ConvertOptions())) { error in
-            XCTAssertEqual((error as? TFRecordError)?.description, "\(jsonl):3: \"label\": expected a number, found x")
+            XCTAssertEqual((error as? TFRecordError)?.description, "\(jsonl):3: \"label\": a list mixes strings and numbers")
         }
         var options = ConvertOptions()
         options.skipCorrupt = true
         let report = try convertJSONL([jsonl], toShardsIn: directory.file("out"), options: options)
         XCTAssertEqual(report.records, 1)
-        XCTAssertEqual(report.skipped.map(\.description), ["\(jsonl):3: \"label\": expected a number, found x", "\(jsonl):4: invalid JSON"])
+        XCTAssertEqual(report.skipped.map(\.description), ["\(jsonl):3: \"label\": a list mixes strings and numbers",
+                                                          "\(jsonl):4: invalid JSON at column 2: expected a key in quotes"])
     }
 
-    func testJSONValuesInferKinds() throws {
-        XCTAssertEqual(try featureFromJSON(3, hint: nil), .int64s([3]))
-        XCTAssertEqual(try featureFromJSON(NSNumber(value: 2.5), hint: nil), .floats([2.5]))
-        XCTAssertEqual(try featureFromJSON([1, 0], hint: .float), .floats([1, 0]))
-        XCTAssertEqual(try featureFromJSON("text", hint: nil), .strings(["text"]))
-        XCTAssertEqual(try featureFromJSON(["float": ["nan", 1]], hint: nil).count, 2)
-        XCTAssertEqual(try featureFromJSON(["int64": [Any]()], hint: nil), .int64s([]))
-    }
-
-    func testImageFolderToTFRecord() throws {
+    /// #16 defect 7: an image folder becomes what TensorFlow's converters write — with height, width and the
+    /// class (text and 0-based label) of images in subfolders. Main wrote only the bytes, format and file name.
+    func testImageFolderToTFRecordWritesSizeAndClass() throws {
         let directory = try TemporaryDirectory()
         let reader = try TFRecordReader(path: fixture("tf_examples.tfrecord"))
         let first = try XCTUnwrap(try reader.nextExample()), second = try XCTUnwrap(try reader.nextExample())
         guard case .bytes(let jpeg)? = first["image/encoded"], case .bytes(let png)? = second["image/encoded"] else { return XCTFail() }
-        try FileManager.default.createDirectory(atPath: directory.file("images/cats"), withIntermediateDirectories: true)
-        writeBytes(jpeg[0], to: directory.file("images/cats/a.jpg"))
-        writeBytes(png[0], to: directory.file("images/b.png"))
+        for folder in ["images/dogs", "images/cats/tabby"] {
+            try FileManager.default.createDirectory(atPath: directory.file(folder), withIntermediateDirectories: true)
+        }
+        writeBytes(jpeg[0], to: directory.file("images/dogs/a.jpg"))
+        writeBytes(png[0], to: directory.file("images/cats/tabby/b.png"))
+        writeBytes(png[0], to: directory.file("images/c.png"))
         writeBytes([1, 2, 3], to: directory.file("images/notes.txt"))
         let report = try convertImageFolder(directory.file("images"), toShardsIn: directory.file("out"), options: ConvertOptions())
         XCTAssertEqual(try examples(inShards: report.outputs), [
-            Example(["image/encoded": .bytes([png[0]]), "image/format": .strings(["png"]), "image/filename": .strings(["b.png"])]),
-            Example(["image/encoded": .bytes([jpeg[0]]), "image/format": .strings(["jpeg"]), "image/filename": .strings(["cats/a.jpg"]),
-                     "image/class/text": .strings(["cats"])]),
+            Example(["image/encoded": .bytes([png[0]]), "image/format": .strings(["png"]), "image/filename": .strings(["c.png"]),
+                     "image/height": .int64s([4]), "image/width": .int64s([3])]),
+            Example(["image/encoded": .bytes([png[0]]), "image/format": .strings(["png"]), "image/filename": .strings(["cats/tabby/b.png"]),
+                     "image/height": .int64s([4]), "image/width": .int64s([3]),
+                     "image/class/text": .strings(["cats"]), "image/class/label": .int64s([0])]),
+            Example(["image/encoded": .bytes([jpeg[0]]), "image/format": .strings(["jpeg"]), "image/filename": .strings(["dogs/a.jpg"]),
+                     "image/height": .int64s([4]), "image/width": .int64s([3]),
+                     "image/class/text": .strings(["dogs"]), "image/class/label": .int64s([1])]),
         ])
+    }
+
+    func testImageFolderWithAnUndecodableImageNamesItOrSkipsIt() throws {
+        let directory = try TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: directory.file("images"), withIntermediateDirectories: true)
+        writeBytes([0xFF, 0xD8, 0xFF, 0xE0, 0, 1, 2], to: directory.file("images/broken.jpg"))
+        XCTAssertThrowsError(try convertImageFolder(directory.file("images"), toShardsIn: directory.file("out"), options: ConvertOptions())) { error in
+            guard case .invalidInput(let file, 0, let message)? = error as? TFRecordError else { return XCTFail("\(error)") }
+            XCTAssertEqual(file, directory.file("images/broken.jpg"))
+            XCTAssertTrue(message.hasPrefix("JPEG decode failed"), message)
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.file("out")), [])
+        var options = ConvertOptions()
+        options.skipCorrupt = true
+        let report = try convertImageFolder(directory.file("images"), toShardsIn: directory.file("out"), options: options)
+        XCTAssertEqual(report.records, 0)
+        XCTAssertEqual(report.skipped.count, 1)
     }
 }
 
