@@ -387,26 +387,41 @@ public func convertTFRecordsToJSONL(_ inputs: [String], in directory: String, op
             unlink(output + ".partial")
             unlink(schemaPath + ".partial")
         }
-        let writer = JSONLRowWriter(map: options.featureMap, imageDirectory: staging, imagePrefix: "images/" + stem + "/")
-        let sink = try FileSink(path: output + ".partial")
-        var batch = ProgressBatch(progress: options.progress)
+        // Rows are written once; a second time only if a bytes column turns out not to be UTF-8 throughout, so
+        // that the column can be base64 in every row.
+        var base64Columns: Set<JSONLRowWriter.ColumnKey> = []
+        var writer: JSONLRowWriter
+        var sink: FileSink
         var count = 0
         var undecodable: [TFRecordError] = []
-        defer { skipped += undecodable }
-        try records.forEach(in: range, skipped: &skipped) { record in
-            if count & 63 == 63 { try cancellation.check() }
-            batch.add(record.bytes.count)
-            do {
-                try writer.append(record.bytes) { stems[record.file] + "-" + sixDigits(record.index) }
-            } catch TFRecordError.invalidExample(nil, let reason) {
-                let error = TFRecordError.invalidExample(RecordLocation(file: inputs[record.file], record: record.index, offset: record.offset), reason: reason)
-                guard options.skipCorrupt else { throw error }
-                undecodable.append(error)
-                return
+        let skippedWhileCounting = skipped
+        repeat {
+            try? FileManager.default.removeItem(atPath: staging)
+            writer = JSONLRowWriter(map: options.featureMap, imageDirectory: staging, imagePrefix: "images/" + stem + "/",
+                                    base64Columns: base64Columns)
+            sink = try FileSink(path: output + ".partial")
+            var batch = ProgressBatch(progress: base64Columns.isEmpty ? options.progress : nil)
+            count = 0
+            undecodable = []
+            skipped = skippedWhileCounting
+            try records.forEach(in: range, skipped: &skipped) { record in
+                if count & 63 == 63 { try cancellation.check() }
+                batch.add(record.bytes.count)
+                do {
+                    try writer.append(record.bytes) { stems[record.file] + "-" + sixDigits(record.index) }
+                } catch TFRecordError.invalidExample(nil, let reason) {
+                    let error = TFRecordError.invalidExample(RecordLocation(file: inputs[record.file], record: record.index, offset: record.offset), reason: reason)
+                    guard options.skipCorrupt else { throw error }
+                    undecodable.append(error)
+                    return
+                }
+                count += 1
+                if writer.out.count >= streamChunkSize { try writer.out.drain(into: sink) }
             }
-            count += 1
-            if writer.out.count >= streamChunkSize { try writer.out.drain(into: sink) }
-        }
+            batch.flush()
+            base64Columns.formUnion(writer.newBase64Columns)
+        } while !writer.newBase64Columns.isEmpty
+        skipped += undecodable
         try writer.out.drain(into: sink)
         if fsync(sink.descriptor) != 0 { throw systemError("fsync", output + ".partial") }
         try sink.close()
@@ -420,7 +435,6 @@ public func convertTFRecordsToJSONL(_ inputs: [String], in directory: String, op
         }
         try publications.rename(schemaPath + ".partial", to: schemaPath)
         try publications.rename(output + ".partial", to: output)
-        batch.flush()
         report.withLock { $0.records += count }
     }
     var result = report.withLock { $0 }

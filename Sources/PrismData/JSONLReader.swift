@@ -3,8 +3,9 @@
 // With the file's schema (`data.schema.json`, written beside `data.jsonl`), every column goes back to its own key,
 // kind and section, and an empty list to an empty list of the right kind. Without one (JSONL from elsewhere), keys
 // come from the feature map and kinds from the values: strings are bytes, numbers written with a '.' or an
-// exponent make a float list, integers an int64 list; a scalar stands for a list of one, null for a missing
-// feature, and {"int64": […]} / {"float": […]} / {"bytes": […]} name a kind outright.
+// exponent (or NaN, Infinity) make a float list, integers an int64 list; a scalar stands for a list of one, null
+// for a missing feature, {"int64": […]} / {"float": […]} / {"bytes": […]} name a kind outright and
+// {"base64": "…"} is a bytes value. A column the schema marks base64 holds bytes as base64 strings.
 //
 // Nothing changes silently: an integer beyond int64, a float beyond float32 (or so small it would become 0) and a
 // boolean are errors naming the file, line and column, unless `lossy` is set (then they are clamped, rounded to
@@ -84,12 +85,12 @@ struct JSONLRowReader {
                           _ converter: inout ValueConverter) throws {
         for (name, value) in members {
             if case .null = value { continue }   // a missing feature
-            let (tfKey, kind, image) = resolve(name, context[name])
+            let (tfKey, reading, image) = resolve(name, context[name])
             let feature: Feature
             if image {
                 feature = .bytes(try imagePaths(value, name).map { try readImage($0, name) })
             } else {
-                feature = try converter.feature(value, kind: kind, column: name)
+                feature = try converter.feature(value, reading, column: name)
             }
             out[tfKey] = feature
         }
@@ -99,21 +100,27 @@ struct JSONLRowReader {
                               _ converter: inout ValueConverter) throws {
         for (name, value) in members {
             if case .null = value { continue }
-            let (tfKey, kind, _) = resolve(name, lists[name])
+            var (tfKey, reading, _) = resolve(name, lists[name])
             guard case .array(let steps) = value else {
                 throw RowError(name, "a feature list must be a list of steps, found \(value.shortDescription)")
             }
             // Without a schema an empty step takes the kind of the list's other steps.
-            let listKind = kind ?? steps.lazy.compactMap { try? ValueConverter.inferredKind($0) }.first
-            out[tfKey] = try steps.map { try converter.feature($0, kind: listKind, column: name) }
+            if reading.emptyKind == nil { reading.emptyKind = steps.lazy.compactMap { try? ValueConverter.inferredKind($0) }.first }
+            out[tfKey] = try steps.map { try converter.feature($0, reading, column: name) }
         }
     }
 
     /// The tf key, the kind (nil: from the values) and whether the column holds image paths.
-    private func resolve(_ name: String, _ column: JSONLSchema.Column?) -> (String, Feature.Kind?, Bool) {
-        if let column { return (column.tfKey, column.kind, column.imageFiles ?? false) }
+    /// The tf key, how to read the values and whether the column holds image paths.
+    private func resolve(_ name: String, _ column: JSONLSchema.Column?) -> (String, ValueConverter.Reading, Bool) {
+        if let column {
+            // A key that had several kinds is read by value; the schema's kind is then only that of empty lists.
+            let reading = ValueConverter.Reading(kind: column.otherKinds == nil ? column.kind : nil, emptyKind: column.kind,
+                                                 base64: column.bytesEncoding == .base64)
+            return (column.tfKey, reading, column.imageFiles ?? false)
+        }
         let (tfKey, mapping) = map.tfKey(name)
-        return (tfKey, mapping?.kind, mapping?.image ?? false)
+        return (tfKey, ValueConverter.Reading(kind: mapping?.kind, emptyKind: mapping?.kind, base64: false), mapping?.image ?? false)
     }
 
     private func imagePaths(_ value: JSONValue, _ name: String) throws -> [String] {
@@ -149,10 +156,17 @@ struct ValueConverter {
 
     init(lossy: Bool) { self.lossy = lossy }
 
-    /// `kind` nil: from the values.
-    mutating func feature(_ value: JSONValue, kind: Feature.Kind?, column: String) throws -> Feature {
+    /// How a column's values are read: `kind` nil means from the values; `emptyKind` is the kind of an empty list;
+    /// `base64`: bytes are base64 strings.
+    struct Reading {
+        var kind: Feature.Kind?
+        var emptyKind: Feature.Kind?
+        var base64: Bool
+    }
+
+    mutating func feature(_ value: JSONValue, _ reading: Reading, column: String) throws -> Feature {
         var items: [JSONValue]
-        var kind = kind
+        var kind = reading.kind
         switch value {
         case .array(let list): items = list
         case .object(let members) where members.count == 1 && Feature.Kind(rawValue: members[0].key) != nil:
@@ -165,13 +179,16 @@ struct ValueConverter {
         default: items = [value]
         }
         if kind == nil && items.isEmpty {
-            throw RowError(column, "an empty list has no kind: keep the schema.json beside the file, or write {\"float\": []} etc.")
+            guard let empty = reading.emptyKind else {
+                throw RowError(column, "an empty list has no kind: keep the schema.json beside the file, or write {\"float\": []} etc.")
+            }
+            kind = empty
         }
         do {
             switch try kind ?? Self.inferredKind(.array(items)) {
             case .int64: return .int64s(try items.map { try int64($0) })
             case .float: return .floats(try items.map { try float($0) })
-            case .bytes: return .bytes(try items.map(Self.bytes))
+            case .bytes: return .bytes(try items.map { try Self.bytes($0, base64: reading.base64) })
             }
         } catch let message as ValueError {
             throw RowError(column, message.text)
@@ -187,7 +204,7 @@ struct ValueConverter {
             switch item {
             case .number(let literal):
                 numbers += 1
-                if literal.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) { floats += 1 }
+                if !isIntegerLiteral(literal) { floats += 1 }
             case .string(let text):
                 strings += 1
                 if ["nan", "inf", "-inf"].contains(text) { specials += 1 }
@@ -206,9 +223,7 @@ struct ValueConverter {
     private mutating func int64(_ item: JSONValue) throws -> Int64 {
         switch item {
         case .number(let literal):
-            guard !literal.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) else {
-                throw ValueError("expected an integer, found \(literal)")
-            }
+            guard isIntegerLiteral(literal) else { throw ValueError("expected an integer, found \(literal)") }
             if let value = Int64(literal) { return value }
             guard lossy else { throw ValueError("\(literal) is beyond the int64 range (--lossy clamps it)") }
             lossyValues += 1
@@ -224,6 +239,9 @@ struct ValueConverter {
 
     private mutating func float(_ item: JSONValue) throws -> Float {
         switch item {
+        case .number("NaN"): return .nan
+        case .number("Infinity"): return .infinity
+        case .number("-Infinity"): return -.infinity
         case .number(let literal):
             guard let value = Float(literal) else { throw ValueError("expected a number, found \(literal)") }
             if value.isInfinite {
@@ -251,8 +269,11 @@ struct ValueConverter {
         literal.prefix { $0 != "e" && $0 != "E" }.contains { ("1" ... "9").contains($0) }
     }
 
-    private static func bytes(_ item: JSONValue) throws -> [UInt8] {
+    private static func bytes(_ item: JSONValue, base64: Bool) throws -> [UInt8] {
         switch item {
+        case .string(let text) where base64:
+            guard let data = Data(base64Encoded: text) else { throw ValueError("expected base64 text, found \(item.shortDescription)") }
+            return [UInt8](data)
         case .string(let text): return Array(text.utf8)
         case .object(let members) where members.count == 1 && members[0].key == "base64":
             guard case .string(let encoded) = members[0].value, let data = Data(base64Encoded: encoded) else {
@@ -263,6 +284,11 @@ struct ValueConverter {
             throw ValueError("expected a string or {\"base64\": …}, found \(item.shortDescription)")
         }
     }
+}
+
+/// Digits only: "12", "-3" (not "1.0", "1e3", NaN).
+private func isIntegerLiteral(_ literal: String) -> Bool {
+    !literal.contains { !($0.isASCII && ($0.isNumber || $0 == "-")) }
 }
 
 struct ValueError: Error {

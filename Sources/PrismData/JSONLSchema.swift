@@ -43,13 +43,18 @@ public struct JSONLSchema: Codable, Equatable, Sendable {
         public var maxSteps: Int?
         /// The values are paths of image files, relative to the JSONL file, holding the original bytes.
         public var imageFiles: Bool?
+        /// Bytes columns: base64 when some value is not UTF-8 (then every value of the column is base64 text).
+        public var bytesEncoding: BytesEncoding?
 
         enum CodingKeys: String, CodingKey {
             case name, section, kind, present
             case tfKey = "tf_key", otherKinds = "other_kinds", fixedLength = "fixed_length", minLength = "min_length"
             case maxLength = "max_length", minSteps = "min_steps", maxSteps = "max_steps", imageFiles = "image_files"
+            case bytesEncoding = "bytes_encoding"
         }
     }
+
+    public enum BytesEncoding: String, Codable, Sendable { case utf8, base64 }
 
     public var format: String
     public var recordType: RecordType
@@ -80,7 +85,7 @@ public struct JSONLSchema: Codable, Equatable, Sendable {
 
     func encoded() throws -> [UInt8] {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]   // the same bytes on every machine
         return Array(try encoder.encode(self)) + [0x0A]
     }
 
@@ -107,6 +112,7 @@ struct SchemaAccumulator {
         var tfKey: String
         var section: JSONLSchema.Section
         var image: Bool
+        var base64: Bool
         var rank: Int
         var kinds = (0, 0, 0)   // bytes, float, int64
         var minLength = Int.max, maxLength = 0
@@ -118,8 +124,8 @@ struct SchemaAccumulator {
     var records = 0
     var sequenceRecords = 0
 
-    mutating func addColumn(name: String, tfKey: String, section: JSONLSchema.Section, image: Bool, rank: Int) -> Int {
-        columns.append(Stats(name: name, tfKey: tfKey, section: section, image: image, rank: rank))
+    mutating func addColumn(name: String, tfKey: String, section: JSONLSchema.Section, image: Bool, base64: Bool, rank: Int) -> Int {
+        columns.append(Stats(name: name, tfKey: tfKey, section: section, image: image, base64: base64, rank: rank))
         return columns.count - 1
     }
 
@@ -162,7 +168,8 @@ struct SchemaAccumulator {
                 fixedLength: minLength == stats.maxLength && stats.minLength != Int.max ? minLength : nil,
                 minLength: minLength, maxLength: stats.maxLength, present: stats.present,
                 minSteps: list ? (stats.minSteps == Int.max ? 0 : stats.minSteps) : nil, maxSteps: list ? stats.maxSteps : nil,
-                imageFiles: stats.image ? true : nil)
+                imageFiles: stats.image ? true : nil,
+                bytesEncoding: kind == .bytes && !stats.image ? (stats.base64 ? .base64 : .utf8) : nil)
         }
         let type: JSONLSchema.RecordType = sequenceRecords == 0 ? .example : sequenceRecords == records ? .sequenceExample : .mixed
         return JSONLSchema(format: JSONLSchema.formatName, recordType: type, records: records, columns: out)

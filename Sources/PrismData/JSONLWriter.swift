@@ -3,10 +3,12 @@
 //
 // A tf.Example is the row {"column": [values], …}; a tf.SequenceExample is
 // {"context": {"column": [values], …}, "feature_lists": {"column": [[step values], …], …}}. Every feature is a
-// list whatever its length, so a column keeps one type from row to row: int64s as integers; floats always with a
-// '.' or an exponent (the kind survives even without the schema), NaN and infinities as "nan", "inf", "-inf";
-// bytes as UTF-8 strings or, where not UTF-8, {"base64": "…"}. Image features become files with the original
-// bytes, and the column holds their paths. Columns: the conventional keys in table order, then the rest by key.
+// list whatever its length, so a column keeps one type from row to row (what pandas, Arrow and HF datasets need):
+// int64s as integers; floats always with a '.' or an exponent (the kind survives even without the schema), and
+// NaN / Infinity / -Infinity as Python's json module and Arrow write them (NaN payload bits are not kept); bytes
+// as UTF-8 strings, or, in a column where some value is not UTF-8, every value as base64 text (the schema says
+// which). Image features become files with the original bytes, and the column holds their paths. Columns: the
+// conventional keys in table order, then the rest by key.
 import Foundation
 
 final class JSONLRowWriter {
@@ -21,31 +23,40 @@ final class JSONLRowWriter {
     private var imageDirectoryMade = false
     private(set) var imagesWritten = 0
 
+    /// A column by section and tf key.
+    struct ColumnKey: Hashable, Sendable {
+        let section: JSONLSchema.Section
+        let bytes: [UInt8]
+    }
+
     private struct Column {
+        let section: JSONLSchema.Section
         let key: [UInt8]
         /// `"name":`, ready to copy.
         let label: [UInt8]
         let image: Bool
+        let base64: Bool
         /// `-name` for image files of a column other than `image`.
         let fileSuffix: String
         let rank: Int
         let stats: Int
     }
 
-    private struct Key: Hashable {
-        let section: JSONLSchema.Section
-        let bytes: [UInt8]
-    }
-
     private var columns: [Column] = []
-    private var lookup: [Key: Int] = [:]
+    private var lookup: [ColumnKey: Int] = [:]
+    /// Columns whose bytes are written as base64 text.
+    private let base64Columns: Set<ColumnKey>
+    /// Columns not in `base64Columns` that met a value that is not UTF-8: the rows must be written again with them
+    /// in it (a column is base64 throughout, or not at all).
+    private(set) var newBase64Columns: Set<ColumnKey> = []
     /// The column of the i-th feature (list) of the previous record: records of a file mostly share their keys.
     private var recentContext: [Int] = []
     private var recentLists: [Int] = []
     private var order: [(rank: Int, index: Int, column: Int)] = []
 
-    init(map: FeatureMap, imageDirectory: String, imagePrefix: String) {
+    init(map: FeatureMap, imageDirectory: String, imagePrefix: String, base64Columns: Set<ColumnKey> = []) {
         self.map = map
+        self.base64Columns = base64Columns
         self.imageDirectory = imageDirectory
         self.imagePrefix = imagePrefix
     }
@@ -91,7 +102,7 @@ final class JSONLRowWriter {
             if column.image && feature.kind == .bytes {
                 try writeImages(feature, name: imageName() + column.fileSuffix)
             } else {
-                writeValues(feature)
+                writeValues(feature, item.column)
             }
         }
         out.append(UInt8(ascii: "}"))
@@ -115,7 +126,7 @@ final class JSONLRowWriter {
             for (s, step) in steps.enumerated() {
                 if s > 0 { out.append(UInt8(ascii: ",")) }
                 schema.add(column.stats, kind: step.kind, count: step.count)
-                writeValues(step)
+                writeValues(step, item.column)
             }
             out.append(UInt8(ascii: "]"))
         }
@@ -148,7 +159,7 @@ final class JSONLRowWriter {
     }
 
     private func newColumn(_ key: UnsafeRawBufferPointer, _ section: JSONLSchema.Section) -> Int {
-        let lookupKey = Key(section: section, bytes: Array(key))
+        let lookupKey = ColumnKey(section: section, bytes: Array(key))
         if let known = lookup[lookupKey] { return known }
         let tfKey = String(decoding: key, as: UTF8.self)
         let mapping = map.byTF(tfKey)
@@ -159,8 +170,9 @@ final class JSONLRowWriter {
         var label = ByteBuffer(capacity: name.utf8.count + 8)
         appendString(Array(name.utf8), to: &label)
         label.append(UInt8(ascii: ":"))
-        let stats = schema.addColumn(name: name, tfKey: tfKey, section: section, image: image, rank: rank)
-        columns.append(Column(key: lookupKey.bytes, label: Array(label.bytes), image: image,
+        let base64 = base64Columns.contains(lookupKey)
+        let stats = schema.addColumn(name: name, tfKey: tfKey, section: section, image: image, base64: base64, rank: rank)
+        columns.append(Column(section: section, key: lookupKey.bytes, label: Array(label.bytes), image: image, base64: base64,
                               fileSuffix: name == "image" ? "" : "-" + sanitizedFileName(name), rank: rank, stats: stats))
         label.deallocate()
         lookup[lookupKey] = columns.count - 1
@@ -170,7 +182,7 @@ final class JSONLRowWriter {
     // MARK: - Values
 
     @inline(__always)
-    private func writeValues(_ feature: FeatureView) {
+    private func writeValues(_ feature: FeatureView, _ column: Int) {
         out.append(UInt8(ascii: "["))
         var first = true
         switch feature.kind {
@@ -187,10 +199,17 @@ final class JSONLRowWriter {
                 appendFloat(value)
             }
         case .bytes:
+            let base64 = columns[column].base64
             feature.forEachBytes { value in
                 if !first { out.append(UInt8(ascii: ",")) }
                 first = false
-                appendBytes(value)
+                if base64 {
+                    out.append(UInt8(ascii: "\""))
+                    out.append(Data(value).base64EncodedString())
+                    out.append(UInt8(ascii: "\""))
+                } else if !appendText(value) {
+                    newBase64Columns.insert(ColumnKey(section: columns[column].section, bytes: columns[column].key))
+                }
             }
         }
         out.append(UInt8(ascii: "]"))
@@ -202,12 +221,13 @@ final class JSONLRowWriter {
             // Swift's shortest text that reads back as the same Float; it always has a '.' or an exponent.
             out.append(value.description)
         } else {
-            out.append(value.isNaN ? "\"nan\"" : value < 0 ? "\"-inf\"" : "\"inf\"")
+            out.append(value.isNaN ? "NaN" : value < 0 ? "-Infinity" : "Infinity")
         }
     }
 
+    /// Writes UTF-8 bytes as a JSON string; false (and nothing written but a placeholder) when they are not UTF-8.
     @inline(__always)
-    private func appendBytes(_ value: UnsafeRawBufferPointer) {
+    private func appendText(_ value: UnsafeRawBufferPointer) -> Bool {
         var plain = true
         for byte in value where byte < 0x20 || byte >= 0x7F || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
             plain = false
@@ -220,10 +240,10 @@ final class JSONLRowWriter {
         } else if isUTF8(value) {
             appendString(value, to: &out)
         } else {
-            out.append("{\"base64\":\"")
-            out.append(Data(value).base64EncodedString())
-            out.append("\"}")
+            out.append("null")
+            return false
         }
+        return true
     }
 
     private func writeImages(_ feature: FeatureView, name: String) throws {

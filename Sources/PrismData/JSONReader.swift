@@ -4,6 +4,8 @@
 // became 200376420520689663, 1e39 became inf and true became 1.0 without a word: by the time a row is seen, the
 // literal is gone. Here a number stays its literal, so the converter can check it against int64 or float32 and
 // name the file and line of any that does not fit, and floats are rounded once, by strtof, not via a double.
+// Beyond RFC 8259 it reads NaN, Infinity and -Infinity, the tokens Python's json module and Arrow write and read
+// for the float values JSON has no number for.
 import Foundation
 
 /// A JSON value, numbers as their literal text (already checked against the JSON grammar).
@@ -88,6 +90,11 @@ struct JSONReader {
         case UInt8(ascii: "t"): try literal("true"); return .bool(true)
         case UInt8(ascii: "f"): try literal("false"); return .bool(false)
         case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "N"): try literal("NaN"); return .number("NaN")
+        case UInt8(ascii: "I"): try literal("Infinity"); return .number("Infinity")
+        case UInt8(ascii: "-") where end - p > 1 && p[1] == UInt8(ascii: "I"):
+            try literal("-Infinity")
+            return .number("-Infinity")
         case UInt8(ascii: "-"), UInt8(ascii: "0") ... UInt8(ascii: "9"): return .number(try number())
         default: throw error("unexpected character \(printable(p.pointee))")
         }
