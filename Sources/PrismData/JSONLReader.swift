@@ -104,8 +104,14 @@ struct JSONLRowReader {
             guard case .array(let steps) = value else {
                 throw RowError(name, "a feature list must be a list of steps, found \(value.shortDescription)")
             }
-            // Without a schema an empty step takes the kind of the list's other steps.
-            if reading.emptyKind == nil { reading.emptyKind = steps.lazy.compactMap { try? ValueConverter.inferredKind($0) }.first }
+            // Without a schema a feature list has one kind, from all its steps (so an empty step has one too).
+            if reading.kind == nil && lists[name] == nil {
+                let values = steps.flatMap { step -> [JSONValue] in if case .array(let items) = step { return items } else { return [step] } }
+                if !values.isEmpty, let kind = try? ValueConverter.inferredKind(.array(values)) {
+                    reading.kind = kind
+                    reading.emptyKind = kind
+                }
+            }
             out[tfKey] = try steps.map { try converter.feature($0, reading, column: name) }
         }
     }
