@@ -2,17 +2,23 @@
 import Foundation
 
 struct ByteBuffer {
+    /// Owns the memory; the struct keeps the pointer at hand so that appends touch no class.
+    private final class Storage {
+        let base: UnsafeMutablePointer<UInt8>
+        init(_ capacity: Int) { base = .allocate(capacity: capacity) }
+        deinit { base.deallocate() }
+    }
+
+    private var storage: Storage
     private(set) var base: UnsafeMutablePointer<UInt8>
     private(set) var count = 0
     private var capacity: Int
 
     init(capacity: Int = 1 << 16) {
         self.capacity = max(64, capacity)
-        base = .allocate(capacity: self.capacity)
+        storage = Storage(self.capacity)
+        base = storage.base
     }
-
-    /// Frees the storage; the buffer must not be used afterwards.
-    func deallocate() { base.deallocate() }
 
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
 
@@ -29,10 +35,10 @@ struct ByteBuffer {
     private mutating func grow(_ needed: Int) {
         var newCapacity = capacity * 2
         while newCapacity < needed { newCapacity *= 2 }
-        let bigger = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
-        bigger.update(from: base, count: count)
-        base.deallocate()
-        base = bigger
+        let bigger = Storage(newCapacity)
+        bigger.base.update(from: base, count: count)
+        storage = bigger
+        base = bigger.base
         capacity = newCapacity
     }
 

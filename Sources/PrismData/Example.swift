@@ -48,7 +48,7 @@ public struct Example: Hashable, Sendable {
 
     /// Decodes a serialized tf.Example; throws `.invalidExample(nil, …)` if it is not one.
     public init(serialized: UnsafeRawBufferPointer) throws {
-        let parser = ExampleParser()
+        var parser = ExampleParser()
         try parser.parse(serialized, sequence: false)
         features = parser.materializedFeatures()
     }

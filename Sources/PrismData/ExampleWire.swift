@@ -115,12 +115,13 @@ struct WireEntry {
     var stepCount = 0
 }
 
-/// Parses payloads one after another into reusable storage. Everything it hands out points into the payload
-/// and into this parser, valid until the next `parse`. One per thread.
-public final class ExampleParser {
-    /// Context features (the features of a tf.Example), sorted by key, one per key.
+/// Parses payloads one after another into reusable storage. Everything it hands out points into the payload,
+/// valid while the payload is and until the next `parse`. A value type, so that the hot loops run on a local
+/// copy without Swift's run-time exclusivity checks.
+public struct ExampleParser {
+    /// Context features (the features of a tf.Example) in wire order, one per key (the last).
     private(set) var features: [WireEntry] = []
-    /// Feature lists, sorted by key, one per key; their steps are in `steps`.
+    /// Feature lists in wire order, one per key; their steps are in `steps`.
     private(set) var featureLists: [WireEntry] = []
     private(set) var steps: [FeatureView] = []
     /// Whether the payload had a `feature_lists` field (a tf.SequenceExample), even an empty one.
@@ -131,6 +132,13 @@ public final class ExampleParser {
 
     public init() {
         features.reserveCapacity(16)
+    }
+
+    /// Calls `body` for every feature, then for every step of every feature list (wire order).
+    @inline(__always)
+    public func forEachFeatureView(_ body: (FeatureView) throws -> Void) rethrows {
+        for entry in features { try body(entry.feature) }
+        for list in featureLists { for i in list.first ..< list.first + list.stepCount { try body(steps[i]) } }
     }
 
     public var featureCount: Int { features.count }
@@ -149,7 +157,7 @@ public final class ExampleParser {
     /// Parses a serialized tf.SequenceExample, or with `sequence: false` a tf.Example (a tf.Example is a
     /// SequenceExample with only a context: field 1 is shared; as a tf.Example, field 2 is an unknown field).
     /// Throws `.invalidExample(nil, …)` naming the byte that is wrong.
-    public func parse(_ payload: UnsafeRawBufferPointer, sequence: Bool = true) throws {
+    public mutating func parse(_ payload: UnsafeRawBufferPointer, sequence: Bool = true) throws {
         features.removeAll(keepingCapacity: true)
         featureLists.removeAll(keepingCapacity: true)
         steps.removeAll(keepingCapacity: true)
@@ -160,19 +168,19 @@ public final class ExampleParser {
             let (field, wire) = try tag(&cursor)
             if field == 1 || (field == 2 && sequence) {
                 let body = try message(&cursor, wire, field == 1 ? "Example.features" : "SequenceExample.feature_lists")
-                if field == 1 { try parseFeatures(body, into: &features) } else { try parseFeatureLists(body) }
+                if field == 1 { try parseFeatures(body) } else { try parseFeatureLists(body) }
             } else {
                 try skip(&cursor, wire)
             }
         }
-        try finish(&features)
-        try finish(&featureLists)
+        try Self.finish(&features, validatesKeys: validatesKeys)
+        try Self.finish(&featureLists, validatesKeys: validatesKeys)
     }
 
     // MARK: - Messages
 
     /// Features { repeated FeatureEntry feature = 1 } with FeatureEntry { string key = 1; Feature value = 2 }.
-    private func parseFeatures(_ body: UnsafeRawBufferPointer, into entries: inout [WireEntry]) throws {
+    private mutating func parseFeatures(_ body: UnsafeRawBufferPointer) throws {
         var cursor = WireCursor(body)
         while !cursor.atEnd {
             let (field, wire) = try tag(&cursor)
@@ -191,13 +199,13 @@ public final class ExampleParser {
                     try skip(&entry, wire)
                 }
             }
-            entries.append(WireEntry(key: key, feature: value ?? .none))
+            features.append(WireEntry(key: key, feature: value ?? .none))
         }
     }
 
     /// FeatureLists { repeated FeatureListEntry feature_list = 1 }, FeatureListEntry { string key = 1;
     /// FeatureList value = 2 }, FeatureList { repeated Feature feature = 1 }.
-    private func parseFeatureLists(_ body: UnsafeRawBufferPointer) throws {
+    private mutating func parseFeatureLists(_ body: UnsafeRawBufferPointer) throws {
         hasFeatureLists = true
         var cursor = WireCursor(body)
         while !cursor.atEnd {
@@ -228,7 +236,7 @@ public final class ExampleParser {
 
     /// Feature { oneof kind { BytesList bytes_list = 1; FloatList float_list = 2; Int64List int64_list = 3 } }.
     @inline(__always)
-    private func parseFeature(_ body: UnsafeRawBufferPointer) throws -> FeatureView {
+    private mutating func parseFeature(_ body: UnsafeRawBufferPointer) throws -> FeatureView {
         var cursor = WireCursor(body)
         var result = FeatureView.none
         while !cursor.atEnd {
@@ -244,7 +252,7 @@ public final class ExampleParser {
     }
 
     @inline(__always)
-    private func bytesList(_ body: UnsafeRawBufferPointer) throws -> FeatureView {
+    private mutating func bytesList(_ body: UnsafeRawBufferPointer) throws -> FeatureView {
         var cursor = WireCursor(body)
         var count = 0
         while !cursor.atEnd {
@@ -260,7 +268,7 @@ public final class ExampleParser {
     }
 
     @inline(__always)
-    private func floatList(_ body: UnsafeRawBufferPointer) throws -> FeatureView {
+    private mutating func floatList(_ body: UnsafeRawBufferPointer) throws -> FeatureView {
         var cursor = WireCursor(body)
         var count = 0, runs = 0
         var packed: UnsafeRawPointer?
@@ -289,7 +297,7 @@ public final class ExampleParser {
     }
 
     @inline(__always)
-    private func int64List(_ body: UnsafeRawBufferPointer) throws -> FeatureView {
+    private mutating func int64List(_ body: UnsafeRawBufferPointer) throws -> FeatureView {
         var cursor = WireCursor(body)
         var count = 0
         while !cursor.atEnd {
@@ -317,7 +325,7 @@ public final class ExampleParser {
     // MARK: - Wire primitives with errors
 
     @inline(__always)
-    private func tag(_ cursor: inout WireCursor) throws -> (UInt32, UInt8) {
+    private mutating func tag(_ cursor: inout WireCursor) throws -> (UInt32, UInt8) {
         let at = cursor.p
         fieldStart = at
         guard let tag = cursor.tag() else { throw invalid("invalid field tag", at) }
@@ -326,14 +334,14 @@ public final class ExampleParser {
 
     /// The body of a length-delimited field that must be one.
     @inline(__always)
-    private func message(_ cursor: inout WireCursor, _ wire: UInt8, _ name: StaticString) throws -> UnsafeRawBufferPointer {
+    private mutating func message(_ cursor: inout WireCursor, _ wire: UInt8, _ name: StaticString) throws -> UnsafeRawBufferPointer {
         let at = fieldStart ?? cursor.p
         guard wire == 2 else { throw invalid("\(name) has wire type \(wire)", at) }
         guard let body = cursor.lengthDelimited() else { throw invalid("\(name) runs past the end of its message", at) }
         return body
     }
 
-    private func skip(_ cursor: inout WireCursor, _ wire: UInt8) throws {
+    private mutating func skip(_ cursor: inout WireCursor, _ wire: UInt8) throws {
         let at = fieldStart ?? cursor.p
         guard cursor.skipChecked(wire) else {
             throw invalid(wire == 3 || wire == 4 || wire > 5 ? "unsupported wire type \(wire)" : "unknown field runs past the end of its message", at)
@@ -345,37 +353,53 @@ public final class ExampleParser {
         return .invalidExample(nil, reason: "\(reason) (byte \(offset))")
     }
 
-    /// Sorts entries by key, keeps the last of each key and checks that keys are UTF-8.
-    private func finish(_ entries: inout [WireEntry]) throws {
-        if entries.count > 1 {
-            // Insertion sort (stable): records hold a handful of features, already sorted when TF wrote them.
-            for i in 1 ..< entries.count {
-                let entry = entries[i]
-                var j = i
-                while j > 0 && compare(entries[j - 1].key, entry.key) > 0 {
-                    entries[j] = entries[j - 1]
-                    j -= 1
+    /// Keeps the last entry of each key (in wire order) and checks that keys are UTF-8.
+    private static func finish(_ entries: inout [WireEntry], validatesKeys: Bool) throws {
+        let n = entries.count
+        if n > 1 {
+            var duplicate = false
+            if n <= 16 {
+                // A handful of keys: compare every pair, which mostly stops at the length or the first byte.
+                outer: for i in 0 ..< n - 1 {
+                    for j in i + 1 ..< n where same(entries[i].key, entries[j].key) {
+                        duplicate = true
+                        break outer
+                    }
                 }
-                entries[j] = entry
+            } else {
+                let order = (0 ..< n).sorted { compare(entries[$0].key, entries[$1].key) < 0 }
+                for k in 1 ..< n where same(entries[order[k - 1]].key, entries[order[k]].key) {
+                    duplicate = true
+                    break
+                }
             }
-            var kept = 0
-            for i in 0 ..< entries.count {
-                if i + 1 < entries.count && compare(entries[i].key, entries[i + 1].key) == 0 { continue }
-                entries[kept] = entries[i]
-                kept += 1
+            if duplicate {
+                var seen = Set<[UInt8]>()
+                var kept: [WireEntry] = []
+                for entry in entries.reversed() where seen.insert(Array(entry.key)).inserted { kept.append(entry) }
+                entries = kept.reversed()
             }
-            entries.removeLast(entries.count - kept)
         }
-        for entry in entries where validatesKeys && !isUTF8(entry.key) {
-            throw TFRecordError.invalidExample(nil, reason: "feature key is not valid UTF-8")
+        if validatesKeys {
+            for entry in entries where !isUTF8(entry.key) {
+                throw TFRecordError.invalidExample(nil, reason: "feature key is not valid UTF-8")
+            }
         }
     }
 }
 
 @inline(__always)
+func same(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+    a.count == b.count && (a.count == 0 || (a[0] == b[0] && memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0))
+}
+
+/// Byte order (memcmp's), shorter first on a tie; short keys without a call.
+@inline(__always)
 func compare(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int {
     let n = min(a.count, b.count)
-    if n > 0 {
+    if n <= 16 {
+        for i in 0 ..< n where a[i] != b[i] { return Int(a[i]) - Int(b[i]) }
+    } else {
         let c = memcmp(a.baseAddress!, b.baseAddress!, n)
         if c != 0 { return Int(c) }
     }
@@ -384,9 +408,9 @@ func compare(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int {
 
 @inline(__always)
 func isUTF8(_ bytes: UnsafeRawBufferPointer) -> Bool {
-    var ascii = true
-    for byte in bytes where byte >= 0x80 { ascii = false; break }
-    return ascii || String(validating: bytes.bindMemory(to: UInt8.self), as: UTF8.self) != nil
+    var high: UInt8 = 0
+    for byte in bytes { high |= byte }
+    return high < 0x80 || String(validating: bytes.bindMemory(to: UInt8.self), as: UTF8.self) != nil
 }
 
 // MARK: - Cursor

@@ -11,9 +11,10 @@
 // conventional keys in table order, then the rest by key.
 import Foundation
 
-final class JSONLRowWriter {
+/// A value type, so that the per-record work runs without Swift's run-time exclusivity checks.
+struct JSONLRowWriter {
     private let map: FeatureMap
-    private let parser = ExampleParser()
+    private var parser = ExampleParser()
     /// Rows not yet written out.
     var out = ByteBuffer(capacity: streamChunkSize + (64 << 10))
     private(set) var schema = SchemaAccumulator()
@@ -52,7 +53,12 @@ final class JSONLRowWriter {
     /// The column of the i-th feature (list) of the previous record: records of a file mostly share their keys.
     private var recentContext: [Int] = []
     private var recentLists: [Int] = []
-    private var order: [(rank: Int, index: Int, column: Int)] = []
+    /// The columns of the record being written, in wire order, and the order to write them in (positions into it):
+    /// the conventional keys in table order, then the rest by key. Kept from the record before, which usually
+    /// has the same columns.
+    private var recordColumns: [Int] = []
+    private var order: [Int] = []
+    private var orderedColumns: [Int] = []
 
     init(map: FeatureMap, imageDirectory: String, imagePrefix: String, base64Columns: Set<ColumnKey> = []) {
         self.map = map
@@ -61,11 +67,9 @@ final class JSONLRowWriter {
         self.imagePrefix = imagePrefix
     }
 
-    deinit { out.deallocate() }
-
     /// Appends the row of one payload; its image files are named `imageName()` plus a suffix. An invalid payload
     /// throws `.invalidExample(nil, …)` before anything is written.
-    func append(_ payload: UnsafeRawBufferPointer, imageName: () -> String) throws {
+    mutating func append(_ payload: UnsafeRawBufferPointer, imageName: () -> String) throws {
         try parser.parse(payload)
         schema.records += 1
         let sequence = parser.hasFeatureLists
@@ -84,88 +88,86 @@ final class JSONLRowWriter {
 
     // MARK: - Rows
 
-    private func writeContext(imageName: () -> String) throws {
-        order.removeAll(keepingCapacity: true)
-        for i in 0 ..< parser.featureCount {
-            let column = column(parser.featureKey(i), .context, position: i, recent: &recentContext)
-            order.append((columns[column].rank, i, column))
-        }
-        sortOrder()
+    private mutating func writeContext(imageName: () -> String) throws {
+        recordColumns.removeAll(keepingCapacity: true)
+        for i in 0 ..< parser.featureCount { recordColumns.append(column(parser.featureKey(i), .context, position: i)) }
+        orderColumns()
         out.append(UInt8(ascii: "{"))
-        for (n, item) in order.enumerated() {
+        for n in 0 ..< order.count {
             if n > 0 { out.append(UInt8(ascii: ",")) }
-            let column = columns[item.column]
+            let position = order[n]
+            let column = columns[recordColumns[position]]
             out.append(column.label)
-            let feature = parser.featureValue(item.index)
+            let feature = parser.featureValue(position)
             schema.present(column.stats)
             schema.add(column.stats, kind: feature.kind, count: feature.count)
             if column.image && feature.kind == .bytes {
                 try writeImages(feature, name: imageName() + column.fileSuffix)
             } else {
-                writeValues(feature, item.column)
+                writeValues(feature, recordColumns[position])
             }
         }
         out.append(UInt8(ascii: "}"))
     }
 
-    private func writeFeatureLists() {
-        order.removeAll(keepingCapacity: true)
-        for i in 0 ..< parser.featureListCount {
-            let column = column(parser.featureListKey(i), .featureList, position: i, recent: &recentLists)
-            order.append((columns[column].rank, i, column))
-        }
-        sortOrder()
+    private mutating func writeFeatureLists() {
+        recordColumns.removeAll(keepingCapacity: true)
+        for i in 0 ..< parser.featureListCount { recordColumns.append(column(parser.featureListKey(i), .featureList, position: i)) }
+        orderColumns()
         out.append(UInt8(ascii: "{"))
-        for (n, item) in order.enumerated() {
+        for n in 0 ..< order.count {
             if n > 0 { out.append(UInt8(ascii: ",")) }
-            let column = columns[item.column]
+            let position = order[n]
+            let column = columns[recordColumns[position]]
             out.append(column.label)
-            let steps = parser.featureListSteps(item.index)
+            let steps = parser.featureListSteps(position)
             schema.present(column.stats, steps: steps.count)
             out.append(UInt8(ascii: "["))
             for (s, step) in steps.enumerated() {
                 if s > 0 { out.append(UInt8(ascii: ",")) }
                 schema.add(column.stats, kind: step.kind, count: step.count)
-                writeValues(step, item.column)
+                writeValues(step, recordColumns[position])
             }
             out.append(UInt8(ascii: "]"))
         }
         out.append(UInt8(ascii: "}"))
     }
 
-    /// Insertion sort by (rank, key order): a handful of features, usually in order already.
-    private func sortOrder() {
-        guard order.count > 1 else { return }
-        for i in 1 ..< order.count {
-            let item = order[i]
-            var j = i
-            while j > 0 && (order[j - 1].rank, order[j - 1].index) > (item.rank, item.index) {
-                order[j] = order[j - 1]
-                j -= 1
-            }
-            order[j] = item
+    /// Sets `order` for `recordColumns`, reusing the last one when the columns are those of the record before.
+    private mutating func orderColumns() {
+        if recordColumns == orderedColumns { return }
+        let columns = self.columns, record = recordColumns
+        order = record.indices.sorted { a, b in
+            let x = columns[record[a]], y = columns[record[b]]
+            return x.rank != y.rank ? x.rank < y.rank : x.key.lexicographicallyPrecedes(y.key)
         }
+        orderedColumns = recordColumns
     }
 
     @inline(__always)
-    private func column(_ key: UnsafeRawBufferPointer, _ section: JSONLSchema.Section, position: Int, recent: inout [Int]) -> Int {
+    private mutating func column(_ key: UnsafeRawBufferPointer, _ section: JSONLSchema.Section, position: Int) -> Int {
+        let recent = section == .context ? recentContext : recentLists
         if position < recent.count {
             let candidate = recent[position]
             if columns[candidate].key.withUnsafeBytes({ compare($0, key) }) == 0 { return candidate }
         }
         let found = newColumn(key, section)
-        if position < recent.count { recent[position] = found } else { recent.append(found) }
+        if section == .context {
+            if position < recentContext.count { recentContext[position] = found } else { recentContext.append(found) }
+        } else {
+            if position < recentLists.count { recentLists[position] = found } else { recentLists.append(found) }
+        }
         return found
     }
 
-    private func newColumn(_ key: UnsafeRawBufferPointer, _ section: JSONLSchema.Section) -> Int {
+    private mutating func newColumn(_ key: UnsafeRawBufferPointer, _ section: JSONLSchema.Section) -> Int {
         let lookupKey = ColumnKey(section: section, bytes: Array(key))
         if let known = lookup[lookupKey] { return known }
         let tfKey = String(decoding: key, as: UTF8.self)
         let mapping = map.byTF(tfKey)
         let name = map.jsonKey(tfKey)
         let image = section == .context && (mapping?.image ?? false)
-        // Conventional keys in table order, before the rest (which follow key order within a record).
+        // Conventional keys in table order, before the rest (in key order).
         let rank = mapping.flatMap { m in map.entries.firstIndex { $0.tf == m.tf } } ?? Int.max
         var label = ByteBuffer(capacity: name.utf8.count + 8)
         appendString(Array(name.utf8), to: &label)
@@ -174,7 +176,6 @@ final class JSONLRowWriter {
         let stats = schema.addColumn(name: name, tfKey: tfKey, section: section, image: image, base64: base64, rank: rank)
         columns.append(Column(section: section, key: lookupKey.bytes, label: Array(label.bytes), image: image, base64: base64,
                               fileSuffix: name == "image" ? "" : "-" + sanitizedFileName(name), rank: rank, stats: stats))
-        label.deallocate()
         lookup[lookupKey] = columns.count - 1
         return columns.count - 1
     }
@@ -182,7 +183,7 @@ final class JSONLRowWriter {
     // MARK: - Values
 
     @inline(__always)
-    private func writeValues(_ feature: FeatureView, _ column: Int) {
+    private mutating func writeValues(_ feature: FeatureView, _ column: Int) {
         out.append(UInt8(ascii: "["))
         var first = true
         switch feature.kind {
@@ -216,7 +217,7 @@ final class JSONLRowWriter {
     }
 
     @inline(__always)
-    private func appendFloat(_ value: Float) {
+    private mutating func appendFloat(_ value: Float) {
         if value.isFinite {
             // Swift's shortest text that reads back as the same Float; it always has a '.' or an exponent.
             out.append(value.description)
@@ -227,7 +228,7 @@ final class JSONLRowWriter {
 
     /// Writes UTF-8 bytes as a JSON string; false (and nothing written but a placeholder) when they are not UTF-8.
     @inline(__always)
-    private func appendText(_ value: UnsafeRawBufferPointer) -> Bool {
+    private mutating func appendText(_ value: UnsafeRawBufferPointer) -> Bool {
         var plain = true
         for byte in value where byte < 0x20 || byte >= 0x7F || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
             plain = false
@@ -246,7 +247,7 @@ final class JSONLRowWriter {
         return true
     }
 
-    private func writeImages(_ feature: FeatureView, name: String) throws {
+    private mutating func writeImages(_ feature: FeatureView, name: String) throws {
         if !imageDirectoryMade {
             try createDirectory(imageDirectory)
             imageDirectoryMade = true

@@ -14,7 +14,7 @@ public struct SequenceExample: Hashable, Sendable {
     /// Decodes a serialized tf.SequenceExample; throws `.invalidExample(nil, …)` if it is not one.
     /// (A tf.Example also decodes, as a SequenceExample with only a context: field 1 is shared.)
     public init(serialized: UnsafeRawBufferPointer) throws {
-        let parser = ExampleParser()
+        var parser = ExampleParser()
         try parser.parse(serialized)
         context = parser.materializedFeatures()
         featureLists = parser.materializedFeatureLists()

@@ -43,7 +43,7 @@ struct InspectCommand: ParsableCommand {
         var records = 0, bytes: UInt64 = 0
         var tally = ValueTally()
         var skipped: [String] = []
-        let parser = ExampleParser()
+        var parser = ExampleParser()
         for path in paths {
             let reader = try TFRecordReader(path: path, compression: compression.compression, skipCorrupt: skipCorrupt)
             if decode {
@@ -52,7 +52,7 @@ struct InspectCommand: ParsableCommand {
                     do {
                         guard try reader.withNextRecord({ (payload: UnsafeRawBufferPointer) -> Void in
                             try parser.parse(payload)
-                            tally.add(parser)
+                            tally.add(&parser)
                         }) != nil else { break }
                     } catch TFRecordError.invalidExample(nil, let reason) {
                         let error = TFRecordError.invalidExample(location, reason: reason)
@@ -113,9 +113,8 @@ struct ValueTally {
     var features = 0, values = 0
     var checksum: UInt64 = 0
 
-    mutating func add(_ parser: ExampleParser) {
-        for i in 0 ..< parser.featureCount { add(parser.featureValue(i)) }
-        for i in 0 ..< parser.featureListCount { for step in parser.featureListSteps(i) { add(step) } }
+    mutating func add(_ parser: inout ExampleParser) {
+        parser.forEachFeatureView { add($0) }
     }
 
     @inline(__always)

@@ -65,7 +65,7 @@ final class ExampleWireTests: XCTestCase {
     /// protobuf-c hands keys out as C strings, so a key with a NUL byte is cut there; the parser keeps it whole.
     /// Such payloads are the one known difference, and they are left out of the comparison.
     func hasKeyWithNUL(_ bytes: [UInt8], sequence: Bool) -> Bool {
-        let parser = ExampleParser()
+        var parser = ExampleParser()
         parser.validatesKeys = false
         return bytes.withUnsafeBytes { buffer in
             guard (try? parser.parse(buffer, sequence: sequence)) != nil else { return false }
@@ -124,7 +124,7 @@ final class ExampleWireTests: XCTestCase {
     func testViewsGiveTheValuesWithoutCopying() throws {
         let example = Example(["b": .bytes([[1, 2], []]), "f": .floats([1.5, -0.0, .nan]), "i": .int64s([.min, -1, .max]), "e": .floats([])])
         let payload = example.serialized()
-        let parser = ExampleParser()
+        var parser = ExampleParser()
         try payload.withUnsafeBytes { buffer in
             try parser.parse(buffer)
             XCTAssertEqual((0 ..< parser.featureCount).map { String(decoding: parser.featureKey($0), as: UTF8.self) }, ["b", "e", "f", "i"])
