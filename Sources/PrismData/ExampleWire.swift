@@ -2,15 +2,18 @@
 //
 // protobuf-c's unpack allocates every message, list and string (about twenty allocations for a four-feature
 // Example), which held small-record parsing near 60 MB/s. TensorFlow's own fast path
-// (core/util/example_proto_fast_parsing.cc) walks the wire format by hand for the same reason; so does this file,
-// for the seven message types of example.proto / feature.proto and nothing else. protobuf-c still encodes.
+// (core/util/example_proto_fast_parsing.cc) walks the wire format by hand for the same reason; so does the C
+// scanner in Sources/CExampleWire, for the seven message types of example.proto / feature.proto and nothing
+// else, and this file hands its results out as views. protobuf-c still encodes.
 //
 // It accepts exactly what protobuf-c 1.4 accepts (ExampleWireTests compares the two on thousands of mutated
 // payloads), with protobuf-c's rules: tags of at most 5 bytes and never field 0; varints of at most 10 bytes;
 // length prefixes of at most 5 bytes and 2^31-1; wire types 3, 4, 6 and 7 rejected even in unknown fields;
 // a known field with the wrong wire type rejected; packed and unpacked numbers both read; a message field given
-// twice merged as protobuf-c merges (repeated fields joined, a Feature's kind: the later one if it has one);
+// twice merged as protobuf-c merges (repeated fields joined, a Feature's kind: the later one if it has one, and
+// two values without a kind refused, as protobuf-c's merge_messages fails on them);
 // the last of a Feature's kinds wins; a repeated map key keeps its last value. Keys must be valid UTF-8.
+import CExampleWire
 import Foundation
 
 /// One feature as it lies in a payload, valid while the payload is: its kind, how many values, and the body of
@@ -28,6 +31,27 @@ public struct FeatureView {
 
     static let none = FeatureView(kind: .bytes, count: 0, list: UnsafeRawBufferPointer(start: nil, count: 0),
                                   packedFloats: nil, hasKind: false)
+
+    init(kind: Feature.Kind, count: Int, list: UnsafeRawBufferPointer, packedFloats: UnsafeRawPointer?, hasKind: Bool) {
+        self.kind = kind
+        self.count = count
+        self.list = list
+        self.packedFloats = packedFloats
+        self.hasKind = hasKind
+    }
+
+    @inline(__always)
+    init(_ f: pw_feature, _ base: UnsafeRawPointer) {
+        switch Int(f.kind) {
+        case PW_FLOAT: kind = .float
+        case PW_INT64: kind = .int64
+        default: kind = .bytes
+        }
+        hasKind = Int(f.kind) != PW_NONE
+        count = Int(f.count)
+        list = UnsafeRawBufferPointer(start: base + Int(f.list_offset), count: Int(f.list_length))
+        packedFloats = f.packed_offset == UInt32.max ? nil : base + Int(f.packed_offset)
+    }
 
     /// Calls `body` with each bytes value, in order (nothing for other kinds).
     @inline(__always)
@@ -47,34 +71,18 @@ public struct FeatureView {
             for i in 0 ..< count { try body(Float(bitPattern: UInt32(littleEndian: packed.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))) }
             return
         }
-        var cursor = WireCursor(list)
-        while !cursor.atEnd {
-            let (field, wire) = cursor.tag()!
-            if field == 1 && wire == 2 {
-                let run = cursor.lengthDelimited()!
-                for i in 0 ..< run.count / 4 { try body(Float(bitPattern: UInt32(littleEndian: run.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))) }
-            } else if field == 1 && wire == 5 {
-                try body(Float(bitPattern: UInt32(littleEndian: cursor.fixed32()!)))
-            } else {
-                cursor.skip(wire)
-            }
+        try withUnsafeTemporaryAllocation(of: Float.self, capacity: count) { values in
+            pw_float_values(list.baseAddress?.assumingMemoryBound(to: UInt8.self), list.count, values.baseAddress)
+            for value in values { try body(value) }
         }
     }
 
     @inline(__always)
     public func forEachInt64(_ body: (Int64) throws -> Void) rethrows {
         guard kind == .int64, count > 0 else { return }
-        var cursor = WireCursor(list)
-        while !cursor.atEnd {
-            let (field, wire) = cursor.tag()!
-            if field == 1 && wire == 2 {
-                var run = WireCursor(cursor.lengthDelimited()!)
-                while !run.atEnd { try body(Int64(bitPattern: run.varint()!)) }
-            } else if field == 1 && wire == 0 {
-                try body(Int64(bitPattern: cursor.varint()!))
-            } else {
-                cursor.skip(wire)
-            }
+        try withUnsafeTemporaryAllocation(of: Int64.self, capacity: count) { values in
+            pw_int64_values(list.baseAddress?.assumingMemoryBound(to: UInt8.self), list.count, values.baseAddress)
+            for value in values { try body(value) }
         }
     }
 
@@ -87,310 +95,121 @@ public struct FeatureView {
             forEachBytes { values.append(Array($0)) }
             return .bytes(values)
         case .float:
-            if let packed = packedFloats {
-                return .floats([Float](unsafeUninitializedCapacity: count) { buffer, n in
-                    if count > 0 { memcpy(buffer.baseAddress!, packed, 4 * count) }   // little-endian wire = memory
-                    n = count
-                })
-            }
-            var values: [Float] = []
-            values.reserveCapacity(count)
-            forEachFloat { values.append($0) }
-            return .floats(values)
+            return .floats([Float](unsafeUninitializedCapacity: count) { buffer, n in
+                if count > 0 { pw_float_values(list.baseAddress?.assumingMemoryBound(to: UInt8.self), list.count, buffer.baseAddress) }
+                n = count
+            })
         case .int64:
-            var values: [Int64] = []
-            values.reserveCapacity(count)
-            forEachInt64 { values.append($0) }
-            return .int64s(values)
+            return .int64s([Int64](unsafeUninitializedCapacity: count) { buffer, n in
+                if count > 0 { pw_int64_values(list.baseAddress?.assumingMemoryBound(to: UInt8.self), list.count, buffer.baseAddress) }
+                n = count
+            })
         }
     }
 }
 
-/// A named feature (or feature list) of the payload just parsed.
-struct WireEntry {
-    var key: UnsafeRawBufferPointer
-    var feature: FeatureView
-    /// Feature lists: the steps are `steps[first ..< first + stepCount]`.
-    var first = 0
-    var stepCount = 0
+/// The steps of a feature list, as views.
+public struct FeatureSteps: RandomAccessCollection {
+    let steps: UnsafePointer<pw_feature>?
+    let base: UnsafeRawPointer
+    public let startIndex = 0
+    public let endIndex: Int
+
+    public subscript(i: Int) -> FeatureView { FeatureView(steps![i], base) }
 }
 
-/// Parses payloads one after another into reusable storage. Everything it hands out points into the payload,
-/// valid while the payload is and until the next `parse`. A value type, so that the hot loops run on a local
-/// copy without Swift's run-time exclusivity checks.
+/// Parses payloads one after another into reusable storage (the C scanner's). Everything it hands out points into
+/// the payload, valid while the payload is and until the next `parse`.
 public struct ExampleParser {
-    /// Context features (the features of a tf.Example) in wire order, one per key (the last).
-    private(set) var features: [WireEntry] = []
-    /// Feature lists in wire order, one per key; their steps are in `steps`.
-    private(set) var featureLists: [WireEntry] = []
-    private(set) var steps: [FeatureView] = []
-    /// Whether the payload had a `feature_lists` field (a tf.SequenceExample), even an empty one.
-    public private(set) var hasFeatureLists = false
-    private var base: UnsafeRawPointer?
-    /// Where the field being read starts, for errors.
-    private var fieldStart: UnsafeRawPointer?
+    /// The scanner's result arrays, freed with the last copy of the parser.
+    private final class Storage {
+        let result = UnsafeMutablePointer<pw_result>.allocate(capacity: 1)
+        init() { result.initialize(to: pw_result()) }
+        deinit {
+            pw_free(result)
+            result.deallocate()
+        }
+    }
 
-    public init() {
-        features.reserveCapacity(16)
+    private let storage = Storage()
+    private var base = UnsafeRawPointer(bitPattern: 1)!
+    /// Keys must be UTF-8 (off only in tests, to see the raw keys).
+    var validatesKeys = true
+
+    public init() {}
+
+    private var result: UnsafeMutablePointer<pw_result> { storage.result }
+
+    /// Whether the payload had a `feature_lists` field (a tf.SequenceExample), even an empty one.
+    public var hasFeatureLists: Bool { result.pointee.has_feature_lists != 0 }
+    /// Context features (the features of a tf.Example) in wire order, one per key (the last).
+    public var featureCount: Int { result.pointee.n_features }
+    public var featureListCount: Int { result.pointee.n_lists }
+
+    @inline(__always)
+    public func featureKey(_ i: Int) -> UnsafeRawBufferPointer { key(result.pointee.features[i]) }
+    @inline(__always)
+    public func featureValue(_ i: Int) -> FeatureView { FeatureView(result.pointee.features[i].feature, base) }
+    public func featureListKey(_ i: Int) -> UnsafeRawBufferPointer { key(result.pointee.lists[i]) }
+    public func featureListSteps(_ i: Int) -> FeatureSteps {
+        let entry = result.pointee.lists[i]
+        return FeatureSteps(steps: UnsafePointer(result.pointee.steps.map { $0 + Int(entry.first) }), base: base,
+                            endIndex: Int(entry.step_count))
+    }
+
+    @inline(__always)
+    private func key(_ entry: pw_entry) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: base + Int(entry.key_offset), count: Int(entry.key_length))
     }
 
     /// Calls `body` for every feature, then for every step of every feature list (wire order).
     @inline(__always)
     public func forEachFeatureView(_ body: (FeatureView) throws -> Void) rethrows {
-        for entry in features { try body(entry.feature) }
-        for list in featureLists { for i in list.first ..< list.first + list.stepCount { try body(steps[i]) } }
+        let r = result.pointee
+        for i in 0 ..< r.n_features { try body(FeatureView(r.features[i].feature, base)) }
+        for i in 0 ..< r.n_lists {
+            let list = r.lists[i]
+            for j in Int(list.first) ..< Int(list.first + list.step_count) { try body(FeatureView(r.steps[j], base)) }
+        }
     }
-
-    public var featureCount: Int { features.count }
-    public var featureListCount: Int { featureLists.count }
-
-    public func featureKey(_ i: Int) -> UnsafeRawBufferPointer { features[i].key }
-    public func featureValue(_ i: Int) -> FeatureView { features[i].feature }
-    public func featureListKey(_ i: Int) -> UnsafeRawBufferPointer { featureLists[i].key }
-    public func featureListSteps(_ i: Int) -> ArraySlice<FeatureView> {
-        steps[featureLists[i].first ..< featureLists[i].first + featureLists[i].stepCount]
-    }
-
-    /// Keys must be UTF-8 (off only in tests, to see the raw keys).
-    var validatesKeys = true
 
     /// Parses a serialized tf.SequenceExample, or with `sequence: false` a tf.Example (a tf.Example is a
     /// SequenceExample with only a context: field 1 is shared; as a tf.Example, field 2 is an unknown field).
     /// Throws `.invalidExample(nil, …)` naming the byte that is wrong.
     public mutating func parse(_ payload: UnsafeRawBufferPointer, sequence: Bool = true) throws {
-        features.removeAll(keepingCapacity: true)
-        featureLists.removeAll(keepingCapacity: true)
-        steps.removeAll(keepingCapacity: true)
-        hasFeatureLists = false
-        base = payload.baseAddress
-        var cursor = WireCursor(payload)
-        while !cursor.atEnd {
-            let (field, wire) = try tag(&cursor)
-            if field == 1 || (field == 2 && sequence) {
-                let body = try message(&cursor, wire, field == 1 ? "Example.features" : "SequenceExample.feature_lists")
-                if field == 1 { try parseFeatures(body) } else { try parseFeatureLists(body) }
-            } else {
-                try skip(&cursor, wire)
-            }
-        }
-        try Self.finish(&features, validatesKeys: validatesKeys)
-        try Self.finish(&featureLists, validatesKeys: validatesKeys)
+        base = UnsafeRawPointer(payload.baseAddress) ?? UnsafeRawPointer(bitPattern: 1)!
+        let code = pw_parse(payload.baseAddress?.assumingMemoryBound(to: UInt8.self), payload.count, sequence ? 1 : 0, result)
+        if Int(code) != PW_OK { throw Self.error(result.pointee) }
+        guard validatesKeys else { return }
+        let r = result.pointee
+        for i in 0 ..< r.n_features where r.features[i].key_ascii == 0 { try Self.checkUTF8(key(r.features[i])) }
+        for i in 0 ..< r.n_lists where r.lists[i].key_ascii == 0 { try Self.checkUTF8(key(r.lists[i])) }
     }
 
-    // MARK: - Messages
-
-    /// Features { repeated FeatureEntry feature = 1 } with FeatureEntry { string key = 1; Feature value = 2 }.
-    private mutating func parseFeatures(_ body: UnsafeRawBufferPointer) throws {
-        var cursor = WireCursor(body)
-        while !cursor.atEnd {
-            let (field, wire) = try tag(&cursor)
-            guard field == 1 else { try skip(&cursor, wire); continue }
-            var entry = WireCursor(try message(&cursor, wire, "Features.feature"))
-            var key = UnsafeRawBufferPointer(start: nil, count: 0)
-            var value: FeatureView?
-            while !entry.atEnd {
-                let (field, wire) = try tag(&entry)
-                if field == 1 {
-                    key = try message(&entry, wire, "FeatureEntry.key")
-                } else if field == 2 {
-                    let feature = try parseFeature(try message(&entry, wire, "FeatureEntry.value"))
-                    if feature.hasKind || value == nil { value = feature }   // protobuf-c's merge of a repeated value
-                } else {
-                    try skip(&entry, wire)
-                }
-            }
-            features.append(WireEntry(key: key, feature: value ?? .none))
+    private static func checkUTF8(_ key: UnsafeRawBufferPointer) throws {
+        if String(validating: key.bindMemory(to: UInt8.self), as: UTF8.self) == nil {
+            throw TFRecordError.invalidExample(nil, reason: "feature key is not valid UTF-8")
         }
     }
 
-    /// FeatureLists { repeated FeatureListEntry feature_list = 1 }, FeatureListEntry { string key = 1;
-    /// FeatureList value = 2 }, FeatureList { repeated Feature feature = 1 }.
-    private mutating func parseFeatureLists(_ body: UnsafeRawBufferPointer) throws {
-        hasFeatureLists = true
-        var cursor = WireCursor(body)
-        while !cursor.atEnd {
-            let (field, wire) = try tag(&cursor)
-            guard field == 1 else { try skip(&cursor, wire); continue }
-            var entry = WireCursor(try message(&cursor, wire, "FeatureLists.feature_list"))
-            var key = UnsafeRawBufferPointer(start: nil, count: 0)
-            let first = steps.count
-            while !entry.atEnd {
-                let (field, wire) = try tag(&entry)
-                if field == 1 {
-                    key = try message(&entry, wire, "FeatureListEntry.key")
-                } else if field == 2 {
-                    // A repeated value is merged by joining its steps, as protobuf-c merges repeated fields.
-                    var list = WireCursor(try message(&entry, wire, "FeatureListEntry.value"))
-                    while !list.atEnd {
-                        let (field, wire) = try tag(&list)
-                        if field == 1 { steps.append(try parseFeature(try message(&list, wire, "FeatureList.feature"))) }
-                        else { try skip(&list, wire) }
-                    }
-                } else {
-                    try skip(&entry, wire)
-                }
-            }
-            featureLists.append(WireEntry(key: key, feature: .none, first: first, stepCount: steps.count - first))
+    private static func error(_ r: pw_result) -> TFRecordError {
+        let field = r.error_field.map { String(cString: $0) } ?? ""
+        let reason: String
+        switch Int(r.error) {
+        case Int(PW_BAD_TAG): reason = "invalid field tag"
+        case Int(PW_WRONG_WIRE): reason = "\(field) has wire type \(r.error_wire)"
+        case Int(PW_PAST_END): reason = "\(field) runs past the end of its message"
+        case Int(PW_UNSUPPORTED_WIRE): reason = "unsupported wire type \(r.error_wire)"
+        case Int(PW_UNKNOWN_PAST_END): reason = "unknown field runs past the end of its message"
+        case Int(PW_PACKED_FLOATS): reason = "packed floats of \(r.error_extra) bytes, not a multiple of 4"
+        case Int(PW_TRUNCATED_FIXED32): reason = "truncated fixed32"
+        case Int(PW_TRUNCATED_VARINT): reason = "truncated varint"
+        case Int(PW_TRUNCATED_PACKED): reason = "truncated varint in packed Int64List"
+        case Int(PW_KINDLESS_MERGE): reason = "FeatureEntry.value given twice, neither with a kind (protobuf-c refuses the merge)"
+        default: return .invalidExample(nil, reason: "out of memory")
         }
+        return .invalidExample(nil, reason: "\(reason) (byte \(r.error_offset))")
     }
-
-    /// Feature { oneof kind { BytesList bytes_list = 1; FloatList float_list = 2; Int64List int64_list = 3 } }.
-    @inline(__always)
-    private mutating func parseFeature(_ body: UnsafeRawBufferPointer) throws -> FeatureView {
-        var cursor = WireCursor(body)
-        var result = FeatureView.none
-        while !cursor.atEnd {
-            let (field, wire) = try tag(&cursor)
-            switch field {
-            case 1: result = try bytesList(try message(&cursor, wire, "Feature.bytes_list"))
-            case 2: result = try floatList(try message(&cursor, wire, "Feature.float_list"))
-            case 3: result = try int64List(try message(&cursor, wire, "Feature.int64_list"))
-            default: try skip(&cursor, wire)
-            }
-        }
-        return result
-    }
-
-    @inline(__always)
-    private mutating func bytesList(_ body: UnsafeRawBufferPointer) throws -> FeatureView {
-        var cursor = WireCursor(body)
-        var count = 0
-        while !cursor.atEnd {
-            let (field, wire) = try tag(&cursor)
-            if field == 1 {
-                _ = try message(&cursor, wire, "BytesList.value")
-                count += 1
-            } else {
-                try skip(&cursor, wire)
-            }
-        }
-        return FeatureView(kind: .bytes, count: count, list: body, packedFloats: nil, hasKind: true)
-    }
-
-    @inline(__always)
-    private mutating func floatList(_ body: UnsafeRawBufferPointer) throws -> FeatureView {
-        var cursor = WireCursor(body)
-        var count = 0, runs = 0
-        var packed: UnsafeRawPointer?
-        while !cursor.atEnd {
-            let at = cursor.p
-            let (field, wire) = try tag(&cursor)
-            if field == 1 && wire == 2 {
-                let run = try message(&cursor, wire, "FloatList.value")
-                guard run.count % 4 == 0 else {
-                    throw invalid("packed floats of \(run.count) bytes, not a multiple of 4", at)
-                }
-                count += run.count / 4
-                packed = run.baseAddress
-                runs += 1
-            } else if field == 1 && wire == 5 {
-                guard cursor.fixed32() != nil else { throw invalid("truncated fixed32", at) }
-                count += 1
-                runs += 2
-            } else if field == 1 {
-                throw invalid("FloatList.value has wire type \(wire)", at)
-            } else {
-                try skip(&cursor, wire)
-            }
-        }
-        return FeatureView(kind: .float, count: count, list: body, packedFloats: runs == 1 ? packed : nil, hasKind: true)
-    }
-
-    @inline(__always)
-    private mutating func int64List(_ body: UnsafeRawBufferPointer) throws -> FeatureView {
-        var cursor = WireCursor(body)
-        var count = 0
-        while !cursor.atEnd {
-            let at = cursor.p
-            let (field, wire) = try tag(&cursor)
-            if field == 1 && wire == 2 {
-                var run = WireCursor(try message(&cursor, wire, "Int64List.value"))
-                while !run.atEnd {
-                    let start = run.p
-                    guard run.varint() != nil else { throw invalid("truncated varint in packed Int64List", start) }
-                    count += 1
-                }
-            } else if field == 1 && wire == 0 {
-                guard cursor.varint() != nil else { throw invalid("truncated varint", at) }
-                count += 1
-            } else if field == 1 {
-                throw invalid("Int64List.value has wire type \(wire)", at)
-            } else {
-                try skip(&cursor, wire)
-            }
-        }
-        return FeatureView(kind: .int64, count: count, list: body, packedFloats: nil, hasKind: true)
-    }
-
-    // MARK: - Wire primitives with errors
-
-    @inline(__always)
-    private mutating func tag(_ cursor: inout WireCursor) throws -> (UInt32, UInt8) {
-        let at = cursor.p
-        fieldStart = at
-        guard let tag = cursor.tag() else { throw invalid("invalid field tag", at) }
-        return tag
-    }
-
-    /// The body of a length-delimited field that must be one.
-    @inline(__always)
-    private mutating func message(_ cursor: inout WireCursor, _ wire: UInt8, _ name: StaticString) throws -> UnsafeRawBufferPointer {
-        let at = fieldStart ?? cursor.p
-        guard wire == 2 else { throw invalid("\(name) has wire type \(wire)", at) }
-        guard let body = cursor.lengthDelimited() else { throw invalid("\(name) runs past the end of its message", at) }
-        return body
-    }
-
-    private mutating func skip(_ cursor: inout WireCursor, _ wire: UInt8) throws {
-        let at = fieldStart ?? cursor.p
-        guard cursor.skipChecked(wire) else {
-            throw invalid(wire == 3 || wire == 4 || wire > 5 ? "unsupported wire type \(wire)" : "unknown field runs past the end of its message", at)
-        }
-    }
-
-    private func invalid(_ reason: String, _ at: UnsafeRawPointer) -> TFRecordError {
-        let offset = base.map { at - $0 } ?? 0
-        return .invalidExample(nil, reason: "\(reason) (byte \(offset))")
-    }
-
-    /// Keeps the last entry of each key (in wire order) and checks that keys are UTF-8.
-    private static func finish(_ entries: inout [WireEntry], validatesKeys: Bool) throws {
-        let n = entries.count
-        if n > 1 {
-            var duplicate = false
-            if n <= 16 {
-                // A handful of keys: compare every pair, which mostly stops at the length or the first byte.
-                outer: for i in 0 ..< n - 1 {
-                    for j in i + 1 ..< n where same(entries[i].key, entries[j].key) {
-                        duplicate = true
-                        break outer
-                    }
-                }
-            } else {
-                let order = (0 ..< n).sorted { compare(entries[$0].key, entries[$1].key) < 0 }
-                for k in 1 ..< n where same(entries[order[k - 1]].key, entries[order[k]].key) {
-                    duplicate = true
-                    break
-                }
-            }
-            if duplicate {
-                var seen = Set<[UInt8]>()
-                var kept: [WireEntry] = []
-                for entry in entries.reversed() where seen.insert(Array(entry.key)).inserted { kept.append(entry) }
-                entries = kept.reversed()
-            }
-        }
-        if validatesKeys {
-            for entry in entries where !isUTF8(entry.key) {
-                throw TFRecordError.invalidExample(nil, reason: "feature key is not valid UTF-8")
-            }
-        }
-    }
-}
-
-@inline(__always)
-func same(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
-    a.count == b.count && (a.count == 0 || (a[0] == b[0] && memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0))
 }
 
 /// Byte order (memcmp's), shorter first on a tie; short keys without a call.
@@ -541,16 +360,16 @@ struct WireCursor {
 extension ExampleParser {
     /// The context features as Swift values.
     public func materializedFeatures() -> [String: Feature] {
-        var result = [String: Feature](minimumCapacity: features.count)
-        for entry in features { result[String(decoding: entry.key, as: UTF8.self)] = entry.feature.feature }
-        return result
+        var out = [String: Feature](minimumCapacity: featureCount)
+        for i in 0 ..< featureCount { out[String(decoding: featureKey(i), as: UTF8.self)] = featureValue(i).feature }
+        return out
     }
 
     public func materializedFeatureLists() -> [String: [Feature]] {
-        var result = [String: [Feature]](minimumCapacity: featureLists.count)
-        for i in 0 ..< featureLists.count {
-            result[String(decoding: featureLists[i].key, as: UTF8.self)] = featureListSteps(i).map(\.feature)
+        var out = [String: [Feature]](minimumCapacity: featureListCount)
+        for i in 0 ..< featureListCount {
+            out[String(decoding: featureListKey(i), as: UTF8.self)] = featureListSteps(i).map(\.feature)
         }
-        return result
+        return out
     }
 }

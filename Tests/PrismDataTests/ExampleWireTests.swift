@@ -121,6 +121,26 @@ final class ExampleWireTests: XCTestCase {
         XCTAssertLessThan(skipped, compared / 100)
     }
 
+    /// Payloads generated from the message grammar, with lengths that enclose their contents (so that errors deep
+    /// inside are reached, which byte mutations rarely do): wrong wire types, unknown fields of every wire type,
+    /// packed runs of odd lengths, over-long varints and tags, keys that are not UTF-8, truncations.
+    func testGeneratedPayloadsAreReadExactlyAsProtobufCReadsThem() {
+        var generator = PayloadGenerator(seed: 0x9E37_79B9)
+        var compared = 0, accepted = 0
+        for _ in 0 ..< 20_000 {
+            let sequence = generator.chance(0.5)
+            var bytes = sequence ? generator.sequenceExample() : generator.example()
+            if generator.chance(0.05) && !bytes.isEmpty { bytes.removeLast(generator.int(bytes.count) + 1) }
+            let expected = reference(bytes, sequence: sequence), got = parsed(bytes, sequence: sequence)
+            if expected != got && hasKeyWithNUL(bytes, sequence: sequence) { continue }
+            XCTAssertEqual(got, expected, "\(bytes)")
+            compared += 1
+            if expected != .refused { accepted += 1 }
+        }
+        XCTAssertGreaterThan(accepted, compared / 4)
+        XCTAssertGreaterThan(compared - accepted, compared / 4)
+    }
+
     func testViewsGiveTheValuesWithoutCopying() throws {
         let example = Example(["b": .bytes([[1, 2], []]), "f": .floats([1.5, -0.0, .nan]), "i": .int64s([.min, -1, .max]), "e": .floats([])])
         let payload = example.serialized()
@@ -141,5 +161,127 @@ final class ExampleWireTests: XCTestCase {
             XCTAssertEqual(ints, [.min, -1, .max])
             XCTAssertFalse(parser.hasFeatureLists)
         }
+    }
+}
+
+/// Random tf.Example / tf.SequenceExample wire bytes, mostly well formed, now and then not.
+struct PayloadGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state ^= state << 13; state ^= state >> 7; state ^= state << 17
+        return state
+    }
+    mutating func int(_ bound: Int) -> Int { Int(next() % UInt64(max(1, bound))) }
+    mutating func chance(_ p: Double) -> Bool { Double(next() % 1_000_000) / 1_000_000 < p }
+
+    /// A tag, now and then over-long (extra 0x80 bytes; six bytes is too many for protobuf-c).
+    mutating func tag(_ field: Int, _ wire: Int) -> [UInt8] {
+        var bytes = varint(UInt64(field << 3 | wire))
+        if chance(0.02) {
+            bytes[bytes.count - 1] |= 0x80
+            bytes += Array(repeating: 0x80, count: int(3)) + [0]
+        }
+        return bytes
+    }
+
+    /// A field: usually the wire type the schema wants, sometimes another.
+    mutating func field(_ number: Int, _ payload: [UInt8]) -> [UInt8] {
+        if chance(0.02) {
+            let wire = [0, 1, 3, 4, 5, 6, 7][int(7)]
+            switch wire {
+            case 0: return tag(number, 0) + varint(next() >> UInt64(int(64)))
+            case 1: return tag(number, 1) + (0 ..< 8).map { _ in UInt8(int(256)) }
+            case 5: return tag(number, 5) + (0 ..< 4).map { _ in UInt8(int(256)) }
+            default: return tag(number, wire)
+            }
+        }
+        return tag(number, 2) + varint(UInt64(payload.count)) + payload
+    }
+
+    mutating func unknown() -> [UInt8] {
+        let number = 4 + int(30)
+        switch int(5) {
+        case 0: return tag(number, 0) + varint(next())
+        case 1: return tag(number, 1) + (0 ..< 8).map { _ in UInt8(int(256)) }
+        case 2: return tag(number, 5) + (0 ..< 4).map { _ in UInt8(int(256)) }
+        case 3: return field(number, (0 ..< int(6)).map { _ in UInt8(int(256)) })
+        default: return chance(0.2) ? tag(number, [3, 4, 6, 7][int(4)]) : tag(number, 0) + [UInt8(int(128))]
+        }
+    }
+
+    /// Fields in random order, each message now and then carrying an unknown field.
+    mutating func message(_ parts: [[UInt8]]) -> [UInt8] {
+        var fields = parts
+        if chance(0.15) { fields.insert(unknown(), at: int(fields.count + 1)) }
+        return fields.flatMap { $0 }
+    }
+
+    mutating func key() -> [UInt8] {
+        if chance(0.03) { return [0x66, 0xFF] }                      // not UTF-8
+        if chance(0.02) { return Array("é".utf8) }
+        return Array("k\(int(6))".utf8)                              // few names: repeated keys happen
+    }
+
+    mutating func list(_ kind: Int) -> [UInt8] {
+        var fields: [[UInt8]] = []
+        for _ in 0 ..< int(3) {
+            switch kind {
+            case 1: fields.append(field(1, (0 ..< int(5)).map { _ in UInt8(int(256)) }))
+            case 2:
+                if chance(0.5) { fields.append(tag(1, 5) + (0 ..< 4).map { _ in UInt8(int(256)) }) }
+                else { fields.append(field(1, (0 ..< (chance(0.1) ? int(9) : 4 * int(3))).map { _ in UInt8(int(256)) })) }
+            default:
+                if chance(0.5) { fields.append(tag(1, 0) + varint(next() >> UInt64(int(64)))) }
+                else {
+                    var run = (0 ..< int(3)).flatMap { _ in varint(next() >> UInt64(int(64))) }
+                    if chance(0.1) { run += [0x80] }                          // a varint cut short
+                    if chance(0.05) { run += Array(repeating: 0xFF, count: 10) + [1] }   // eleven bytes
+                    fields.append(field(1, run))
+                }
+            }
+        }
+        return message(fields)
+    }
+
+    mutating func feature() -> [UInt8] {
+        var fields: [[UInt8]] = []
+        for _ in 0 ..< (chance(0.1) ? 2 : chance(0.1) ? 0 : 1) {
+            let kind = 1 + int(3)
+            fields.append(field(kind, list(kind)))
+        }
+        return message(fields)
+    }
+
+    mutating func features() -> [UInt8] {
+        message((0 ..< int(5)).map { _ in
+            var entry: [[UInt8]] = []
+            if !chance(0.05) { entry.append(field(1, key())) }
+            if !chance(0.05) { entry.append(field(2, feature())) }
+            if chance(0.05) { entry.append(field(2, feature())) }
+            return field(1, message(entry))
+        })
+    }
+
+    mutating func example() -> [UInt8] {
+        message((0 ..< (chance(0.1) ? 2 : 1)).map { _ in field(1, features()) })
+    }
+
+    mutating func sequenceExample() -> [UInt8] {
+        var fields: [[UInt8]] = []
+        if !chance(0.2) { fields.append(field(1, features())) }
+        if !chance(0.2) {
+            let lists = message((0 ..< int(3)).map { _ in
+                var entry: [[UInt8]] = []
+                if !chance(0.05) { entry.append(field(1, key())) }
+                for _ in 0 ..< (chance(0.1) ? 2 : 1) {
+                    entry.append(field(2, message((0 ..< int(3)).map { _ in field(1, feature()) })))
+                }
+                return field(1, message(entry))
+            })
+            fields.append(field(2, lists))
+        }
+        return message(fields)
     }
 }
