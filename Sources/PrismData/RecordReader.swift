@@ -95,9 +95,67 @@ public final class TFRecordReader {
         try withNextRecord { [UInt8]($0) }
     }
 
-    /// Calls `body` for every remaining record.
+    /// Calls `body` for every remaining record, as repeated `withNextRecord` calls would (same records, same errors,
+    /// same skips), but faster: records already in the buffer are framed and checked with the reader's position in
+    /// local variables, which the reader's properties catch up with only between buffer refills.
+    /// `recordIndex` and `offset` are current when it returns or throws, not during `body`.
+    /// A `.invalidExample(nil, …)` thrown by `body` is given the record's location; with `skipCorrupt` it is
+    /// noted in `skipped` and reading goes on.
     public func forEachRecord(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
-        while try withNextRecord(body) != nil {}
+        while !finished {
+            var s = start, off = offset, index = recordIndex, recordStart = offset
+            let e = end, base = buffer, verify = verifyChecksums, plain = compression == .none, size = fileSize
+            do {
+                while e - s >= 12 {
+                    let header = base + s
+                    let length = header.loadUnaligned(as: UInt64.self).littleEndian
+                    let lengthCRC = header.loadUnaligned(fromByteOffset: 8, as: UInt32.self).littleEndian
+                    guard CRC32C.mask(CRC32C.checksum(UnsafeRawBufferPointer(start: header, count: 8))) == lengthCRC,
+                          !plain || length <= size - min(size, off + 12), e - s >= 16, length <= UInt64(e - s - 16) else { break }
+                    let payload = UnsafeRawBufferPointer(start: header + 12, count: Int(length))
+                    if verify {
+                        let dataCRC = (header + 12 + Int(length)).loadUnaligned(as: UInt32.self).littleEndian
+                        guard CRC32C.mask(CRC32C.checksum(payload)) == dataCRC else { break }
+                    }
+                    recordStart = off
+                    s += 16 + Int(length)
+                    off += 16 + length
+                    index += 1
+                    try body(payload)
+                }
+                start = s
+                offset = off
+                recordIndex = index
+            } catch TFRecordError.invalidExample(nil, let reason) {
+                start = s
+                offset = off
+                recordIndex = index
+                try noteInvalid(reason, at: recordStart)
+                continue
+            } catch {
+                start = s
+                offset = off
+                recordIndex = index
+                throw error
+            }
+            // What the fast loop left (a refill, a corrupt or truncated record, the end) goes the careful way.
+            var length = -1
+            do {
+                if try withNextRecord({ (payload: UnsafeRawBufferPointer) -> Void in
+                    length = payload.count
+                    try body(payload)
+                }) == nil { return }
+            } catch TFRecordError.invalidExample(nil, let reason) where length >= 0 {
+                try noteInvalid(reason, at: offset - UInt64(16 + length))
+            }
+        }
+    }
+
+    /// A payload that `body` found not to be a tf.Example: thrown with its location, or noted with `skipCorrupt`.
+    private func noteInvalid(_ reason: String, at recordOffset: UInt64) throws {
+        let error = TFRecordError.invalidExample(RecordLocation(file: path, record: recordIndex - 1, offset: recordOffset), reason: reason)
+        guard skipCorrupt else { throw error }
+        skipped.append(error)
     }
 
     /// The next record decoded as a tf.Example; a payload that is not one throws `.invalidExample` with its

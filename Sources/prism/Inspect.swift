@@ -47,18 +47,9 @@ struct InspectCommand: ParsableCommand {
         for path in paths {
             let reader = try TFRecordReader(path: path, compression: compression.compression, skipCorrupt: skipCorrupt)
             if decode {
-                while true {
-                    let location = RecordLocation(file: path, record: reader.recordIndex, offset: reader.offset)
-                    do {
-                        guard try reader.withNextRecord({ (payload: UnsafeRawBufferPointer) -> Void in
-                            try parser.parse(payload)
-                            tally.add(&parser)
-                        }) != nil else { break }
-                    } catch TFRecordError.invalidExample(nil, let reason) {
-                        let error = TFRecordError.invalidExample(location, reason: reason)
-                        guard skipCorrupt else { throw error }
-                        reader.noteSkipped(error)
-                    }
+                try reader.forEachRecord { payload in
+                    try parser.parse(payload)
+                    tally.add(&parser)
                 }
             } else {
                 try reader.forEachRecord { _ in }
