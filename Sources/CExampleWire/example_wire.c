@@ -112,6 +112,13 @@ static int bytes_list(cursor *c, pw_feature *f) {
 }
 
 static int float_list(cursor *c, pw_feature *f) {
+    // The usual layout, one packed run with a one-byte length: [0x0A, n, n bytes].
+    size_t size = c->end - c->p;
+    if (size >= 2 && c->p[0] == 0x0A && c->p[1] < 0x80 && (size_t)c->p[1] + 2 == size && (c->p[1] & 3) == 0) {
+        f->kind = PW_FLOAT; f->count = c->p[1] / 4; f->packed_offset = (uint32_t)(c->p + 2 - c->base);
+        c->p = c->end;
+        return 1;
+    }
     uint32_t count = 0, runs = 0, packed = UINT32_MAX;
     while (c->p < c->end) {
         NEXT_TAG(c, at, field, wire)
@@ -137,6 +144,22 @@ static int float_list(cursor *c, pw_feature *f) {
 }
 
 static int int64_list(cursor *c, pw_feature *f) {
+    // The usual layout, one packed run with a one-byte length: count the bytes that end a varint.
+    size_t size = c->end - c->p;
+    if (size >= 2 && c->p[0] == 0x0A && c->p[1] < 0x80 && (size_t)c->p[1] + 2 == size) {
+        const uint8_t *q = c->p + 2, *stop = c->end;
+        uint32_t ends = 0, run = 0;
+        int ok = 1;
+        for (; q < stop; q++) {
+            if (*q < 0x80) { ends++; run = 0; }
+            else if (++run == 10) { ok = 0; break; }   // an eleventh byte would be needed
+        }
+        if (ok && (stop == c->p + 2 || stop[-1] < 0x80)) {
+            f->kind = PW_INT64; f->count = ends; f->packed_offset = UINT32_MAX;
+            c->p = c->end;
+            return 1;
+        }
+    }
     uint32_t count = 0;
     uint64_t v;
     while (c->p < c->end) {
@@ -162,8 +185,9 @@ static int int64_list(cursor *c, pw_feature *f) {
 
 // Feature { oneof kind { BytesList bytes_list = 1; FloatList float_list = 2; Int64List int64_list = 3 } }.
 static int feature(cursor *c, pw_feature *f) {
-    memset(f, 0, sizeof *f);
+    f->list_offset = f->list_length = f->count = 0;
     f->packed_offset = UINT32_MAX;
+    f->kind = PW_NONE;
     static const char *names[] = { NULL, "Feature.bytes_list", "Feature.float_list", "Feature.int64_list" };
     while (c->p < c->end) {
         NEXT_TAG(c, at, field, wire)
@@ -195,6 +219,7 @@ static inline int ascii(const uint8_t *p, size_t n) {
 }
 
 // Features { repeated FeatureEntry feature = 1 }, FeatureEntry { string key = 1; Feature value = 2 }.
+// Values are scanned straight into the entry (a copy of a freshly written struct stalls on store forwarding).
 static int features(cursor *c) {
     pw_result *r = c->r;
     while (c->p < c->end) {
@@ -202,8 +227,13 @@ static int features(cursor *c) {
         if (field != 1) { if (!skip(c, at, wire)) return 0; continue; }
         cursor entry;
         if (!message(c, at, wire, "Features.feature", &entry)) return 0;
+        if (r->n_features == r->cap_features && !grow((void **)&r->features, &r->cap_features, sizeof(pw_entry))) {
+            fail(r, PW_NO_MEMORY, 0, NULL, 0, 0);
+            return 0;
+        }
+        pw_entry *e = &r->features[r->n_features];
         const uint8_t *key = entry.p; size_t key_length = 0;
-        pw_feature value; int has_value = 0;
+        int has_value = 0;
         while (entry.p < entry.end) {
             NEXT_TAG(&entry, eat, efield, ewire)
             cursor inner;
@@ -211,23 +241,29 @@ static int features(cursor *c) {
                 if (!message(&entry, eat, ewire, "FeatureEntry.key", &inner)) return 0;
                 key = inner.p; key_length = inner.end - inner.p;
             } else if (efield == 2) {
-                pw_feature f;
-                if (!message(&entry, eat, ewire, "FeatureEntry.value", &inner) || !feature(&inner, &f)) return 0;
+                if (!message(&entry, eat, ewire, "FeatureEntry.value", &inner)) return 0;
+                if (!has_value) {
+                    if (!feature(&inner, &e->feature)) return 0;
+                    has_value = 1;
+                    continue;
+                }
                 // protobuf-c's merge of a repeated value: the later one if it has a kind, else the earlier one; and
                 // when neither has a kind, merge_messages fails (it looks up oneof case 0), so the payload is refused.
-                if (has_value && f.kind == PW_NONE && value.kind == PW_NONE) { fail(c->r, PW_KINDLESS_MERGE, eat - c->base, NULL, ewire, 0); return 0; }
-                if (f.kind != PW_NONE || !has_value) { value = f; has_value = 1; }
+                pw_feature f;
+                if (!feature(&inner, &f)) return 0;
+                if (f.kind == PW_NONE && e->feature.kind == PW_NONE) { fail(r, PW_KINDLESS_MERGE, eat - c->base, NULL, ewire, 0); return 0; }
+                if (f.kind != PW_NONE) e->feature = f;
             } else if (!skip(&entry, eat, ewire)) return 0;
         }
-        if (!has_value) { memset(&value, 0, sizeof value); value.packed_offset = UINT32_MAX; }
-        if (r->n_features == r->cap_features && !grow((void **)&r->features, &r->cap_features, sizeof(pw_entry))) {
-            fail(r, PW_NO_MEMORY, 0, NULL, 0, 0);
-            return 0;
+        if (!has_value) {
+            e->feature.list_offset = e->feature.list_length = e->feature.count = 0;
+            e->feature.packed_offset = UINT32_MAX;
+            e->feature.kind = PW_NONE;
         }
-        pw_entry *e = &r->features[r->n_features++];
         e->key_offset = (uint32_t)(key - c->base); e->key_length = (uint32_t)key_length;
-        e->feature = value; e->first = 0; e->step_count = 0;
+        e->first = 0; e->step_count = 0;
         e->key_ascii = (uint8_t)ascii(key, key_length);
+        r->n_features++;
     }
     return 1;
 }
@@ -310,6 +346,7 @@ static int dedupe(const uint8_t *base, pw_entry *entries, size_t *count) {
         for (size_t i = 0; i + 1 < n && !duplicate; i++)
             for (size_t j = i + 1; j < n; j++)
                 if (entries[i].key_length == entries[j].key_length &&
+                    (entries[i].key_length == 0 || base[entries[i].key_offset] == base[entries[j].key_offset]) &&
                     memcmp(base + entries[i].key_offset, base + entries[j].key_offset, entries[i].key_length) == 0) {
                     duplicate = 1;
                     break;
