@@ -131,7 +131,7 @@ public struct ExampleParser {
         }
     }
 
-    private let storage = Storage()
+    private var storage = Storage()
     private var base = UnsafeRawPointer(bitPattern: 1)!
     /// Keys must be UTF-8 (off only in tests, to see the raw keys).
     var validatesKeys = true
@@ -177,6 +177,7 @@ public struct ExampleParser {
     /// SequenceExample with only a context: field 1 is shared; as a tf.Example, field 2 is an unknown field).
     /// Throws `.invalidExample(nil, …)` naming the byte that is wrong.
     public mutating func parse(_ payload: UnsafeRawBufferPointer, sequence: Bool = true) throws {
+        if !isKnownUniquelyReferenced(&storage) { storage = Storage() }   // a copy keeps what it had parsed
         base = UnsafeRawPointer(payload.baseAddress) ?? UnsafeRawPointer(bitPattern: 1)!
         let code = pw_parse(payload.baseAddress?.assumingMemoryBound(to: UInt8.self), payload.count, sequence ? 1 : 0, result)
         if Int(code) != PW_OK { throw Self.error(result.pointee) }
