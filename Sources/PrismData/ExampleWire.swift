@@ -86,6 +86,21 @@ public struct FeatureView {
         }
     }
 
+    /// Decodes the int64 values into `out` (room for `count`); nothing for other kinds.
+    @inline(__always)
+    public func copyInt64s(into out: UnsafeMutablePointer<Int64>) {
+        guard kind == .int64, count > 0 else { return }
+        pw_int64_values(list.baseAddress?.assumingMemoryBound(to: UInt8.self), list.count, out)
+    }
+
+    /// Decodes the float values into `out` (room for `count`); nothing for other kinds.
+    @inline(__always)
+    public func copyFloats(into out: UnsafeMutablePointer<Float>) {
+        guard kind == .float, count > 0 else { return }
+        if let packed = packedFloats { UnsafeMutableRawPointer(out).copyMemory(from: packed, byteCount: 4 * count) }   // little-endian wire
+        else { pw_float_values(list.baseAddress?.assumingMemoryBound(to: UInt8.self), list.count, out) }
+    }
+
     /// The values as a Swift `Feature` (copied).
     public var feature: Feature {
         switch kind {

@@ -174,6 +174,12 @@ final class ExampleWireTests: XCTestCase {
             var ints: [Int64] = []
             parser.featureValue(3).forEachInt64 { ints.append($0) }
             XCTAssertEqual(ints, [.min, -1, .max])
+            var copied = [Int64](repeating: 0, count: 3)
+            copied.withUnsafeMutableBufferPointer { parser.featureValue(3).copyInt64s(into: $0.baseAddress!) }
+            XCTAssertEqual(copied, [.min, -1, .max])
+            var copiedFloats = [Float](repeating: 0, count: 3)
+            copiedFloats.withUnsafeMutableBufferPointer { parser.featureValue(2).copyFloats(into: $0.baseAddress!) }
+            XCTAssertEqual(copiedFloats.map(\.bitPattern), floats)
             XCTAssertFalse(parser.hasFeatureLists)
         }
     }
