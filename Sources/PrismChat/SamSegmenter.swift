@@ -7,6 +7,8 @@ import PrismSAM
 public final class SamSegmenter: Segmenter {
     public let predictor: SamPredictor
     public let outputDirectory: URL
+    /// Largest image decoded (checked from the file's header before decoding).
+    public var imageLimits = ImageLimits.default
     private var embeddings: [String: (image: RGBImage, embedding: ImageEmbedding)] = [:]
     private var counter = 0
 
@@ -18,7 +20,7 @@ public final class SamSegmenter: Segmenter {
     public func segment(imagePath: String, x: Double, y: Double, label: Int) throws -> SegmentResult {
         let entry: (image: RGBImage, embedding: ImageEmbedding)
         if let e = embeddings[imagePath] { entry = e } else {
-            let img = try RGBImage(contentsOf: URL(fileURLWithPath: imagePath))
+            let img = try RGBImage(contentsOf: URL(fileURLWithPath: imagePath), limits: imageLimits)
             entry = (img, predictor.embed(img))
             embeddings[imagePath] = entry
         }

@@ -5,6 +5,9 @@ import PrismCore
 /// `model.safetensors.index.json` (`weight_map`: tensor name → shard file), all memory-mapped.
 public final class Checkpoint: @unchecked Sendable {
     public let directory: URL
+    /// The file that lists the tensors: `model.safetensors.index.json` when sharded, else `model.safetensors`
+    /// (what errors about the checkpoint as a whole name).
+    public let source: String
     private let files: [String: SafetensorsFile]   // shard file name → file
     private let location: [String: String]         // tensor name → shard file name
 
@@ -33,6 +36,7 @@ public final class Checkpoint: @unchecked Sendable {
         var shardNames: [String]
         var declared: [String: String] = [:]
         if fm.fileExists(atPath: index.path) {
+            source = index.path
             let obj: Any
             do { obj = try JSONSerialization.jsonObject(with: Data(contentsOf: index)) } catch {
                 throw Error.invalidIndex(file: index.path, reason: "JSON does not parse")
@@ -48,6 +52,7 @@ public final class Checkpoint: @unchecked Sendable {
             }
         } else if fm.fileExists(atPath: directory.appendingPathComponent("model.safetensors").path) {
             shardNames = ["model.safetensors"]
+            source = directory.appendingPathComponent("model.safetensors").path
         } else {
             throw Error.noWeights(directory: directory.path)
         }

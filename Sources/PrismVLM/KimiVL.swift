@@ -41,31 +41,53 @@ public final class KimiVL {
     public let projector: Projector?
     public let decoder: TextDecoder
     public let directory: URL
+    /// Largest image `preprocess(imageAt:)` decodes (checked from the file's header before decoding).
+    public var imageLimits = ImageLimits.default
 
     /// Loads a Kimi-VL directory (config.json with `text_config`/`vision_config`, official `language_model.` /
     /// `vision_tower.` / `multi_modal_projector.` names) or a bare DeepseekV3 one (text only). Weights stay
     /// memory-mapped in their on-disk dtype; every missing, unexpected or mis-shaped tensor is reported at once.
     public static func load(directory: URL) throws -> KimiVL {
         let configURL = directory.appendingPathComponent("config.json")
-        guard let data = FileManager.default.contents(atPath: configURL.path) else { throw ConfigError.missingFile(path: configURL.path) }
+        guard FileManager.default.fileExists(atPath: configURL.path) else { throw ConfigError.missingFile(path: configURL.path) }
+        let data = try readFile(configURL)
         let top = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        // Configs are read and validated before the checkpoint is touched; a Kimi-VL config (its model_type or a
+        // vision tower) must have `text_config`, so a misspelled key is an error, not a full-size default model.
+        let isKimiVL = top?["text_config"] != nil || top?["vision_config"] != nil || (top?["model_type"] as? String) == "kimi_vl"
+        var text: TextConfig
+        var vision: VisionConfig? = nil
+        var mediaPadId = 163605
+        var preprocessor = PreprocessorConfig.kimiVL
+        if isKimiVL {
+            let config = try JSONConfig.decode(KimiVLConfig.self, from: data, path: configURL.path)
+            text = config.textConfig; vision = config.visionConfig; mediaPadId = config.mediaPlaceholderTokenId
+            let ppURL = directory.appendingPathComponent("preprocessor_config.json")
+            if FileManager.default.fileExists(atPath: ppURL.path) {
+                preprocessor = try JSONConfig.load(PreprocessorConfig.self, from: ppURL)
+            }
+            try checkAgreement(preprocessor, config.visionConfig, path: ppURL.path)
+        } else {
+            text = try JSONConfig.decode(TextConfig.self, from: data, path: configURL.path)
+        }
         let checkpoint = try Checkpoint(directory: directory)
         let loader = WeightLoader(checkpoint, remap: KimiVLRemap.modelName)
-        let root = loader.scope("")
-        let model: KimiVL
-        if top?["text_config"] != nil {
-            let config = try JSONConfig.decode(KimiVLConfig.self, from: data, path: configURL.path)
-            let ppURL = directory.appendingPathComponent("preprocessor_config.json")
-            let pp = FileManager.default.fileExists(atPath: ppURL.path)
-                ? try JSONConfig.load(PreprocessorConfig.self, from: ppURL) : .kimiVL
-            model = KimiVL(text: config.textConfig, vision: config.visionConfig, mediaPadId: config.mediaPlaceholderTokenId,
-                           preprocessor: pp, weights: root, directory: directory)
-        } else {
-            let text = try JSONConfig.decode(TextConfig.self, from: data, path: configURL.path)
-            model = KimiVL(text: text, vision: nil, mediaPadId: 163605, preprocessor: .kimiVL, weights: root, directory: directory)
-        }
+        let model = KimiVL(text: text, vision: vision, mediaPadId: mediaPadId, preprocessor: preprocessor,
+                           weights: loader.scope(""), directory: directory)
         try loader.finish()
         return model
+    }
+
+    /// The processor cuts patches and merges them as the vision tower expects, or the tower's shapes would not fit.
+    static func checkAgreement(_ pp: PreprocessorConfig, _ vision: VisionConfig, path: String) throws {
+        if pp.patchSize != vision.patchSize {
+            throw ConfigError.invalidValue(path: path, key: "patch_size",
+                                           reason: "\(pp.patchSize) differs from vision_config.patch_size \(vision.patchSize) in config.json")
+        }
+        if pp.mergeKernelSize != vision.mergeKernelSize {
+            throw ConfigError.invalidValue(path: path, key: "merge_kernel_size",
+                                           reason: "\(pp.mergeKernelSize) differs from vision_config.merge_kernel_size \(vision.mergeKernelSize) in config.json")
+        }
     }
 
     init(text: TextConfig, vision: VisionConfig?, mediaPadId: Int, preprocessor: PreprocessorConfig,
@@ -84,7 +106,9 @@ public final class KimiVL {
     public func newCache() -> KVCache { KVCache(config: textConfig) }
 
     /// Decodes and preprocesses an image file.
-    public func preprocess(imageAt url: URL) throws -> ProcessedImage { try imageProcessor(RGBImage(contentsOf: url)) }
+    public func preprocess(imageAt url: URL) throws -> ProcessedImage {
+        try imageProcessor(RGBImage(contentsOf: url, limits: imageLimits))
+    }
 
     // MARK: - Vision
 

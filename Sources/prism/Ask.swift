@@ -10,6 +10,7 @@ struct AskCommand: ParsableCommand {
 
     @OptionGroup var modelArguments: ModelArguments
     @OptionGroup var generate: GenerateArguments
+    @OptionGroup var imageArguments: ImageArguments
     @Option(name: .customLong("image"), help: "Image to ask about (repeatable).") var images: [String] = []
     @Option(name: [.short, .customLong("prompt")], help: "The question.") var prompt: String?
     @Option(help: "System prompt.") var system: String?
@@ -25,6 +26,7 @@ struct AskCommand: ParsableCommand {
         }
         guard !question.isEmpty else { throw UserError("the question is empty") }
         let engine = try modelArguments.loadEngine()
+        engine.model.imageLimits = imageArguments.limits
         for path in images { _ = try engine.image(path) }
         var state = ChatState(system: system, settings: generate.settings)
         state.pendingImages = images.map { URL(fileURLWithPath: $0).standardizedFileURL.path }

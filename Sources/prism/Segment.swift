@@ -25,6 +25,7 @@ struct SegmentCommand: ParsableCommand {
     @Option(name: .customShort("o"), help: "File prefix: PREFIX_mask_N.png and PREFIX_overlay.png.") var prefix: String?
     @Option(name: .customLong("embedding-cache"), help: "Reuse the image embedding stored in FILE, or compute it and store it there.")
     var embeddingCache: String?
+    @OptionGroup var imageArguments: ImageArguments
 
     static let defaultModel = "Weights/prism-sam-tiny"
 
@@ -38,7 +39,7 @@ struct SegmentCommand: ParsableCommand {
         if parsedPoints.isEmpty && parsedBox == nil { throw UserError("no prompt: give at least one --point X,Y[,1|0] or a --box X0,Y0,X1,Y1") }
         if outputDirectory != nil && prefix != nil { throw UserError("give either --output DIR or -o PREFIX, not both") }
         let modelDir = try resolveModel()
-        let img = try RGBImage(contentsOf: URL(fileURLWithPath: image))
+        let img = try RGBImage(contentsOf: URL(fileURLWithPath: image), limits: imageArguments.limits)
         // Check prompts against the image before paying for the model.
         for p in parsedPoints where !(p.x >= 0 && p.x < Float(img.width) && p.y >= 0 && p.y < Float(img.height)) {
             throw SamError.pointOutsideImage(x: p.x, y: p.y, width: img.width, height: img.height)
@@ -55,7 +56,7 @@ struct SegmentCommand: ParsableCommand {
             print(String(format: "embedding: %.2f s", Date().timeIntervalSince(start)))
         }
         let result = try predictor.masks(embedding, points: parsedPoints, box: parsedBox, multimask: multimask)
-        let paths = outputPaths(count: result.count)
+        let paths = try outputPaths(count: result.count)
         for i in 0..<result.count {
             try writePNG(pixels: result.mask(i).map { $0 * 255 }, width: result.width, height: result.height, channels: 1,
                          to: URL(fileURLWithPath: paths.masks[i]))
@@ -76,9 +77,9 @@ struct SegmentCommand: ParsableCommand {
         return url
     }
 
-    private func outputPaths(count: Int) -> (masks: [String], overlay: String) {
+    private func outputPaths(count: Int) throws -> (masks: [String], overlay: String) {
         if let outputDirectory {
-            try? FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
+            try createDirectory(URL(fileURLWithPath: outputDirectory))
             let d = URL(fileURLWithPath: outputDirectory)
             return ((0..<count).map { d.appendingPathComponent("mask_\($0).png").path }, d.appendingPathComponent("overlay.png").path)
         }

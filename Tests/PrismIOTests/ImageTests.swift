@@ -31,7 +31,7 @@ final class ImageTests: XCTestCase {
         }
         let text = fixtureURL("images/notanimage.jpg")
         assertThrowsMessage("\(text.path): not a JPEG or PNG image") { try RGBImage(contentsOf: text) }
-        assertThrowsMessage("/no/such.png: cannot read image: no such file") { try RGBImage(contentsOf: URL(fileURLWithPath: "/no/such.png")) }
+        assertThrowsMessage("/no/such.png: cannot read image: No such file or directory") { try RGBImage(contentsOf: URL(fileURLWithPath: "/no/such.png")) }
     }
 
     func testPNGEncodeRoundTrips() throws {

@@ -24,7 +24,7 @@ final class WeightLoaderTests: XCTestCase {
             let e = error as! WeightLoader.LoadError
             XCTAssertEqual(e.problems.map(\.description),
                            ["b.weight: expected shape [5], checkpoint has [4]", "missing c.weight", "unexpected extra"])
-            XCTAssertEqual("\(e)", "\(dir.path): 3 weight problems: b.weight: expected shape [5], checkpoint has [4]; missing c.weight; unexpected extra")
+            XCTAssertEqual("\(e)", "\(dir.path)/model.safetensors: 3 weight problems: b.weight: expected shape [5], checkpoint has [4]; missing c.weight; unexpected extra")
         }
     }
 
