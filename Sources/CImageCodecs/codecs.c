@@ -95,15 +95,15 @@ int prism_jpeg_decode(const uint8_t *data, size_t size, size_t max_side, size_t 
     }
     free(row);
     // Other corrupt-data warnings are common in real files that still decode; a premature end is not.
-    // jpeg_finish_decompress reads the rest of the file (a progressive image's later scans): a premature end
-    // there is the same truncation.
-    if (!ctx.truncated && cinfo.output_scanline == cinfo.output_height) jpeg_finish_decompress(&cinfo);
+    // A progressive file is read whole by jpeg_start_decompress, a baseline one while its rows are read, so any
+    // missing image data has been noticed by now.
     if (ctx.truncated || cinfo.output_scanline < cinfo.output_height) {
         snprintf(err, errlen, "truncated or corrupt JPEG data (premature end of the compressed data)");
         jpeg_destroy_decompress(&cinfo);
         free(pixels);
         return 0;
     }
+    jpeg_finish_decompress(&cinfo);   // complete image data without its EOI marker only warns here
     jpeg_destroy_decompress(&cinfo);
     *width = w; *height = h; *out = pixels;
     return 1;

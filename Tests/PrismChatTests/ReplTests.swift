@@ -112,4 +112,36 @@ final class ReplTests: XCTestCase {
         XCTAssertEqual(repl.state.system, "You are a pirate.")
         XCTAssertEqual(repl.state.turns, [])
     }
+
+    /// Issue #19: on main `/load` accepted `temp: -1` and `max_tokens: -1` and the next answer was silently empty.
+    func testLoadValidatesSettingsLikeSet() throws {
+        let path = temporaryDirectory().appendingPathComponent("t.json").path
+        try #"{"turns": [], "settings": {"temp": -1, "top_p": 1, "top_k": 0, "seed": 0, "max_tokens": 10}}"#
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let repl = makeRepl(["/set temp 0.7", "/load \(path)"])
+        repl.run()
+        XCTAssertTrue(output.contains("error: \(path): settings: invalid value '-1' for temp: expected a number in 0…5\n"), output)
+        XCTAssertEqual(repl.state.settings.temperature, 0.7, "a rejected transcript leaves the state as it was")
+        try #"{"settings": {"max_tokens": -1}}"#.write(toFile: path, atomically: true, encoding: .utf8)
+        makeRepl(["/load \(path)"]).run()
+        XCTAssertTrue(output.contains("error: \(path): settings: invalid value '-1' for max_tokens: expected an integer ≥ 1\n"), output)
+        try #"{"settings": {"top_p": 0.5, "seed": 18446744073709551615}, "turns": [{"role": "user", "text": "hi", "images": []}]}"#
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let ok = makeRepl(["/load \(path)"])
+        ok.run()
+        XCTAssertEqual(ok.state.settings.topP, 0.5)
+        XCTAssertEqual(ok.state.settings.seed, UInt64.max)
+        XCTAssertEqual(ok.state.settings.maxTokens, ChatSettings().maxTokens)
+        try #"{"turns": [{"role": "robot", "text": "hi", "images": []}]}"#.write(toFile: path, atomically: true, encoding: .utf8)
+        makeRepl(["/load \(path)"]).run()
+        XCTAssertTrue(output.contains("error: \(path): key 'turns[0].role': Cannot initialize Role from invalid String value robot\n"), output)
+    }
+
+    /// Issue #19: the history file follows $HOME (main used the password database's home, i.e. root's).
+    func testHistoryFileFollowsTheEnvironment() {
+        XCTAssertEqual(HistoryFile.path(environment: ["HOME": "/tmp/h", "PRISM_HOME": "/p"]), "/tmp/h/.prism_history")
+        XCTAssertEqual(HistoryFile.path(environment: ["HOME": "", "PRISM_HOME": "/p"]), "/p/.prism_history")
+        XCTAssertEqual(HistoryFile.path(environment: ["PRISM_HOME": "/p/"]), "/p/.prism_history")
+        XCTAssertNil(HistoryFile.path(environment: [:]))
+    }
 }
