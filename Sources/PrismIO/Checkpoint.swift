@@ -64,7 +64,9 @@ public final class Checkpoint: @unchecked Sendable {
             let f = try SafetensorsFile(path: url.path)
             files[s] = f
             for name in f.entries.keys {
-                if let first = location[name] { throw Error.duplicateTensor(name: name, first: first, second: s) }
+                if let first = location[name] {
+                    throw Error.duplicateTensor(name: name, first: directory.appendingPathComponent(first).path, second: url.path)
+                }
                 location[name] = s
             }
         }

@@ -31,6 +31,11 @@ final class EditLineReader: LineReader {
 
     init(historyFile: String?) {
         self.historyFile = historyFile
+        // Tab inserts itself instead of running libedit's readline-compatible completion: Debian's libedit
+        // (3.1-20221030) writes through a freed buffer in rl_complete once a line longer than its conversion
+        // buffer has been read (a pasted 100 KB line, then a tab in pasted text, corrupted the heap; the crash
+        // surfaced later in malloc during prefill). Valgrind shows it with a 6000-character line and one tab.
+        rl_inhibit_completion = 1
         if let historyFile { read_history(historyFile) }
     }
 
