@@ -24,7 +24,7 @@ let scratch: URL = {
 @discardableResult
 func scratchFile(_ name: String, _ bytes: some Collection<UInt8>) -> String {
     let url = scratch.appendingPathComponent(name)
-    FileManager.default.createFile(atPath: url.path, contents: Data(bytes))
+    _ = FileManager.default.createFile(atPath: url.path, contents: Data(bytes))
     return url.path
 }
 

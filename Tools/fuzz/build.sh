@@ -16,7 +16,7 @@ if ((${#targets[@]} == 0)); then
 fi
 
 # 1. the libraries (incremental after the first time)
-flags=(--build-path "$B" -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address)
+flags=(--build-path "$B" -Xswiftc -sanitize=fuzzer,address -Xswiftc -O -Xcc -fsanitize=fuzzer-no-link,address)
 mkdir -p "$B"
 for lib in PrismChat PrismData; do
     if ! swift build "${flags[@]}" --target "$lib" > "$B/build-$lib.log" 2>&1; then
@@ -43,11 +43,12 @@ for t in "${targets[@]}"; do
     src="$FUZZ/targets/$t.swift"
     [ -f "$src" ] || { echo "error: no $src (see $FUZZ/targets.list)" >&2; exit 1; }
     out="$B/bin/$t"
-    newest=$(ls -t "$src" "$FUZZ/Support.swift" "${objects[@]}" | head -1)
-    if [ -x "$out" ] && [ "$out" -nt "$newest" ]; then continue; fi
+    if [ -x "$out" ] && [ -z "$(find "$src" "$FUZZ/Support.swift" "${objects[@]}" -newer "$out" -print -quit)" ]; then
+        continue   # up to date
+    fi
     echo "==> fuzz target $t"
     rm -f "$out"
-    swiftc -sanitize=fuzzer,address -parse-as-library -module-name "fuzz_$t" -I "$D/Modules" "${cflags[@]}" \
+    swiftc -sanitize=fuzzer,address -O -parse-as-library -module-name "fuzz_$t" -I "$D/Modules" "${cflags[@]}" \
         "$FUZZ/Support.swift" "$src" "${objects[@]}" "${ldflags[@]}" -o "$out" 2>&1 | grep -v 'warning: Cannot export' || true
     [ -x "$out" ] || { echo "error: building $t failed" >&2; exit 1; }
 done

@@ -4,6 +4,7 @@
 #   bash Tools/fuzz/run.sh TARGET SECONDS [libFuzzer flags…]   fuzz one target (builds it first)
 #   bash Tools/fuzz/run.sh --all SECONDS                       every target in targets.list, one after another (CI)
 #   bash Tools/fuzz/run.sh --repro TARGET FILE…                replay inputs (a crash file, a corpus folder) once
+#   bash Tools/fuzz/run.sh --long TARGET [SECONDS] [EXECS]     sessions of SECONDS (600) until EXECS (10^6) are done
 #   bash Tools/fuzz/run.sh --list                              the targets
 #
 # The working corpus grows in .build-fuzz/corpus/TARGET (seeded from the committed Tools/fuzz/corpus/TARGET);
@@ -14,12 +15,12 @@ cd "$(dirname "$0")/../.."
 B=.build-fuzz
 FUZZ=Tools/fuzz
 list() { grep -v '^\s*#' "$FUZZ/targets.list" | awk 'NF {print $1}'; }
-usage() { sed -n '4,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 64; }
+usage() { sed -n '4,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 64; }
 
-# libFuzzer settings: no input over 64 KiB (parsers, not throughput), 10 s per input, 2 GiB RSS,
+# libFuzzer settings: input size from the seeds (at least 4 KiB), 10 s per input, 2 GiB RSS,
 # ASan without leak checks (long-lived caches look like leaks at exit).
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=1:handle_abort=1}"
-common=(-max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1)
+common=(-timeout=10 -rss_limit_mb=2048 -print_final_stats=1)
 
 fuzz_one() {
     local t=$1 seconds=$2; shift 2
@@ -30,10 +31,11 @@ fuzz_one() {
     local status=0
     "$B/bin/$t" "${common[@]}" -max_total_time="$seconds" -artifact_prefix="$crashes/" "$@" "$corpus" "${seeds[@]}" \
         > "$log" 2>&1 || status=$?
-    local execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | awk '{print $2}' | tail -1)
+    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | awk '{print $2}' | tail -1)
+    execs=${execs:-0}
     local secs=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | awk '{print $2}' | tail -1)
     local found=$(find "$crashes" -type f | wc -l)
-    echo "fuzz $t: ${execs:-0} execs in $seconds s (${secs:-0}/s), corpus $(ls "$corpus" | wc -l) inputs, $found crash files"
+    echo "fuzz $t: $execs execs in $seconds s (${secs:-0}/s), corpus $(ls "$corpus" | wc -l) inputs, $found crash files"
     if [ "$status" -ne 0 ] || [ "$found" -ne 0 ]; then
         grep -E 'ERROR|Fatal error|SUMMARY|panic|==[0-9]+==' "$log" | head -8 >&2 || true
         echo "fuzz $t FAILED (exit $status): log $log, inputs in $crashes/ (replay: bash $FUZZ/run.sh --repro $t $crashes/*)" >&2
@@ -50,6 +52,17 @@ case "${1:-}" in
         failed=0
         for t in "${all[@]}"; do fuzz_one "$t" "$2" || failed=1; done
         exit $failed ;;
+    --long)
+        [ $# -ge 2 ] || usage
+        t=$2 seconds=${3:-600} want=${4:-1000000}
+        bash "$FUZZ/build.sh" "$t"
+        total=0 sessions=0 start=$(date +%s)
+        while ((sessions == 0 || total < want)); do
+            fuzz_one "$t" "$seconds" || exit 1
+            total=$((total + execs)); sessions=$((sessions + 1))
+        done
+        echo "fuzz $t long run: $total execs in $sessions session(s) of $seconds s ($(( $(date +%s) - start )) s wall), 0 crashes"
+        cp "$B/logs/$t.log" "$B/logs/$t.long.log" ;;
     --repro)
         [ $# -ge 3 ] || usage
         t=$2; shift 2

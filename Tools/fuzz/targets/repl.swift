@@ -28,10 +28,12 @@ func fuzz(_ data: [UInt8]) {
     let text = String(decoding: data, as: UTF8.self)
     let transcript = scratch.appendingPathComponent("t.json").path
     var script: [String] = []
-    for line in text.split(separator: "\n", omittingEmptySubsequences: false).prefix(200).map(String.init) {
-        _ = try? PromptSyntax.point(line)
-        _ = try? PromptSyntax.box(line)
-        for key in ChatSettings.Key.allCases { _ = try? key.validate(line) }
+    for line in text.split(separator: "\n", omittingEmptySubsequences: false).prefix(64).map(String.init) {
+        if line.utf8.count < 100 {
+            _ = try? PromptSyntax.point(line)
+            _ = try? PromptSyntax.box(line)
+            for key in ChatSettings.Key.allCases { _ = try? key.validate(line) }
+        }
         switch try? ReplParser.parse(line) {
         case .save?: script.append("/save \(transcript)")
         case .load?: script.append("/load \(transcript)")

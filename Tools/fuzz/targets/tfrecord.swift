@@ -10,12 +10,13 @@ func fuzz(_ data: [UInt8]) {
     do {
         let reader = try TFRecordReader(path: path, compression: modes[Int(mode) % 4], skipCorrupt: mode & 4 != 0)
         reader.maxRecordBytes = 1 << 20
-        var records = 0
-        while records < 1000, try reader.withNextRecord({ payload in
-            _ = try? Example(serialized: payload)
-            _ = try? SequenceExample(serialized: payload)
-        }) != nil {
-            records += 1
+        for _ in 0..<1000 {
+            let more = try reader.withNextRecord { payload -> Bool in
+                _ = try? Example(serialized: payload)
+                _ = try? SequenceExample(serialized: payload)
+                return true
+            } ?? false
+            if !more { break }
         }
         for e in reader.skipped { checkError(e, naming: path) }
     } catch {
