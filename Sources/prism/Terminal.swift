@@ -76,6 +76,9 @@ enum Interrupts {
         sigemptyset(&action.sa_mask)
         action.sa_flags = SA_RESTART
         sigaction(SIGINT, &action, nil)
+        // A pasted 0x1C byte is Ctrl-\, which the terminal turns into SIGQUIT: without this the REPL would die
+        // with a crash report in the middle of a conversation. Ctrl-D and /quit are the ways out.
+        signal(SIGQUIT, SIG_IGN)
     }
 
     /// Runs `body` as one interruptible generation; `stop()` inside it reports a Ctrl-C.

@@ -158,4 +158,28 @@ final class ChatPTYTests: XCTestCase {
         let history = try String(contentsOf: s.home.appendingPathComponent(".prism_history"), encoding: .utf8)
         XCTAssertTrue(history.contains("/save"), history)
     }
+
+    /// Pasted binary junk may hold 0x1C (Ctrl-\), which the terminal sends as SIGQUIT; on main the REPL died with
+    /// a crash report. It now keeps going.
+    func testPastedControlBytesDoNotKillTheREPL() throws {
+        let s = try Session(arguments: ["chat", "-m", fixtureURL("chat_tiny").path, "--temp", "0", "--max-tokens", "2",
+                                        "--template", fixtureURL("../../../Prompts").path])
+        defer { if s.process.isRunning { s.process.terminate() } }
+        s.waitFor(">>> ")
+        s.send("a\u{1C}b\u{1C}\n")   // like Ctrl-C in a shell, the signal discards the line being typed
+        usleep(300_000)
+        var m = s.mark()
+        s.send("what is it?\n")
+        guard let answered = s.waitFor("decode", after: m) else { return }
+        s.waitFor(">>> ", after: answered)
+        m = s.mark()
+        s.send("/stats\n")
+        s.waitFor("prompt", after: m)
+        s.send("/quit\n")
+        let deadline = Date().addingTimeInterval(20)
+        while s.process.isRunning && Date() < deadline { usleep(50_000) }
+        XCTAssertEqual(s.process.terminationReason, .exit)
+        XCTAssertEqual(s.process.terminationStatus, 0)
+        XCTAssertFalse(s.text.contains("crashed"), s.text)
+    }
 }
