@@ -54,6 +54,12 @@ final class ChatPTYTests: XCTestCase {
         }
 
         func mark() -> String.Index { text.endIndex }
+
+        /// Waits up to `timeout` seconds for the process to end.
+        func waitForExit(timeout: Double = 20) {
+            let deadline = Date().addingTimeInterval(timeout)
+            while process.isRunning && Date() < deadline { usleep(50_000) }
+        }
     }
 
     func testREPLThroughPseudoTerminal() throws {
@@ -110,8 +116,7 @@ final class ChatPTYTests: XCTestCase {
         s.send("/save \(transcript)\n")
         s.waitFor("saved 6 turns", after: m)
         s.send("\u{04}")   // Ctrl-D at an empty prompt exits
-        let deadline = Date().addingTimeInterval(20)
-        while s.process.isRunning && Date() < deadline { usleep(50_000) }
+        s.waitForExit()
         XCTAssertFalse(s.process.isRunning, "Ctrl-D should exit")
         XCTAssertEqual(s.process.terminationStatus, 0)
 
@@ -150,8 +155,7 @@ final class ChatPTYTests: XCTestCase {
         s.send("/save \(transcript)\n")
         s.waitFor("saved 4 turns", after: m)
         s.send("/quit\n")
-        let deadline = Date().addingTimeInterval(20)
-        while s.process.isRunning && Date() < deadline { usleep(50_000) }
+        s.waitForExit()
         XCTAssertEqual(s.process.terminationStatus, 0)
         let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: transcript))) as! [String: Any]
         XCTAssertEqual((saved["turns"] as! [[String: Any]])[2]["text"] as? String, "ab\tcd")
@@ -176,8 +180,7 @@ final class ChatPTYTests: XCTestCase {
         s.send("/stats\n")
         s.waitFor("prompt", after: m)
         s.send("/quit\n")
-        let deadline = Date().addingTimeInterval(20)
-        while s.process.isRunning && Date() < deadline { usleep(50_000) }
+        s.waitForExit()
         XCTAssertEqual(s.process.terminationReason, .exit)
         XCTAssertEqual(s.process.terminationStatus, 0)
         XCTAssertFalse(s.text.contains("crashed"), s.text)

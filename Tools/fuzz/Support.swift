@@ -4,6 +4,7 @@
 // properties below turn a broken promise (a multi-line error, an error that does not name its file, a round trip
 // that changes the data) into a crash that libFuzzer reports.
 import Foundation
+import PrismIO
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func LLVMFuzzerTestOneInput(_ bytes: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
@@ -50,4 +51,16 @@ func split(_ data: [UInt8], parts count: Int, separator: UInt8 = 0) -> [[UInt8]]
 
 func require(_ ok: Bool, _ message: @autoclosure () -> String) {
     if !ok { fatalError(message()) }
+}
+
+/// Decodes an image (smaller limits than the defaults so one input decodes in milliseconds; the header check is
+/// the same code); a decoded image must survive a PNG round trip unchanged.
+func checkImageDecode(_ data: [UInt8]) {
+    do {
+        let img = try RGBImage(data: Data(data), path: "input", limits: ImageLimits(maxSide: 4096, maxPixels: 1 << 20))
+        require(img.pixels.count == img.width * img.height * 3, "pixel count")
+        require(try RGBImage(data: img.pngData()) == img, "PNG round trip changed the image")
+    } catch {
+        checkError(error, naming: "input")
+    }
 }
