@@ -66,7 +66,11 @@ seed("config", "transcript", json.dumps({"system": "Be terse.", "settings": {"te
 # tokenizer: tiktoken.model, 0x00, tokenizer_config.json, 0x00, text
 tok = fx / "PrismTokenizerTests" / "Fixtures" / "tiny"
 text = "Hello, world! It's 2024: 你好 — naïve café <|im_end|> <|media_pad|>\n\n  tabs\tand 123456 numbers"
-seed("tokenizer", "tiny", (tok / "tiktoken.model").read_bytes() + b"\0" + (tok / "tokenizer_config.json").read_bytes() + b"\0" + text.encode())
+# the first 320 lines of the tiny model (every byte plus the first merges), its named specials moved to 320…
+lines = (tok / "tiktoken.model").read_bytes().split(b"\n")[:320]
+named = json.loads((tok / "tokenizer_config.json").read_text())["added_tokens_decoder"]
+config = {"added_tokens_decoder": {str(int(k) - 656 + 320): {"content": v["content"]} for k, v in named.items()}}
+seed("tokenizer", "tiny320", b"\n".join(lines) + b"\n\0" + json.dumps(config).encode() + b"\0" + text.encode())
 base = "".join(f"{__import__('base64').b64encode(bytes([i])).decode()} {i}\n" for i in range(256))
 seed("tokenizer", "bytes-only", base.encode() + b"\0" + b'{"added_tokens_decoder": {"256": {"content": "[EOS]"}}}' + b"\0" + b"abc [EOS] d")
 
