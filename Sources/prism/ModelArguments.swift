@@ -7,10 +7,10 @@ import PrismTokenizer
 /// `-m DIR`, shared by every command that runs the vision-language model.
 struct ModelArguments: ParsableArguments {
     @Option(name: [.short, .customLong("model")],
-            help: "Model directory (config.json, safetensors, tiktoken.model). Default: the embedded Weights/prism-vl-tiny.")
+            help: "Model directory (config.json, safetensors, tiktoken.model). (default: the embedded Weights/prism-vl-tiny)")
     var model: String?
 
-    @Option(help: "Chat template file or Prompts/ folder (default: Prompts/kimi_vl_chat.json).")
+    @Option(help: "Chat template file or Prompts/ folder. (default: Prompts/kimi_vl_chat.json)")
     var template: String?
 
     func directory() throws -> URL {

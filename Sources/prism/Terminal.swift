@@ -37,6 +37,15 @@ final class EditLineReader: LineReader {
         // surfaced later in malloc during prefill). Valgrind shows it with a 6000-character line and one tab.
         rl_inhibit_completion = 1
         if let historyFile { read_history(historyFile) }
+        // Tab: /commands at the start of a line; anything else falls back to libedit's file-name completion.
+        rl_attempted_completion_function = { text, start, _ in
+            guard start == 0, let text, text.pointee == UInt8(ascii: "/") else { return nil }
+            return rl_completion_matches(text) { text, state in
+                let prefix = text.map { String(cString: $0) } ?? ""
+                let matches = ReplParser.commandNames.filter { $0.hasPrefix(prefix) }
+                return Int(state) < matches.count ? strdup(matches[Int(state)]) : nil
+            }
+        }
     }
 
     func readLine(prompt: String) -> String? {
