@@ -50,10 +50,10 @@ final class AskCommandTests: XCTestCase {
         let r = try prism(["ask", "-m", model, "--image", "/no/such.png", "-p", "hi", "--json"])
         XCTAssertEqual(r.status, 1)
         XCTAssertEqual(r.stdout, "")
-        XCTAssertEqual(r.stderr, "{\"error\":\"/no/such.png: cannot read image: no such file\"}\n")
+        XCTAssertEqual(r.stderr, "{\"error\":\"/no/such.png: cannot read image: No such file or directory\"}\n")
         let s = try prism(["segment", "/no/such.png", "--point", "1,1", "--json"])
         XCTAssertEqual(s.status, 1)
-        XCTAssertEqual(s.stderr, "{\"error\":\"/no/such.png: cannot read image: no such file\"}\n")
+        XCTAssertEqual(s.stderr, "{\"error\":\"/no/such.png: cannot read image: No such file or directory\"}\n")
         let noPrompt = try prism(["segment", image, "--json"])
         XCTAssertEqual(noPrompt.stderr, "{\"error\":\"no prompt: give at least one --point X,Y[,1|0], a --box X0,Y0,X1,Y1, or --everything\"}\n")
     }
