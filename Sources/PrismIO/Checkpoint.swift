@@ -87,7 +87,7 @@ public final class Checkpoint: @unchecked Sendable {
 
     public func view(_ name: String) throws -> TensorView {
         guard let shard = location[name], let f = files[shard] else {
-            throw SafetensorsError.missingTensor(name: name, source: directory.path)
+            throw SafetensorsError.missingTensor(name: name, source: source)
         }
         return try f.view(name)
     }
