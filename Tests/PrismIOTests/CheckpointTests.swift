@@ -18,8 +18,4 @@ final class CheckpointTests: XCTestCase {
         }
     }
 
-    func testMissingTensorNamesTheIndex() throws {
-        let ck = try Checkpoint(directory: fixtureURL("st/sharded"))
-        assertThrowsMessage("\(fixtureURL("st/sharded").path)/model.safetensors.index.json: no tensor named 'nope'") { try ck.view("nope") }
-    }
 }
