@@ -14,6 +14,7 @@ struct jpeg_error_ctx {
     struct jpeg_error_mgr mgr;
     jmp_buf jump;
     char message[JMSG_LENGTH_MAX];
+    int truncated;   // libjpeg warned that the data ended early (it then pads the image with grey)
 };
 
 static void jpeg_error_exit(j_common_ptr cinfo) {
@@ -22,10 +23,21 @@ static void jpeg_error_exit(j_common_ptr cinfo) {
     longjmp(ctx->jump, 1);
 }
 
-static void jpeg_quiet(j_common_ptr cinfo, int level) { (void)cinfo; (void)level; }
+// Warnings stay quiet, but the ones that mean "the data ran out" are remembered: libjpeg would otherwise
+// finish the image with grey and report success. Other corrupt-data warnings (extraneous bytes before a
+// marker) are common in real files that still decode fully.
+static void jpeg_quiet(j_common_ptr cinfo, int level) {
+    struct jpeg_error_ctx *ctx = (struct jpeg_error_ctx *)cinfo->err;
+    if (level < 0 && (cinfo->err->msg_code == JWRN_JPEG_EOF || cinfo->err->msg_code == JWRN_HIT_MARKER)) ctx->truncated = 1;
+    if (level < 0) cinfo->err->num_warnings++;
+}
 
-int prism_jpeg_decode(const uint8_t *data, size_t size, int *width, int *height, uint8_t **out,
-                      char *err, size_t errlen) {
+static int too_large(size_t w, size_t h, size_t max_side, size_t max_pixels) {
+    return w > max_side || h > max_side || (h > 0 && w > max_pixels / h);
+}
+
+int prism_jpeg_decode(const uint8_t *data, size_t size, size_t max_side, size_t max_pixels,
+                      int *width, int *height, uint8_t **out, char *err, size_t errlen) {
     struct jpeg_decompress_struct cinfo;
     struct jpeg_error_ctx ctx;
     uint8_t *volatile pixels = NULL;
@@ -43,11 +55,17 @@ int prism_jpeg_decode(const uint8_t *data, size_t size, int *width, int *height,
     jpeg_create_decompress(&cinfo);
     jpeg_mem_src(&cinfo, data, (unsigned long)size);
     jpeg_read_header(&cinfo, TRUE);
+    // The header's size is checked before libjpeg allocates anything for the image.
+    if (too_large(cinfo.image_width, cinfo.image_height, max_side, max_pixels)) {
+        *width = (int)cinfo.image_width; *height = (int)cinfo.image_height;
+        jpeg_destroy_decompress(&cinfo);
+        return PRISM_IMAGE_TOO_LARGE;
+    }
     cinfo.out_color_space = JCS_RGB;   // libjpeg converts grayscale/YCbCr; CMYK is handled below
     if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) cinfo.out_color_space = JCS_CMYK;
     jpeg_start_decompress(&cinfo);
     int w = (int)cinfo.output_width, h = (int)cinfo.output_height, c = cinfo.output_components;
-    if (w <= 0 || h <= 0 || (size_t)w * (size_t)h > ((size_t)1 << 30)) {
+    if (w <= 0 || h <= 0 || too_large((size_t)w, (size_t)h, max_side, max_pixels)) {
         snprintf(err, errlen, "unsupported image size %dx%d", w, h);
         jpeg_destroy_decompress(&cinfo);
         return 0;
@@ -77,23 +95,23 @@ int prism_jpeg_decode(const uint8_t *data, size_t size, int *width, int *height,
     }
     free(row);
     // Other corrupt-data warnings are common in real files that still decode; a premature end is not.
-    int truncated = cinfo.output_scanline < cinfo.output_height ||
-                    (ctx.mgr.num_warnings > 0 && ctx.mgr.last_jpeg_message == JWRN_JPEG_EOF);
-    if (truncated) {
-        snprintf(err, errlen, "truncated JPEG data (premature end of file)");
+    // A progressive file is read whole by jpeg_start_decompress, a baseline one while its rows are read, so any
+    // missing image data has been noticed by now.
+    if (ctx.truncated || cinfo.output_scanline < cinfo.output_height) {
+        snprintf(err, errlen, "truncated or corrupt JPEG data (premature end of the compressed data)");
         jpeg_destroy_decompress(&cinfo);
         free(pixels);
         return 0;
     }
-    jpeg_finish_decompress(&cinfo);
+    jpeg_finish_decompress(&cinfo);   // complete image data without its EOI marker only warns here
     jpeg_destroy_decompress(&cinfo);
     *width = w; *height = h; *out = pixels;
     return 1;
 }
 
 // ---- PNG (libpng's simplified API: no longjmp reaches us) ---------------------------------------
-int prism_png_decode(const uint8_t *data, size_t size, int *width, int *height, uint8_t **out,
-                     char *err, size_t errlen) {
+int prism_png_decode(const uint8_t *data, size_t size, size_t max_side, size_t max_pixels,
+                     int *width, int *height, uint8_t **out, char *err, size_t errlen) {
     png_image img;
     memset(&img, 0, sizeof img);
     img.version = PNG_IMAGE_VERSION;
@@ -103,14 +121,19 @@ int prism_png_decode(const uint8_t *data, size_t size, int *width, int *height, 
         return 0;
     }
     img.format = PNG_FORMAT_RGB;   // alpha is composited onto black by libpng when dropped
-    if ((size_t)img.width * img.height > ((size_t)1 << 30)) {
-        snprintf(err, errlen, "unsupported image size %ux%u", img.width, img.height);
+    // The header's size is checked before anything is allocated for the pixels.
+    if (img.width == 0 || img.height == 0 || too_large(img.width, img.height, max_side, max_pixels)
+        || (size_t)img.width > (size_t)INT32_MAX / 3) {
+        *width = (int)(img.width > INT32_MAX ? INT32_MAX : img.width);
+        *height = (int)(img.height > INT32_MAX ? INT32_MAX : img.height);
         png_image_free(&img);
-        return 0;
+        return PRISM_IMAGE_TOO_LARGE;
     }
-    uint8_t *pixels = malloc(PNG_IMAGE_SIZE(img));
+    // Buffer size in size_t: PNG_IMAGE_SIZE computes in 32 bits.
+    png_int_32 stride = (png_int_32)(img.width * 3);
+    uint8_t *pixels = malloc((size_t)stride * img.height);
     if (!pixels) { snprintf(err, errlen, "out of memory"); png_image_free(&img); return 0; }
-    if (!png_image_finish_read(&img, NULL, pixels, 0, NULL)) {
+    if (!png_image_finish_read(&img, NULL, pixels, stride, NULL)) {
         snprintf(err, errlen, "%s", img.message);
         free(pixels);
         png_image_free(&img);

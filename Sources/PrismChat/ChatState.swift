@@ -1,4 +1,5 @@
 import Foundation
+import PrismIO
 
 /// Sampling settings a user can change with `/set` (mirrors the CLI flags).
 public struct ChatSettings: Codable, Equatable, Sendable {
@@ -19,8 +20,16 @@ public struct ChatSettings: Codable, Equatable, Sendable {
 
         /// Parses and range-checks a value for this key.
         public func validate(_ s: String) throws -> Double {
+            guard let v = Double(s) else {
+                throw ReplError.invalidValue(key: rawValue, value: s, expected: self == .temp || self == .top_p ? "a number" : "an integer")
+            }
+            return try validate(v, text: s)
+        }
+
+        /// Range-checks a value (typed with `/set`, or read from a transcript); `text` is how it was written.
+        public func validate(_ v: Double, text s: String) throws -> Double {
             func bad(_ expected: String) -> ReplError { .invalidValue(key: rawValue, value: s, expected: expected) }
-            guard let v = Double(s), v.isFinite else { throw bad(self == .temp || self == .top_p ? "a number" : "an integer") }
+            guard v.isFinite else { throw bad(self == .temp || self == .top_p ? "a number" : "an integer") }
             switch self {
             case .temp: guard v >= 0 && v <= 5 else { throw bad("a number in 0…5") }
             case .top_p: guard v > 0 && v <= 1 else { throw bad("a number in (0, 1]") }
@@ -29,6 +38,26 @@ public struct ChatSettings: Codable, Equatable, Sendable {
             case .max_tokens: guard v >= 1 && v == v.rounded() && v <= 1_000_000 else { throw bad("an integer ≥ 1") }
             }
             return v
+        }
+    }
+
+    /// Decodes a transcript's settings with the same checks as `/set` (absent keys keep their defaults).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init()
+        for key in Key.allCases {
+            let codingKey = CodingKeys(rawValue: key.rawValue)!
+            // seed is a UInt64 on disk; every other value is a JSON number
+            let value: Double?
+            if key == .seed, let s = try? c.decodeIfPresent(UInt64.self, forKey: codingKey) {
+                seed = s
+                continue
+            } else {
+                value = try c.decodeIfPresent(Double.self, forKey: codingKey)
+            }
+            guard let value else { continue }
+            let text = value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
+            set(key, try key.validate(value, text: text))
         }
     }
 
@@ -106,9 +135,15 @@ public struct ChatState: Codable, Equatable, Sendable {
         return try enc.encode(self)
     }
 
+    /// Reads a `/save` transcript; settings are checked like `/set`, so a hand-edited `"temp": -1` is an error
+    /// naming the file and the key rather than a silently empty answer.
     public static func fromTranscript(_ data: Data, path: String) throws -> ChatState {
-        do { return try JSONDecoder().decode(ChatState.self, from: data) } catch {
-            throw ReplError.invalidValue(key: "/load", value: path, expected: "a transcript written by /save")
+        do { return try JSONDecoder().decode(ChatState.self, from: data) } catch let e as ReplError {
+            throw ReplError.invalidTranscript(path: path, reason: "settings: \(e)")
+        } catch let e as DecodingError {
+            throw JSONConfig.describe(e, path: path)
+        } catch {
+            throw ReplError.invalidTranscript(path: path, reason: "not a transcript written by /save")
         }
     }
 }

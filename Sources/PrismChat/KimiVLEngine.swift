@@ -7,12 +7,14 @@ import PrismVLM
 public enum ChatEngineError: Error, CustomStringConvertible, Equatable {
     case contextTooLong(tokens: Int, limit: Int)
     case noTokenizer(directory: String)
+    case tokenizerMismatch(file: String, reason: String)
 
     public var description: String {
         switch self {
         case let .contextTooLong(t, l):
             "the conversation needs \(t) tokens but the model's context holds \(l): use smaller or fewer images, or /clear"
         case let .noTokenizer(d): "\(d): no tiktoken.model / tokenizer_config.json beside the weights"
+        case let .tokenizerMismatch(f, r): "\(f): \(r)"
         }
     }
 }
@@ -46,6 +48,17 @@ public final class KimiVLEngine: ChatEngine {
         tokenizer = try TikTokenizer(directory: directory)
         self.template = template
         stopIDs = Set(template.stopTokenIDs(tokenizer))
+        // Every id the tokenizer produces must index the embedding table, and the template's image pad must be the
+        // model's placeholder id; otherwise the first answer would fail (or, worse, embed the wrong rows).
+        let vocab = model.textConfig.vocabSize, config = directory.appendingPathComponent("config.json").path
+        if tokenizer.numBaseTokens > vocab {
+            throw ChatEngineError.tokenizerMismatch(file: tokenizer.modelPath, reason:
+                "\(tokenizer.numBaseTokens) tokens, more than the model's vocab_size \(vocab) in \(config)")
+        }
+        if model.vision != nil, let pad = tokenizer.specialTokenID(template.mediaPad), pad != model.mediaPadId {
+            throw ChatEngineError.tokenizerMismatch(file: tokenizer.configPath, reason:
+                "'\(template.mediaPad)' is id \(pad), but \(config) has media_placeholder_token_id \(model.mediaPadId)")
+        }
     }
 
     /// Decodes and preprocesses an image once per path (the REPL validates paths with this too).

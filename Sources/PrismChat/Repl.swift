@@ -1,4 +1,5 @@
 import Foundation
+import PrismIO
 import PrismSAM
 
 /// What generating one answer cost, for the dim stats line and `/stats`.
@@ -191,16 +192,8 @@ public final class Repl {
         return (segmenter, image)
     }
 
+    /// Atomically (temporary file, then rename); a failure names the file and the system's reason.
     private func writeTranscript(_ path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp")
-        do {
-            try state.transcriptData().write(to: tmp)
-            if FileManager.default.fileExists(atPath: url.path) { try FileManager.default.removeItem(at: url) }
-            try FileManager.default.moveItem(at: tmp, to: url)
-        } catch {
-            try? FileManager.default.removeItem(at: tmp)
-            throw ReplError.invalidValue(key: "/save", value: path, expected: "a writable path")
-        }
+        try writeAtomically(state.transcriptData(), to: URL(fileURLWithPath: path))
     }
 }

@@ -21,12 +21,14 @@ public enum ReplError: Error, Equatable, CustomStringConvertible {
     case unknownCommand(String)
     case usage(String)
     case invalidValue(key: String, value: String, expected: String)
+    case invalidTranscript(path: String, reason: String)
 
     public var description: String {
         switch self {
         case let .unknownCommand(c): "unknown command \(c) (type /help for the list)"
         case let .usage(u): "usage: \(u)"
         case let .invalidValue(k, v, e): "invalid value '\(v)' for \(k): expected \(e)"
+        case let .invalidTranscript(p, r): "\(p): \(r)"
         }
     }
 }

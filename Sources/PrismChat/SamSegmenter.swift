@@ -10,6 +10,8 @@ import PrismSAM
 public final class SamSegmenter: Segmenter {
     public let predictor: SamPredictor
     public let outputDirectory: URL
+    /// Largest image decoded (checked from the file's header before decoding).
+    public var imageLimits = ImageLimits.default
     private var embeddings: [String: (image: RGBImage, embedding: ImageEmbedding)] = [:]
 
     public init(directory: URL, outputDirectory: URL, precision: Precision = .f32) throws {
@@ -19,7 +21,7 @@ public final class SamSegmenter: Segmenter {
 
     private func entry(_ imagePath: String) throws -> (image: RGBImage, embedding: ImageEmbedding) {
         if let e = embeddings[imagePath] { return e }
-        let img = try RGBImage(contentsOf: URL(fileURLWithPath: imagePath))
+        let img = try RGBImage(contentsOf: URL(fileURLWithPath: imagePath), limits: imageLimits)
         let e = (img, predictor.embed(img))
         embeddings[imagePath] = e
         return e
@@ -40,7 +42,7 @@ public final class SamSegmenter: Segmenter {
         let (img, embedding) = try entry(imagePath)
         let masks = try AutoMaskGenerator(predictor: predictor).generate(img, embedding: embedding)
         let files = try MaskFiles.next(in: outputDirectory, stem: MaskFiles.stem(forImage: imagePath))
-        try JSONSerialization.data(withJSONObject: masks.map(\.cocoObject), options: [.sortedKeys]).write(to: files.json)
+        try writeAtomically(JSONSerialization.data(withJSONObject: masks.map(\.cocoObject), options: [.sortedKeys]), to: files.json)
         let overlay = Overlay.render(img, masks: masks.map { $0.rle.mask() })
         try writePNG(pixels: overlay.pixels, width: overlay.width, height: overlay.height, channels: 3, to: files.overlay)
         return EverythingResult(count: masks.count, masksPath: files.json.path, overlayPath: files.overlay.path)

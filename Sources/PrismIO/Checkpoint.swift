@@ -5,6 +5,9 @@ import PrismCore
 /// `model.safetensors.index.json` (`weight_map`: tensor name → shard file), all memory-mapped.
 public final class Checkpoint: @unchecked Sendable {
     public let directory: URL
+    /// The file that lists the tensors: `model.safetensors.index.json` when sharded, else `model.safetensors`
+    /// (what errors about the checkpoint as a whole name).
+    public let source: String
     private let files: [String: SafetensorsFile]   // shard file name → file
     private let location: [String: String]         // tensor name → shard file name
 
@@ -33,6 +36,7 @@ public final class Checkpoint: @unchecked Sendable {
         var shardNames: [String]
         var declared: [String: String] = [:]
         if fm.fileExists(atPath: index.path) {
+            source = index.path
             let obj: Any
             do { obj = try JSONSerialization.jsonObject(with: Data(contentsOf: index)) } catch {
                 throw Error.invalidIndex(file: index.path, reason: "JSON does not parse")
@@ -48,6 +52,7 @@ public final class Checkpoint: @unchecked Sendable {
             }
         } else if fm.fileExists(atPath: directory.appendingPathComponent("model.safetensors").path) {
             shardNames = ["model.safetensors"]
+            source = directory.appendingPathComponent("model.safetensors").path
         } else {
             throw Error.noWeights(directory: directory.path)
         }
@@ -59,7 +64,9 @@ public final class Checkpoint: @unchecked Sendable {
             let f = try SafetensorsFile(path: url.path)
             files[s] = f
             for name in f.entries.keys {
-                if let first = location[name] { throw Error.duplicateTensor(name: name, first: first, second: s) }
+                if let first = location[name] {
+                    throw Error.duplicateTensor(name: name, first: directory.appendingPathComponent(first).path, second: url.path)
+                }
                 location[name] = s
             }
         }
@@ -80,7 +87,7 @@ public final class Checkpoint: @unchecked Sendable {
 
     public func view(_ name: String) throws -> TensorView {
         guard let shard = location[name], let f = files[shard] else {
-            throw SafetensorsError.missingTensor(name: name, source: directory.path)
+            throw SafetensorsError.missingTensor(name: name, source: source)
         }
         return try f.view(name)
     }

@@ -45,7 +45,8 @@ public enum JSONConfig {
             .joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
     }
 
-    static func describe(_ e: DecodingError, path: String) -> ConfigError {
+    /// One-line ConfigError for a DecodingError while reading `path`.
+    public static func describe(_ e: DecodingError, path: String) -> ConfigError {
         switch e {
         case let .keyNotFound(key, ctx): return .missingKey(path: path, key: keyPath(ctx.codingPath, key))
         case let .typeMismatch(type, ctx): return .wrongType(path: path, key: keyPath(ctx.codingPath), expected: "\(type)")
@@ -57,5 +58,40 @@ public enum JSONConfig {
             return .invalidValue(path: path, key: keyPath(ctx.codingPath), reason: ctx.debugDescription)
         @unknown default: return .invalidJSON(path: path, reason: "\(e)")
         }
+    }
+}
+
+// MARK: - Validation while decoding
+
+/// Range-checked decoding for config structs. A failure is a `DecodingError` at the key, which
+/// `JSONConfig` renders as one line naming the file and the full key path (`text_config.v_head_dim`), so
+/// every size is known to be sane before anything is allocated from it.
+extension KeyedDecodingContainer {
+    /// Fails at `key` with `reason` unless `ok`.
+    public func require(_ ok: Bool, _ key: Key, _ reason: @autoclosure () -> String) throws {
+        if !ok { throw DecodingError.dataCorruptedError(forKey: key, in: self, debugDescription: reason()) }
+    }
+
+    /// An integer in `range`; `default` when the key is absent or null, or a missing-key error when there is none.
+    public func int(_ key: Key, in range: ClosedRange<Int>, default value: Int? = nil) throws -> Int {
+        let v: Int
+        if let value { v = try decodeIfPresent(Int.self, forKey: key) ?? value } else { v = try decode(Int.self, forKey: key) }
+        try require(range.contains(v), key, "must be in \(range.lowerBound)…\(range.upperBound), got \(v)")
+        return v
+    }
+
+    /// A finite number, positive when `positive` (epsilons, scales, rope theta).
+    public func float(_ key: Key, default value: Float, positive: Bool = false) throws -> Float {
+        let v = try decodeIfPresent(Float.self, forKey: key) ?? value
+        try require(v.isFinite && (!positive || v > 0), key, positive ? "must be a finite number > 0, got \(v)" : "must be finite, got \(v)")
+        return v
+    }
+
+    /// A list of `count` integers, each in `range`.
+    public func ints(_ key: Key, count: Int, in range: ClosedRange<Int>, default value: [Int]) throws -> [Int] {
+        let v = try decodeIfPresent([Int].self, forKey: key) ?? value
+        try require(v.count == count && v.allSatisfy(range.contains), key,
+                    "must be \(count) integers in \(range.lowerBound)…\(range.upperBound), got \(v)")
+        return v
     }
 }

@@ -6,6 +6,7 @@ public enum ImageError: Error, CustomStringConvertible, Equatable {
     case unreadable(path: String, reason: String)
     case unknownFormat(path: String)
     case decodeFailed(path: String, format: String, reason: String)
+    case tooLarge(path: String, width: Int, height: Int, limits: ImageLimits)
     case encodeFailed(path: String, reason: String)
 
     public var description: String {
@@ -13,8 +14,37 @@ public enum ImageError: Error, CustomStringConvertible, Equatable {
         case let .unreadable(p, r): "\(p): cannot read image: \(r)"
         case let .unknownFormat(p): "\(p): not a JPEG or PNG image"
         case let .decodeFailed(p, f, r): "\(p): \(f) decode failed: \(r)"
+        case let .tooLarge(p, w, h, l):
+            "\(p): image is \(w)×\(h) pixels, over the limit of \(l.maxSide) per side and \(l.maxPixels) in all "
+                + "(raise it with --max-image-side / --max-image-pixels)"
         case let .encodeFailed(p, r): "\(p): PNG encode failed: \(r)"
         }
+    }
+}
+
+/// The largest image a decoder accepts, checked against the file's header before any pixel memory is allocated.
+/// The defaults (16384 per side, 2^28 pixels = 768 MiB of RGB) cover every camera and scan Prism expects; the
+/// CLI raises them with `--max-image-side` and `--max-image-pixels`.
+public struct ImageLimits: Sendable, Equatable {
+    public var maxSide: Int
+    public var maxPixels: Int
+
+    /// Hard ceilings for raised limits: JPEG stores sides in 16 bits, and libpng's row stride is a 32-bit int.
+    public static let ceilingSide = 65535
+    public static let ceilingPixels = 1 << 32
+
+    public init(maxSide: Int = 16384, maxPixels: Int = 1 << 28) {
+        self.maxSide = maxSide
+        self.maxPixels = maxPixels
+    }
+
+    public static let `default` = ImageLimits()
+
+    /// Checks raised limits against the ceilings; `nil` when they are usable.
+    public var problem: String? {
+        if maxSide < 1 || maxSide > Self.ceilingSide { return "max image side must be in 1…\(Self.ceilingSide), got \(maxSide)" }
+        if maxPixels < 1 || maxPixels > Self.ceilingPixels { return "max image pixels must be in 1…\(Self.ceilingPixels), got \(maxPixels)" }
+        return nil
     }
 }
 
@@ -39,32 +69,38 @@ public struct RGBImage: Equatable, Sendable {
         return nil
     }
 
-    public init(contentsOf url: URL) throws {
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            let reason = FileManager.default.fileExists(atPath: url.path) ? "permission denied" : "no such file"
-            throw ImageError.unreadable(path: url.path, reason: reason)
+    public init(contentsOf url: URL, limits: ImageLimits = .default) throws {
+        let data: Data
+        do { data = try readFile(url) } catch let IOError.cannotOpen(path, reason) {
+            throw ImageError.unreadable(path: path, reason: reason)
         }
-        try self.init(data: data, path: url.path)
+        try self.init(data: data, path: url.path, limits: limits)
     }
 
-    /// Decodes JPEG or PNG bytes; `path` only labels errors.
-    public init(data: Data, path: String = "<memory>") throws {
+    /// Decodes JPEG or PNG bytes; `path` only labels errors. The header's size is checked against `limits` first.
+    public init(data: Data, path: String = "<memory>", limits: ImageLimits = .default) throws {
         guard let format = Self.sniff(data) else { throw ImageError.unknownFormat(path: path) }
         var w: Int32 = 0, h: Int32 = 0
         var out: UnsafeMutablePointer<UInt8>? = nil
         var err = [CChar](repeating: 0, count: 256)
-        let ok = data.withUnsafeBytes { raw -> Int32 in
+        let side = max(0, limits.maxSide), pixels = max(0, limits.maxPixels)
+        let status = data.withUnsafeBytes { raw -> Int32 in
             let p = raw.bindMemory(to: UInt8.self).baseAddress!
             return format == .jpeg
-                ? prism_jpeg_decode(p, raw.count, &w, &h, &out, &err, err.count)
-                : prism_png_decode(p, raw.count, &w, &h, &out, &err, err.count)
+                ? prism_jpeg_decode(p, raw.count, side, pixels, &w, &h, &out, &err, err.count)
+                : prism_png_decode(p, raw.count, side, pixels, &w, &h, &out, &err, err.count)
         }
-        guard ok != 0, let out else {
+        if status == PRISM_IMAGE_TOO_LARGE {
+            throw ImageError.tooLarge(path: path, width: Int(w), height: Int(h), limits: limits)
+        }
+        guard status == 1, let out else {
             throw ImageError.decodeFailed(path: path, format: format == .jpeg ? "JPEG" : "PNG",
                                           reason: String(cString: err))
         }
         defer { prism_free(out) }
-        self.init(width: Int(w), height: Int(h), pixels: Array(UnsafeBufferPointer(start: out, count: Int(w * h * 3))))
+        // Int arithmetic: w·h·3 can exceed Int32 for images the limits allow.
+        let count = Int(w) * Int(h) * 3
+        self.init(width: Int(w), height: Int(h), pixels: Array(UnsafeBufferPointer(start: out, count: count)))
     }
 
     /// [3, H, W] Float tensor in [0, 1]: value / 255, bit-identical to torchvision's `to_tensor`.

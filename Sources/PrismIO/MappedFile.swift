@@ -48,16 +48,107 @@ public enum IOError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// Writes `data` to `url` through a temporary file and a rename, so a crash never leaves a partial file.
-public func writeAtomically(_ data: Data, to url: URL) throws {
-    let tmp = url.deletingLastPathComponent()
-        .appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-    do {
-        try data.write(to: tmp)
-        if FileManager.default.fileExists(atPath: url.path) { try FileManager.default.removeItem(at: url) }
-        try FileManager.default.moveItem(at: tmp, to: url)
-    } catch {
-        try? FileManager.default.removeItem(at: tmp)
-        throw IOError.cannotWrite(path: url.path, reason: (error as NSError).localizedDescription)
+/// The whole file as bytes. Errors carry the system's reason (`No such file or directory`, `Is a directory`,
+/// `Permission denied`), not Foundation's generic wording.
+public func readFile(_ url: URL) throws -> Data {
+    let path = url.path
+    func failure() -> IOError { .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw failure() }
+    defer { close(fd) }
+    var st = stat()
+    guard fstat(fd, &st) == 0 else { throw failure() }
+    if (st.st_mode & S_IFMT) == S_IFDIR { throw IOError.cannotOpen(path: path, reason: String(cString: strerror(EISDIR))) }
+    var data = Data()
+    if (st.st_mode & S_IFMT) == S_IFREG { data.reserveCapacity(Int(st.st_size)) }
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 { if errno == EINTR { continue }; throw failure() }
+        if n == 0 { break }
+        data.append(contentsOf: chunk[0..<n])
     }
+    return data
+}
+
+/// `mkdir -p`, with the system's reason on failure (`Read-only file system`, `Not a directory`).
+public func createDirectory(_ url: URL) throws {
+    var path = ""
+    for part in url.standardizedFileURL.path.split(separator: "/", omittingEmptySubsequences: true) {
+        path += "/" + part
+        if mkdir(path, 0o755) != 0 && errno != EEXIST {
+            throw IOError.cannotWrite(path: url.path, reason: String(cString: strerror(errno)))
+        }
+    }
+    var st = stat()
+    guard stat(url.path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+        throw IOError.cannotWrite(path: url.path, reason: String(cString: strerror(ENOTDIR)))
+    }
+}
+
+/// A file written under a temporary name beside its destination and renamed into place by `commit()`, so a
+/// crash or an error never leaves a partial file. Errors name the destination and the system's reason
+/// (`Read-only file system`, `No space left on device`, `Permission denied`), never Foundation's generic wording.
+public final class AtomicFileWriter {
+    public let url: URL
+    private let tmp: String
+    private var fd: Int32
+
+    public init(_ url: URL) throws {
+        self.url = url
+        tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())").path
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw IOError.cannotWrite(path: url.path, reason: String(cString: strerror(errno))) }
+    }
+
+    deinit { abort() }
+
+    public func write(_ raw: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        while offset < raw.count {
+            let n = systemWrite(fd, raw.baseAddress! + offset, raw.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                let code = errno
+                abort()
+                throw IOError.cannotWrite(path: url.path, reason: String(cString: strerror(code)))
+            }
+            offset += n
+        }
+    }
+
+    public func write(_ data: Data) throws { try data.withUnsafeBytes { try write($0) } }
+
+    /// Closes the temporary file and renames it over the destination.
+    public func commit() throws {
+        var code: Int32 = 0
+        if close(fd) != 0 { code = errno }
+        fd = -1
+        if code == 0 && rename(tmp, url.path) != 0 { code = errno }
+        if code != 0 {
+            unlink(tmp)
+            throw IOError.cannotWrite(path: url.path, reason: String(cString: strerror(code)))
+        }
+    }
+
+    /// Drops the temporary file (nothing at the destination changes).
+    public func abort() {
+        guard fd >= 0 else { return }
+        close(fd)
+        fd = -1
+        unlink(tmp)
+    }
+}
+
+#if canImport(Glibc)
+private let systemWrite = Glibc.write
+#else
+private let systemWrite = Darwin.write
+#endif
+
+/// Writes `data` to `url` atomically (see `AtomicFileWriter`).
+public func writeAtomically(_ data: Data, to url: URL) throws {
+    let file = try AtomicFileWriter(url)
+    try file.write(data)
+    try file.commit()
 }

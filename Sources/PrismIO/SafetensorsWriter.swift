@@ -41,30 +41,17 @@ public enum SafetensorsWriter {
     public static func write(to url: URL, specs: [Spec], metadata: [String: String] = [:],
                              fill: (Int, UnsafeMutableRawBufferPointer) throws -> Void) throws {
         let json = try header(specs, metadata: metadata)
-        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial")
-        guard FileManager.default.createFile(atPath: tmp.path, contents: nil),
-              let handle = try? FileHandle(forWritingTo: tmp) else {
-            throw IOError.cannotWrite(path: url.path, reason: "cannot create \(tmp.lastPathComponent)")
+        let file = try AtomicFileWriter(url)
+        var n = UInt64(json.count).littleEndian
+        try withUnsafeBytes(of: &n) { try file.write($0) }
+        try file.write(json)
+        for (i, s) in specs.enumerated() where s.byteCount > 0 {
+            let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: s.byteCount, alignment: 64)
+            defer { buf.deallocate() }
+            try fill(i, buf)
+            try file.write(UnsafeRawBufferPointer(buf))
         }
-        do {
-            var n = UInt64(json.count).littleEndian
-            try handle.write(contentsOf: Data(bytes: &n, count: 8))
-            try handle.write(contentsOf: json)
-            for (i, s) in specs.enumerated() where s.byteCount > 0 {
-                let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: s.byteCount, alignment: 64)
-                defer { buf.deallocate() }
-                try fill(i, buf)
-                try handle.write(contentsOf: Data(bytesNoCopy: buf.baseAddress!, count: s.byteCount, deallocator: .none))
-            }
-            try handle.close()
-            if FileManager.default.fileExists(atPath: url.path) { try FileManager.default.removeItem(at: url) }
-            try FileManager.default.moveItem(at: tmp, to: url)
-        } catch {
-            try? handle.close()
-            try? FileManager.default.removeItem(at: tmp)
-            if let e = error as? IOError { throw e }
-            throw IOError.cannotWrite(path: url.path, reason: "\(error)")
-        }
+        try file.commit()
     }
 
     /// Writes in-memory Float tensors, stored as `dtype` (F32, F16 or BF16; rounding to nearest even).

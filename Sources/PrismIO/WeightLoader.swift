@@ -1,5 +1,8 @@
 import Foundation
 import PrismCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Binds a model's parameters to checkpoint tensors by name and shape, collecting every problem so that
 /// one load reports all missing, unexpected and mis-shaped tensors at once (like llama.cpp's create_tensor
@@ -18,7 +21,11 @@ public final class WeightLoader: @unchecked Sendable {
         }
     }
 
+    /// Size limit of one requested tensor; configs are validated well below it, so reaching it is a bug.
+    static let maxElements = 1 << 42
+
     public struct LoadError: Error, CustomStringConvertible {
+        /// The checkpoint's index file (sharded) or its single safetensors file.
         public let source: String
         public let problems: [Problem]
         public var description: String {
@@ -51,20 +58,42 @@ public final class WeightLoader: @unchecked Sendable {
 
     public func contains(_ name: String) -> Bool { byModelName[name] != nil }
 
-    /// The view for `name` if it exists with `shape`; otherwise records the problem and returns zeros of
-    /// that shape so construction can continue and collect the remaining problems.
+    /// The view for `name` if it exists with `shape`. Otherwise the problem is recorded and construction goes on
+    /// with a placeholder, so that one load reports every problem: the placeholder is a read-only mapping of the
+    /// kernel's shared zero page, so nothing is allocated or filled however large the requested shape is, and
+    /// `finish()` throws before any forward pass could read it. A checkpoint tensor is never replaced by zeros
+    /// in a model that loads.
     public func tensor(_ name: String, shape: [Int]) -> TensorView {
         lock.lock(); defer { lock.unlock() }
         requested.insert(name)
+        // Shapes come from validated configs; a negative or astronomically large one is a validation bug.
+        precondition(Self.elementCount(shape) != nil, "WeightLoader: \(name) requested with invalid shape \(shape)")
         guard let ck = byModelName[name], let view = try? checkpoint.view(ck) else {
             problems.append(Problem(name: name, kind: .missing))
-            return TensorView(Tensor(zeros: shape), name: name)
+            return Self.placeholder(name, shape)
         }
         guard view.shape == shape else {
             problems.append(Problem(name: name, kind: .shape(expected: shape, actual: view.shape)))
-            return TensorView(Tensor(zeros: shape), name: name)
+            return Self.placeholder(name, shape)
         }
         return view
+    }
+
+    static func elementCount(_ shape: [Int]) -> Int? {
+        var n = 1
+        for d in shape {
+            guard d >= 0 else { return nil }
+            let (p, overflow) = n.multipliedReportingOverflow(by: d)
+            guard !overflow, p <= maxElements else { return nil }
+            n = p
+        }
+        return n
+    }
+
+    /// A view of `shape` (one byte per element) over zero pages that cost no memory until read.
+    private static func placeholder(_ name: String, _ shape: [Int]) -> TensorView {
+        let pages = ZeroPages(byteCount: elementCount(shape)!)
+        return TensorView(name: name, dtype: .u8, shape: shape, bytes: pages.bytes, owner: pages)
     }
 
     /// Throws one error listing every problem, including checkpoint tensors nobody asked for.
@@ -73,8 +102,26 @@ public final class WeightLoader: @unchecked Sendable {
         let unexpected = byModelName.keys.filter { !requested.contains($0) }.sorted()
             .map { Problem(name: $0, kind: .unexpected) }
         let all = problems + unexpected
-        if !all.isEmpty { throw LoadError(source: checkpoint.directory.path, problems: all) }
+        if !all.isEmpty { throw LoadError(source: checkpoint.source, problems: all) }
     }
+}
+
+/// A private, read-only anonymous mapping: every page is the kernel's shared zero page, so even a huge one
+/// reserves address space only (no memory is committed or written).
+private final class ZeroPages {
+    let bytes: UnsafeRawBufferPointer
+
+    init(byteCount: Int) {
+        let length = max(1, byteCount)
+        let p = mmap(nil, length, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        precondition(p != MAP_FAILED && p != nil, "WeightLoader: cannot reserve \(length) bytes of address space")
+        bytes = UnsafeRawBufferPointer(start: p, count: byteCount)
+        mapped = length
+    }
+
+    private let mapped: Int
+
+    deinit { munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress), mapped) }
 }
 
 /// A name prefix over a `WeightLoader` (candle's `vb.pp`), and the precision its weights compute in.
@@ -104,6 +151,7 @@ public struct WeightScope: Sendable {
     }
 
     /// Small parameters (norms, biases, embeddings tables that are gathered) widened to Float32 once.
+    /// A missing or mis-shaped one (the load will fail in `finish()`) costs at most its size in zeros.
     public func float(_ n: String, _ shape: [Int]) -> Tensor { tensor(n, shape).toTensor() }
 
     public func contains(_ n: String) -> Bool { loader.contains(name(n)) }

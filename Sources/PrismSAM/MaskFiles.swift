@@ -1,4 +1,5 @@
 import Foundation
+import PrismIO
 
 // One naming scheme for every file Prism's segmentation writes (prism segment, chat's /segment, prism demo):
 //
@@ -19,7 +20,7 @@ public struct MaskFiles: Equatable, Sendable {
 
     /// The next free number for `stem` in `directory`, which is created if missing.
     public static func next(in directory: URL, stem: String) throws -> MaskFiles {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try createDirectory(directory)   // PrismIO: errors carry the system's reason (read-only file system, …)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         let prefix = stem + "-seg"
         let used = names.compactMap { name -> Int? in

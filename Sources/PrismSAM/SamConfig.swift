@@ -33,23 +33,26 @@ public struct SamVisionConfig: Codable, Sendable, Equatable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize) ?? 768
-        outputChannels = try c.decodeIfPresent(Int.self, forKey: .outputChannels) ?? 256
-        numHiddenLayers = try c.decodeIfPresent(Int.self, forKey: .numHiddenLayers) ?? 12
-        numAttentionHeads = try c.decodeIfPresent(Int.self, forKey: .numAttentionHeads) ?? 12
-        numChannels = try c.decodeIfPresent(Int.self, forKey: .numChannels) ?? 3
-        imageSize = try c.decodeIfPresent(Int.self, forKey: .imageSize) ?? 1024
-        patchSize = try c.decodeIfPresent(Int.self, forKey: .patchSize) ?? 16
+        // Bounds far above SAM ViT-H, low enough that no tensor built from them (the position table
+        // [g, g, C] and relative-position tables are widened to Float32 at load) asks for absurd memory.
+        hiddenSize = try c.int(.hiddenSize, in: 1...8192, default: 768)
+        outputChannels = try c.int(.outputChannels, in: 1...4096, default: 256)
+        numHiddenLayers = try c.int(.numHiddenLayers, in: 1...256, default: 12)
+        numAttentionHeads = try c.int(.numAttentionHeads, in: 1...256, default: 12)
+        numChannels = try c.int(.numChannels, in: 1...4, default: 3)
+        imageSize = try c.int(.imageSize, in: 1...4096, default: 1024)
+        patchSize = try c.int(.patchSize, in: 1...256, default: 16)
         hiddenAct = try c.decodeIfPresent(Activation.self, forKey: .hiddenAct) ?? .gelu
-        layerNormEps = try c.decodeIfPresent(Float.self, forKey: .layerNormEps) ?? 1e-6
+        layerNormEps = try c.float(.layerNormEps, default: 1e-6, positive: true)
         qkvBias = try c.decodeIfPresent(Bool.self, forKey: .qkvBias) ?? true
         let ratio = try c.decodeIfPresent(Double.self, forKey: .mlpRatio) ?? 4
-        mlpDim = try c.decodeIfPresent(Int.self, forKey: .mlpDim) ?? Int(Double(hiddenSize) * ratio)
+        try c.require(ratio.isFinite && ratio > 0 && ratio <= 64, .mlpRatio, "must be a number in (0, 64], got \(ratio)")
+        mlpDim = try c.int(.mlpDim, in: 1...65536, default: max(1, Int(Double(hiddenSize) * ratio)))
         useAbsPos = try c.decodeIfPresent(Bool.self, forKey: .useAbsPos) ?? true
         useRelPos = try c.decodeIfPresent(Bool.self, forKey: .useRelPos) ?? true
-        windowSize = try c.decodeIfPresent(Int.self, forKey: .windowSize) ?? 14
+        windowSize = try c.int(.windowSize, in: 0...256, default: 14)
         globalAttnIndexes = try c.decodeIfPresent([Int].self, forKey: .globalAttnIndexes) ?? [2, 5, 8, 11]
-        numPosFeats = try c.decodeIfPresent(Int.self, forKey: .numPosFeats) ?? 128
+        numPosFeats = try c.int(.numPosFeats, in: 1...4096, default: 128)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -88,13 +91,14 @@ public struct SamPromptEncoderConfig: Codable, Sendable, Equatable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize) ?? 256
-        imageSize = try c.decodeIfPresent(Int.self, forKey: .imageSize) ?? 1024
-        patchSize = try c.decodeIfPresent(Int.self, forKey: .patchSize) ?? 16
-        maskInputChannels = try c.decodeIfPresent(Int.self, forKey: .maskInputChannels) ?? 16
-        numPointEmbeddings = try c.decodeIfPresent(Int.self, forKey: .numPointEmbeddings) ?? 4
+        hiddenSize = try c.int(.hiddenSize, in: 1...4096, default: 256)
+        imageSize = try c.int(.imageSize, in: 1...4096, default: 1024)
+        patchSize = try c.int(.patchSize, in: 1...256, default: 16)
+        maskInputChannels = try c.int(.maskInputChannels, in: 4...1024, default: 16)
+        // Labels 0 and 1 (negative, positive click) and 2, 3 (box corners): the prompt encoder indexes these four.
+        numPointEmbeddings = try c.int(.numPointEmbeddings, in: 4...4, default: 4)
         hiddenAct = try c.decodeIfPresent(Activation.self, forKey: .hiddenAct) ?? .gelu
-        layerNormEps = try c.decodeIfPresent(Float.self, forKey: .layerNormEps) ?? 1e-6
+        layerNormEps = try c.float(.layerNormEps, default: 1e-6, positive: true)
     }
 
     /// Side of the image embedding grid (64).
@@ -124,16 +128,16 @@ public struct SamMaskDecoderConfig: Codable, Sendable, Equatable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize) ?? 256
+        hiddenSize = try c.int(.hiddenSize, in: 1...4096, default: 256)
         hiddenAct = try c.decodeIfPresent(Activation.self, forKey: .hiddenAct) ?? .relu
-        mlpDim = try c.decodeIfPresent(Int.self, forKey: .mlpDim) ?? 2048
-        numHiddenLayers = try c.decodeIfPresent(Int.self, forKey: .numHiddenLayers) ?? 2
-        numAttentionHeads = try c.decodeIfPresent(Int.self, forKey: .numAttentionHeads) ?? 8
-        attentionDownsampleRate = try c.decodeIfPresent(Int.self, forKey: .attentionDownsampleRate) ?? 2
-        numMultimaskOutputs = try c.decodeIfPresent(Int.self, forKey: .numMultimaskOutputs) ?? 3
-        iouHeadDepth = try c.decodeIfPresent(Int.self, forKey: .iouHeadDepth) ?? 3
-        iouHeadHiddenDim = try c.decodeIfPresent(Int.self, forKey: .iouHeadHiddenDim) ?? 256
-        layerNormEps = try c.decodeIfPresent(Float.self, forKey: .layerNormEps) ?? 1e-6
+        mlpDim = try c.int(.mlpDim, in: 1...65536, default: 2048)
+        numHiddenLayers = try c.int(.numHiddenLayers, in: 1...64, default: 2)
+        numAttentionHeads = try c.int(.numAttentionHeads, in: 1...256, default: 8)
+        attentionDownsampleRate = try c.int(.attentionDownsampleRate, in: 1...64, default: 2)
+        numMultimaskOutputs = try c.int(.numMultimaskOutputs, in: 1...16, default: 3)
+        iouHeadDepth = try c.int(.iouHeadDepth, in: 2...16, default: 3)
+        iouHeadHiddenDim = try c.int(.iouHeadHiddenDim, in: 1...65536, default: 256)
+        layerNormEps = try c.float(.layerNormEps, default: 1e-6, positive: true)
     }
 
     /// iou token + 1 single-mask token + multimask tokens.
@@ -167,7 +171,10 @@ public struct SamConfig: Codable, Sendable, Equatable {
                   "\(v.imageSize) is not a multiple of patch_size \(v.patchSize)")
         try check(v.numAttentionHeads > 0 && v.hiddenSize % v.numAttentionHeads == 0, "vision_config.num_attention_heads",
                   "\(v.numAttentionHeads) does not divide hidden_size \(v.hiddenSize)")
-        try check(v.windowSize >= 0, "vision_config.window_size", "must not be negative")
+        try check(v.gridSize * v.gridSize * v.hiddenSize <= 1 << 26, "vision_config.image_size",
+                  "position table \(v.gridSize)×\(v.gridSize)×\(v.hiddenSize) is too large")
+        try check(v.windowSize <= v.gridSize, "vision_config.window_size",
+                  "\(v.windowSize) is larger than the \(v.gridSize)×\(v.gridSize) token grid")
         try check(v.globalAttnIndexes.allSatisfy { (0..<v.numHiddenLayers).contains($0) }, "vision_config.global_attn_indexes",
                   "\(v.globalAttnIndexes) outside 0..<\(v.numHiddenLayers)")
         try check(v.outputChannels == d.hiddenSize && p.hiddenSize == d.hiddenSize, "mask_decoder_config.hidden_size",
@@ -177,6 +184,8 @@ public struct SamConfig: Codable, Sendable, Equatable {
         try check(p.imageEmbeddingSize == v.gridSize && p.imageSize == v.imageSize, "prompt_encoder_config.image_size",
                   "\(p.imageSize)/\(p.patchSize) does not match the vision grid \(v.gridSize)")
         try check(p.maskInputChannels % 4 == 0, "prompt_encoder_config.mask_input_channels", "must be a multiple of 4")
+        try check(d.hiddenSize % d.attentionDownsampleRate == 0, "mask_decoder_config.attention_downsample_rate",
+                  "\(d.attentionDownsampleRate) does not divide hidden_size \(d.hiddenSize)")
         let rate = max(1, d.attentionDownsampleRate)
         try check(d.numAttentionHeads > 0 && (d.hiddenSize / rate) % d.numAttentionHeads == 0,
                   "mask_decoder_config.num_attention_heads", "\(d.numAttentionHeads) does not divide \(d.hiddenSize / rate)")

@@ -178,7 +178,8 @@ public struct ChatTemplate: Sendable, Equatable {
             throw TokenizerError.invalidImageTokenCount(image: k, count: imageTokenCounts[k])
         }
         guard let padID = tokenizer.specialTokenID(mediaPad) else {
-            throw TokenizerError.invalidTemplate(path: path, reason: "media_pad '\(mediaPad)' is not a special token of the tokenizer")
+            throw TokenizerError.invalidTemplate(path: path, reason: "media_pad '\(mediaPad)' is not a special token of the tokenizer "
+                                                 + "(\(tokenizer.configPath) with \(tokenizer.modelPath))")
         }
         var ids: [Int] = []
         var text = ""   // ordinary text not yet encoded: runs of it are encoded whole, as in the rendered string

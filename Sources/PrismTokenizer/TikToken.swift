@@ -47,6 +47,9 @@ public final class TikTokenizer: @unchecked Sendable {
     private let specialLengths: [Int]        // distinct name lengths in bytes, longest first
     private let specialFirstByte: [Bool]
     private let cache = PieceCache()
+    /// The files it was read from (errors about its tokens name them).
+    public let modelPath: String
+    public let configPath: String
 
     /// Loads `tiktoken.model` and `tokenizer_config.json` from a checkpoint directory.
     public convenience init(directory: URL) throws {
@@ -57,9 +60,18 @@ public final class TikTokenizer: @unchecked Sendable {
     public init(model: URL, config: URL) throws {
         ranks = try FrozenTokenTable(TikTokenizer.loadRanks(model))
         numBaseTokens = ranks.count
+        modelPath = model.path
+        configPath = config.path
         let named = try TikTokenizer.loadSpecialNames(config)
-        // tokenization_moonshot.py: ids num_base_tokens ..< +258, named from added_tokens_decoder, others reserved;
-        // named ids outside that range are ignored, as there.
+        // tokenization_moonshot.py: ids num_base_tokens ..< +258, named from added_tokens_decoder, others reserved.
+        // A named id outside that range means the two files do not belong together (typically a truncated or
+        // foreign tiktoken.model shifted the special range); the reference would silently drop the name.
+        let specialRange = numBaseTokens..<(numBaseTokens + TikTokenizer.specialTokenCount)
+        if let (id, name) = named.filter({ !specialRange.contains($0.key) }).min(by: { $0.key < $1.key }) {
+            throw TokenizerError.invalidModel(path: model.path, reason:
+                "\(numBaseTokens) tokens put the special ids at \(specialRange.lowerBound)..<\(specialRange.upperBound), but "
+                + "\(config.lastPathComponent) names id \(id) ('\(name)'): the files do not match (truncated or wrong tiktoken.model?)")
+        }
         var tokens: [String: Int] = [:]
         var names: [Int: String] = [:]
         var table = TokenTable()

@@ -75,57 +75,71 @@ public struct TextConfig: Codable, Sendable, Equatable {
         enum CodingKeys: String, CodingKey { case ropeTheta = "rope_theta", ropeType = "rope_type" }
     }
 
+    /// Upper bounds far above any released model, low enough that no tensor size computed from them overflows
+    /// or asks for absurd memory (spec-sized values load; a typo like `hidden_size: 2048000` fails here).
+    public enum Limits {
+        public static let vocab = 1 << 22, hidden = 32768, intermediate = 1 << 17, layers = 256, heads = 512
+        public static let latent = 8192, headDim = 1024, experts = 1024, sharedExperts = 64, positions = 1 << 24
+    }
+
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        vocabSize = try c.decodeIfPresent(Int.self, forKey: .vocabSize) ?? 163840
-        hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize) ?? 2048
-        intermediateSize = try c.decodeIfPresent(Int.self, forKey: .intermediateSize) ?? 11264
-        moeIntermediateSize = try c.decodeIfPresent(Int.self, forKey: .moeIntermediateSize) ?? 1408
-        numHiddenLayers = try c.decodeIfPresent(Int.self, forKey: .numHiddenLayers) ?? 27
-        numAttentionHeads = try c.decodeIfPresent(Int.self, forKey: .numAttentionHeads) ?? 16
+        // Options this port does not implement fail first, at load, with the key named.
         qLoraRank = try c.decodeIfPresent(Int.self, forKey: .qLoraRank)
-        kvLoraRank = try c.decodeIfPresent(Int.self, forKey: .kvLoraRank) ?? 512
-        qkNopeHeadDim = try c.decodeIfPresent(Int.self, forKey: .qkNopeHeadDim) ?? 128
-        qkRopeHeadDim = try c.decodeIfPresent(Int.self, forKey: .qkRopeHeadDim) ?? 64
-        vHeadDim = try c.decodeIfPresent(Int.self, forKey: .vHeadDim) ?? 128
-        nRoutedExperts = try c.decodeIfPresent(Int.self, forKey: .nRoutedExperts) ?? 64
-        nSharedExperts = try c.decodeIfPresent(Int.self, forKey: .nSharedExperts) ?? 2
-        numExpertsPerTok = try c.decodeIfPresent(Int.self, forKey: .numExpertsPerTok) ?? 6
-        firstKDenseReplace = try c.decodeIfPresent(Int.self, forKey: .firstKDenseReplace) ?? 1
-        moeLayerFreq = try c.decodeIfPresent(Int.self, forKey: .moeLayerFreq) ?? 1
-        nGroup = try c.decodeIfPresent(Int.self, forKey: .nGroup) ?? 1
-        topkGroup = try c.decodeIfPresent(Int.self, forKey: .topkGroup) ?? 1
-        topkMethod = try c.decodeIfPresent(TopKMethod.self, forKey: .topkMethod) ?? .noauxTC
-        scoringFunc = try c.decodeIfPresent(ScoringFunction.self, forKey: .scoringFunc) ?? .sigmoid
-        routedScalingFactor = try c.decodeIfPresent(Float.self, forKey: .routedScalingFactor) ?? 2.446
-        normTopkProb = try c.decodeIfPresent(Bool.self, forKey: .normTopkProb) ?? true
-        hiddenAct = try c.decodeIfPresent(String.self, forKey: .hiddenAct) ?? "silu"
+        try c.require(qLoraRank == nil, .qLoraRank, "only null (plain q_proj) is supported")
+        if c.contains(.ropeScaling) {
+            try c.require(try c.decodeNil(forKey: .ropeScaling), .ropeScaling, "rope scaling (YaRN) is not supported; Kimi-VL uses null")
+        }
         let params = try c.decodeIfPresent(RopeParameters.self, forKey: .ropeParameters)
-        ropeTheta = try c.decodeIfPresent(Float.self, forKey: .ropeTheta) ?? params?.ropeTheta ?? 800000
-        rmsNormEps = try c.decodeIfPresent(Float.self, forKey: .rmsNormEps) ?? 1e-5
+        if let t = params?.ropeType {
+            try c.require(t == "default", .ropeParameters, "rope_type '\(t)' is not supported; only 'default'")
+        }
         attentionBias = try c.decodeIfPresent(Bool.self, forKey: .attentionBias) ?? false
-        tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false
-        maxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .maxPositionEmbeddings) ?? 131072
-        ropeInterleave = try c.decodeIfPresent(Bool.self, forKey: .ropeInterleave) ?? true
+        try c.require(!attentionBias, .attentionBias, "MLA projections with bias are not supported")
+        hiddenAct = try c.decodeIfPresent(String.self, forKey: .hiddenAct) ?? "silu"
+        try c.require(hiddenAct == "silu", .hiddenAct, "only 'silu' is supported")
+        scoringFunc = try c.decodeIfPresent(ScoringFunction.self, forKey: .scoringFunc) ?? .sigmoid
+        try c.require(scoringFunc == .sigmoid, .scoringFunc, "only 'sigmoid' (Kimi-VL / DeepSeek-V3) is supported")
+        topkMethod = try c.decodeIfPresent(TopKMethod.self, forKey: .topkMethod) ?? .noauxTC
+        try c.require(topkMethod == .noauxTC, .topkMethod, "only 'noaux_tc' is supported")
 
-        // Options this port does not implement fail here, at load, with the key named.
-        func unsupported(_ key: CodingKeys, _ reason: String) -> DecodingError {
-            .dataCorruptedError(forKey: key, in: c, debugDescription: reason)
+        // The sizes every tensor shape comes from are required: a misspelled key must not fall back to the
+        // full-size defaults (and then to a model that does not match the checkpoint).
+        typealias L = Limits
+        vocabSize = try c.int(.vocabSize, in: 1...L.vocab)
+        hiddenSize = try c.int(.hiddenSize, in: 1...L.hidden)
+        intermediateSize = try c.int(.intermediateSize, in: 1...L.intermediate)
+        numHiddenLayers = try c.int(.numHiddenLayers, in: 1...L.layers)
+        numAttentionHeads = try c.int(.numAttentionHeads, in: 1...L.heads)
+        // MLA and MoE sizes default to Kimi-VL's (DeepSeek-V3's) values, as transformers' config class does.
+        kvLoraRank = try c.int(.kvLoraRank, in: 1...L.latent, default: 512)
+        qkNopeHeadDim = try c.int(.qkNopeHeadDim, in: 0...L.headDim, default: 128)
+        qkRopeHeadDim = try c.int(.qkRopeHeadDim, in: 0...L.headDim, default: 64)
+        try c.require(qkRopeHeadDim % 2 == 0, .qkRopeHeadDim, "must be even (rotary pairs), got \(qkRopeHeadDim)")
+        try c.require(qkNopeHeadDim + qkRopeHeadDim > 0, .qkNopeHeadDim, "qk_nope_head_dim + qk_rope_head_dim must be positive")
+        vHeadDim = try c.int(.vHeadDim, in: 1...L.headDim, default: 128)
+        nRoutedExperts = try c.int(.nRoutedExperts, in: 0...L.experts, default: 64)
+        nSharedExperts = try c.int(.nSharedExperts, in: 0...L.sharedExperts, default: 2)
+        moeIntermediateSize = try c.int(.moeIntermediateSize, in: 1...L.intermediate, default: 1408)
+        numExpertsPerTok = try c.int(.numExpertsPerTok, in: 1...max(1, nRoutedExperts), default: min(6, max(1, nRoutedExperts)))
+        firstKDenseReplace = try c.int(.firstKDenseReplace, in: 0...numHiddenLayers, default: 1)
+        moeLayerFreq = try c.int(.moeLayerFreq, in: 1...numHiddenLayers, default: 1)
+        nGroup = try c.int(.nGroup, in: 1...max(1, nRoutedExperts), default: 1)
+        topkGroup = try c.int(.topkGroup, in: 1...nGroup, default: 1)
+        try c.require(nRoutedExperts % nGroup == 0, .nGroup, "n_group \(nGroup) must divide n_routed_experts \(nRoutedExperts)")
+        routedScalingFactor = try c.float(.routedScalingFactor, default: 2.446)
+        normTopkProb = try c.decodeIfPresent(Bool.self, forKey: .normTopkProb) ?? true
+        if let theta = try c.decodeIfPresent(Float.self, forKey: .ropeTheta) {
+            ropeTheta = theta
+            try c.require(theta.isFinite && theta > 0, .ropeTheta, "must be a finite number > 0, got \(theta)")
+        } else {
+            ropeTheta = params?.ropeTheta ?? 800000
+            try c.require(ropeTheta.isFinite && ropeTheta > 0, .ropeParameters, "rope_theta must be a finite number > 0, got \(ropeTheta)")
         }
-        if qLoraRank != nil { throw unsupported(.qLoraRank, "only null (plain q_proj) is supported") }
-        if c.contains(.ropeScaling), try !c.decodeNil(forKey: .ropeScaling) {
-            throw unsupported(.ropeScaling, "rope scaling (YaRN) is not supported; Kimi-VL uses null")
-        }
-        if let t = params?.ropeType, t != "default" {
-            throw unsupported(.ropeParameters, "rope_type '\(t)' is not supported; only 'default'")
-        }
-        if attentionBias { throw unsupported(.attentionBias, "MLA projections with bias are not supported") }
-        if hiddenAct != "silu" { throw unsupported(.hiddenAct, "only 'silu' is supported") }
-        if scoringFunc != .sigmoid { throw unsupported(.scoringFunc, "only 'sigmoid' (Kimi-VL / DeepSeek-V3) is supported") }
-        if topkMethod != .noauxTC { throw unsupported(.topkMethod, "only 'noaux_tc' is supported") }
-        if nGroup < 1 || nRoutedExperts % nGroup != 0 || topkGroup > nGroup {
-            throw unsupported(.nGroup, "n_group \(nGroup) must divide n_routed_experts \(nRoutedExperts) and be ≥ topk_group \(topkGroup)")
-        }
+        rmsNormEps = try c.float(.rmsNormEps, default: 1e-5, positive: true)
+        tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false
+        maxPositionEmbeddings = try c.int(.maxPositionEmbeddings, in: 1...L.positions, default: 131072)
+        ropeInterleave = try c.decodeIfPresent(Bool.self, forKey: .ropeInterleave) ?? true
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -176,21 +190,21 @@ public struct VisionConfig: Codable, Sendable, Equatable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        patchSize = try c.decodeIfPresent(Int.self, forKey: .patchSize) ?? 14
-        hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize) ?? 1152
-        numHiddenLayers = try c.decodeIfPresent(Int.self, forKey: .numHiddenLayers) ?? 27
-        numAttentionHeads = try c.decodeIfPresent(Int.self, forKey: .numAttentionHeads) ?? 16
-        intermediateSize = try c.decodeIfPresent(Int.self, forKey: .intermediateSize) ?? 4304
-        initPosEmbHeight = try c.decodeIfPresent(Int.self, forKey: .initPosEmbHeight) ?? 64
-        initPosEmbWidth = try c.decodeIfPresent(Int.self, forKey: .initPosEmbWidth) ?? 64
-        mergeKernelSize = try c.decodeIfPresent([Int].self, forKey: .mergeKernelSize) ?? [2, 2]
-        if mergeKernelSize.count != 2 || mergeKernelSize.contains(where: { $0 < 1 }) {
-            throw DecodingError.dataCorruptedError(forKey: .mergeKernelSize, in: c, debugDescription: "must be two positive sizes")
-        }
-        if hiddenSize % numAttentionHeads != 0 || (hiddenSize / numAttentionHeads) % 4 != 0 {
-            throw DecodingError.dataCorruptedError(forKey: .numAttentionHeads, in: c,
-                debugDescription: "head dim \(hiddenSize)/\(numAttentionHeads) must be a multiple of 4 (2-D RoPE)")
-        }
+        // Sizes are required (a misspelled key must not fall back to the full-size tower); the position table
+        // defaults to Kimi-VL's 64×64. The bounds keep every tensor built from them (the patch projection
+        // [D, 3·P·P] and the position table [H0, W0, D] are widened to Float32 at load) reasonably sized.
+        patchSize = try c.int(.patchSize, in: 1...32)
+        hiddenSize = try c.int(.hiddenSize, in: 1...8192)
+        numHiddenLayers = try c.int(.numHiddenLayers, in: 1...256)
+        numAttentionHeads = try c.int(.numAttentionHeads, in: 1...256)
+        intermediateSize = try c.int(.intermediateSize, in: 1...65536)
+        initPosEmbHeight = try c.int(.initPosEmbHeight, in: 1...Self.ropeMaxGrid, default: 64)
+        initPosEmbWidth = try c.int(.initPosEmbWidth, in: 1...Self.ropeMaxGrid, default: 64)
+        try c.require(initPosEmbHeight * initPosEmbWidth * hiddenSize <= 1 << 26, .initPosEmbHeight,
+                      "position table \(initPosEmbHeight)×\(initPosEmbWidth)×\(hiddenSize) is too large")
+        mergeKernelSize = try c.ints(.mergeKernelSize, count: 2, in: 1...8, default: [2, 2])
+        try c.require(hiddenSize % numAttentionHeads == 0 && (hiddenSize / numAttentionHeads) % 4 == 0, .numAttentionHeads,
+                      "head dim \(hiddenSize)/\(numAttentionHeads) must be a multiple of 4 (2-D RoPE)")
     }
 }
 
@@ -210,7 +224,7 @@ public struct KimiVLConfig: Codable, Sendable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         visionConfig = try c.decode(VisionConfig.self, forKey: .visionConfig)
         textConfig = try c.decode(TextConfig.self, forKey: .textConfig)
-        mediaPlaceholderTokenId = try c.decodeIfPresent(Int.self, forKey: .mediaPlaceholderTokenId) ?? 163605
+        mediaPlaceholderTokenId = try c.int(.mediaPlaceholderTokenId, in: 0...Int(Int32.max), default: 163605)
     }
 }
 
@@ -238,20 +252,20 @@ public struct PreprocessorConfig: Codable, Sendable, Equatable {
         self.mergeKernelSize = mergeKernelSize; self.patchSize = patchSize; self.padInput = padInput
     }
 
+    /// Most pixels a processed image may have (in_token_limit × patch²): 16 M, 20× Kimi-VL's 0.8 M.
+    public static let maxPixels = 1 << 24
+
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = PreprocessorConfig.kimiVL
         imageMean = try c.decodeIfPresent([Float].self, forKey: .imageMean) ?? d.imageMean
+        try c.require(imageMean.count == 3 && imageMean.allSatisfy(\.isFinite), .imageMean, "needs 3 finite values, got \(imageMean)")
         imageStd = try c.decodeIfPresent([Float].self, forKey: .imageStd) ?? d.imageStd
-        inTokenLimit = try c.decodeIfPresent(Int.self, forKey: .inTokenLimit) ?? d.inTokenLimit
-        mergeKernelSize = try c.decodeIfPresent([Int].self, forKey: .mergeKernelSize) ?? d.mergeKernelSize
-        patchSize = try c.decodeIfPresent(Int.self, forKey: .patchSize) ?? d.patchSize
+        try c.require(imageStd.count == 3 && imageStd.allSatisfy { $0.isFinite && $0 > 0 }, .imageStd,
+                      "needs 3 finite values > 0, got \(imageStd)")
+        patchSize = try c.int(.patchSize, in: 1...32, default: d.patchSize)
+        inTokenLimit = try c.int(.inTokenLimit, in: 1...(Self.maxPixels / (patchSize * patchSize)), default: d.inTokenLimit)
+        mergeKernelSize = try c.ints(.mergeKernelSize, count: 2, in: 1...8, default: d.mergeKernelSize)
         padInput = try c.decodeIfPresent(Bool.self, forKey: .padInput) ?? d.padInput
-        if imageMean.count != 3 || imageStd.count != 3 {
-            throw DecodingError.dataCorruptedError(forKey: .imageMean, in: c, debugDescription: "image_mean and image_std need 3 values")
-        }
-        if mergeKernelSize.count != 2 {
-            throw DecodingError.dataCorruptedError(forKey: .mergeKernelSize, in: c, debugDescription: "must be two sizes")
-        }
     }
 }

@@ -40,12 +40,13 @@ public struct ImageProcessor: Sendable {
     public init(config: PreprocessorConfig = .kimiVL) { self.config = config }
 
     /// The size an image is shrunk to before padding, or its own size when within `in_token_limit` patches.
+    /// Never below 1×1 (a very thin image keeps one pixel across rather than vanishing).
     public func resizedSize(width w: Int, height h: Int) -> (width: Int, height: Int) {
-        let p = config.patchSize
+        let p = max(1, config.patchSize)
         let patches = (w / p) * (h / p)
-        guard patches > config.inTokenLimit else { return (w, h) }
+        guard patches > config.inTokenLimit, config.inTokenLimit > 0 else { return (w, h) }
         let s = (Double(config.inTokenLimit) / Double(patches)).squareRoot()
-        return (Int(Double(w) * s), Int(Double(h) * s))
+        return (max(1, Int(Double(w) * s)), max(1, Int(Double(h) * s)))
     }
 
     public func callAsFunction(_ image: RGBImage) throws -> ProcessedImage {

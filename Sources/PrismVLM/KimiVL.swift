@@ -41,6 +41,8 @@ public final class KimiVL {
     public let projector: Projector?
     public let decoder: TextDecoder
     public let directory: URL
+    /// Largest image `preprocess(imageAt:)` decodes (checked from the file's header before decoding).
+    public var imageLimits = ImageLimits.default
 
     /// Loads a Kimi-VL directory (config.json with `text_config`/`vision_config`, official `language_model.` /
     /// `vision_tower.` / `multi_modal_projector.` names) or a bare DeepseekV3 one (text only). Weights stay
@@ -48,25 +50,45 @@ public final class KimiVL {
     /// `precision` is what the matrix products compute in (f32 is the parity path).
     public static func load(directory: URL, precision: Precision = .f32) throws -> KimiVL {
         let configURL = directory.appendingPathComponent("config.json")
-        guard let data = FileManager.default.contents(atPath: configURL.path) else { throw ConfigError.missingFile(path: configURL.path) }
+        guard FileManager.default.fileExists(atPath: configURL.path) else { throw ConfigError.missingFile(path: configURL.path) }
+        let data = try readFile(configURL)
         let top = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        // Configs are read and validated before the checkpoint is touched; a Kimi-VL config (its model_type or a
+        // vision tower) must have `text_config`, so a misspelled key is an error, not a full-size default model.
+        let isKimiVL = top?["text_config"] != nil || top?["vision_config"] != nil || (top?["model_type"] as? String) == "kimi_vl"
+        var text: TextConfig
+        var vision: VisionConfig? = nil
+        var mediaPadId = 163605
+        var preprocessor = PreprocessorConfig.kimiVL
+        if isKimiVL {
+            let config = try JSONConfig.decode(KimiVLConfig.self, from: data, path: configURL.path)
+            text = config.textConfig; vision = config.visionConfig; mediaPadId = config.mediaPlaceholderTokenId
+            let ppURL = directory.appendingPathComponent("preprocessor_config.json")
+            if FileManager.default.fileExists(atPath: ppURL.path) {
+                preprocessor = try JSONConfig.load(PreprocessorConfig.self, from: ppURL)
+            }
+            try checkAgreement(preprocessor, config.visionConfig, path: ppURL.path)
+        } else {
+            text = try JSONConfig.decode(TextConfig.self, from: data, path: configURL.path)
+        }
         let checkpoint = try Checkpoint(directory: directory)
         let loader = WeightLoader(checkpoint, remap: KimiVLRemap.modelName, precision: precision)
-        let root = loader.scope("")
-        let model: KimiVL
-        if top?["text_config"] != nil {
-            let config = try JSONConfig.decode(KimiVLConfig.self, from: data, path: configURL.path)
-            let ppURL = directory.appendingPathComponent("preprocessor_config.json")
-            let pp = FileManager.default.fileExists(atPath: ppURL.path)
-                ? try JSONConfig.load(PreprocessorConfig.self, from: ppURL) : .kimiVL
-            model = KimiVL(text: config.textConfig, vision: config.visionConfig, mediaPadId: config.mediaPlaceholderTokenId,
-                           preprocessor: pp, weights: root, directory: directory)
-        } else {
-            let text = try JSONConfig.decode(TextConfig.self, from: data, path: configURL.path)
-            model = KimiVL(text: text, vision: nil, mediaPadId: 163605, preprocessor: .kimiVL, weights: root, directory: directory)
-        }
+        let model = KimiVL(text: text, vision: vision, mediaPadId: mediaPadId, preprocessor: preprocessor,
+                           weights: loader.scope(""), directory: directory)
         try loader.finish()
         return model
+    }
+
+    /// The processor cuts patches and merges them as the vision tower expects, or the tower's shapes would not fit.
+    static func checkAgreement(_ pp: PreprocessorConfig, _ vision: VisionConfig, path: String) throws {
+        if pp.patchSize != vision.patchSize {
+            throw ConfigError.invalidValue(path: path, key: "patch_size",
+                                           reason: "\(pp.patchSize) differs from vision_config.patch_size \(vision.patchSize) in config.json")
+        }
+        if pp.mergeKernelSize != vision.mergeKernelSize {
+            throw ConfigError.invalidValue(path: path, key: "merge_kernel_size",
+                                           reason: "\(pp.mergeKernelSize) differs from vision_config.merge_kernel_size \(vision.mergeKernelSize) in config.json")
+        }
     }
 
     init(text: TextConfig, vision: VisionConfig?, mediaPadId: Int, preprocessor: PreprocessorConfig,
@@ -86,13 +108,13 @@ public final class KimiVL {
 
     /// Decodes and preprocesses an image file; the result carries the digest of the file's bytes.
     public func preprocess(imageAt url: URL) throws -> ProcessedImage {
-        guard let data = FileManager.default.contents(atPath: url.path) else { return try imageProcessor(RGBImage(contentsOf: url)) }
+        guard let data = FileManager.default.contents(atPath: url.path) else { return try imageProcessor(RGBImage(contentsOf: url, limits: imageLimits)) }
         return try preprocess(imageData: data, name: url.path)
     }
 
     /// Decodes and preprocesses encoded image bytes (JPEG or PNG); `name` labels errors.
     public func preprocess(imageData data: Data, name: String) throws -> ProcessedImage {
-        var p = try imageProcessor(RGBImage(data: data, path: name))
+        var p = try imageProcessor(RGBImage(data: data, path: name, limits: imageLimits))
         p.digest = ContentDigest(of: data)
         return p
     }

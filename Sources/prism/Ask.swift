@@ -11,6 +11,7 @@ struct AskCommand: ParsableCommand {
     @OptionGroup var modelArguments: ModelArguments
     @OptionGroup var generate: GenerateArguments
     @OptionGroup var precisionArguments: PrecisionArguments
+    @OptionGroup var imageArguments: ImageArguments
     @Option(name: .customLong("image"), help: "Image to ask about (repeatable). (default: none)") var images: [String] = []
     @Option(name: [.short, .customLong("prompt")], help: "The question. (default: read from stdin)") var prompt: String?
     @Option(help: "System prompt. (default: the template's default_system_prompt)") var system: String?
@@ -34,6 +35,7 @@ struct AskCommand: ParsableCommand {
         }
         guard !question.isEmpty else { throw UserError("the question is empty") }
         let engine = try modelArguments.loadEngine(precision: precisionArguments.resolve())
+        engine.model.imageLimits = imageArguments.limits
         for path in images { _ = try engine.image(path) }
         var state = ChatState(system: system, settings: generate.settings)
         state.pendingImages = images.map { URL(fileURLWithPath: $0).standardizedFileURL.path }

@@ -12,6 +12,7 @@ struct ChatCommand: ParsableCommand {
     @OptionGroup var modelArguments: ModelArguments
     @OptionGroup var generate: GenerateArguments
     @OptionGroup var precisionArguments: PrecisionArguments
+    @OptionGroup var imageArguments: ImageArguments
     @Option(name: .customLong("image"), help: "Image to attach to the first message, and again after /clear (repeatable). (default: none)")
     var images: [String] = []
     @Option(help: "System prompt. (default: the template's default_system_prompt)") var system: String?
@@ -23,18 +24,19 @@ struct ChatCommand: ParsableCommand {
     func run() throws {
         let precision = try precisionArguments.resolve()
         let engine = try modelArguments.loadEngine(precision: precision)
+        engine.model.imageLimits = imageArguments.limits
         var state = ChatState(system: system, settings: generate.settings)
         for path in images { _ = try engine.image(path) }
         state.pendingImages = images.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         let interactive = Terminal.stdinIsTTY
         let reader: LineReader = interactive
-            ? EditLineReader(historyFile: FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".prism_history").path)
+            ? EditLineReader(historyFile: HistoryFile.path())
             : PlainLineReader()
         if interactive {
             Terminal.writeOut("\u{1B}[2mPrism chat · \(engine.directory.lastPathComponent) · /help for commands, Ctrl-D to exit\u{1B}[0m\n")
         }
         Interrupts.install()
-        let segmenter = try makeSegmenter(model: samModel, outputDirectory: outputDir, precision: precision)
+        let segmenter = try makeSegmenter(model: samModel, outputDirectory: outputDir, precision: precision, imageLimits: imageArguments.limits)
         let repl = Repl(state: state, engine: InterruptibleEngine(engine), segmenter: segmenter, reader: reader,
                         write: { Terminal.writeOut($0) },
                         checkImage: { _ = try engine.image($0) },

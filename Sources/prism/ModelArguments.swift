@@ -60,6 +60,20 @@ struct ModelArguments: ParsableArguments {
     }
 }
 
+/// Image size limits, checked from each file's header before it is decoded.
+struct ImageArguments: ParsableArguments {
+    @Option(help: "Largest accepted image side in pixels (at most \(ImageLimits.ceilingSide)).")
+    var maxImageSide: Int = ImageLimits.default.maxSide
+    @Option(help: "Largest accepted image in pixels, width × height (at most \(ImageLimits.ceilingPixels)).")
+    var maxImagePixels: Int = ImageLimits.default.maxPixels
+
+    var limits: ImageLimits { ImageLimits(maxSide: maxImageSide, maxPixels: maxImagePixels) }
+
+    func validate() throws {
+        if let problem = limits.problem { throw ValidationError(problem) }
+    }
+}
+
 /// Sampling flags people know from llama.cpp / mlx_vlm.
 struct GenerateArguments: ParsableArguments {
     @Option(name: .customLong("temp"), help: "Sampling temperature (0 = greedy).") var temperature: Double = 0.2

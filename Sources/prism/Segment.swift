@@ -53,6 +53,7 @@ struct SegmentCommand: ParsableCommand {
     @Option(name: .customLong("embedding-cache"), help: "Reuse the image embedding stored in FILE, or compute it and store it there. (default: none)")
     var embeddingCache: String?
     @OptionGroup var precisionArguments: PrecisionArguments
+    @OptionGroup var imageArguments: ImageArguments
 
     @Option(name: .customLong("points-per-side"), help: "--everything: clicks per image side (the grid has N² clicks).")
     var pointsPerSide = 32
@@ -98,7 +99,7 @@ struct SegmentCommand: ParsableCommand {
         settings.boxNMSThresh = boxNMSThresh; settings.minMaskRegionArea = minArea; settings.cropNLayers = cropNLayers
         if everything { try settings.validate() }
         let modelDir = try resolveModel()
-        let img = try RGBImage(contentsOf: URL(fileURLWithPath: image))
+        let img = try RGBImage(contentsOf: URL(fileURLWithPath: image), limits: imageArguments.limits)
         // Check prompts against the image before paying for the model.
         for p in parsedPoints where !(p.x >= 0 && p.x < Float(img.width) && p.y >= 0 && p.y < Float(img.height)) {
             throw SamError.pointOutsideImage(x: p.x, y: p.y, width: img.width, height: img.height)
@@ -220,7 +221,7 @@ struct SegmentCommand: ParsableCommand {
     }
 
     private func writeJSON(_ object: Any, to url: URL) throws {
-        try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]).write(to: url)
+        try writeAtomically(JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), to: url)
     }
 
     private func resolveModel() throws -> URL {

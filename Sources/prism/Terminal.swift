@@ -31,6 +31,11 @@ final class EditLineReader: LineReader {
 
     init(historyFile: String?) {
         self.historyFile = historyFile
+        // Tab inserts itself instead of running libedit's readline-compatible completion: Debian's libedit
+        // (3.1-20221030) writes through a freed buffer in rl_complete once a line longer than its conversion
+        // buffer has been read (a pasted 100 KB line, then a tab in pasted text, corrupted the heap; the crash
+        // surfaced later in malloc during prefill). Valgrind shows it with a 6000-character line and one tab.
+        rl_inhibit_completion = 1
         if let historyFile { read_history(historyFile) }
         // Tab: /commands at the start of a line; anything else falls back to libedit's file-name completion.
         rl_attempted_completion_function = { text, start, _ in
@@ -80,6 +85,9 @@ enum Interrupts {
         sigemptyset(&action.sa_mask)
         action.sa_flags = SA_RESTART
         sigaction(SIGINT, &action, nil)
+        // A pasted 0x1C byte is Ctrl-\, which the terminal turns into SIGQUIT: without this the REPL would die
+        // with a crash report in the middle of a conversation. Ctrl-D and /quit are the ways out.
+        signal(SIGQUIT, SIG_IGN)
     }
 
     /// Runs `body` as one interruptible generation; `stop()` inside it reports a Ctrl-C.

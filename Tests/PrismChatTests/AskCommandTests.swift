@@ -53,10 +53,10 @@ final class AskCommandTests: XCTestCase {
         let r = try prism(["ask", "-m", model, "--image", "/no/such.png", "-p", "hi", "--json"])
         XCTAssertEqual(r.status, 1)
         XCTAssertEqual(r.stdout, "")
-        XCTAssertEqual(r.stderr, "{\"error\":\"/no/such.png: cannot read image: no such file\"}\n")
+        XCTAssertEqual(r.stderr, "{\"error\":\"/no/such.png: cannot read image: No such file or directory\"}\n")
         let s = try prism(["segment", "/no/such.png", "--point", "1,1", "--json"])
         XCTAssertEqual(s.status, 1)
-        XCTAssertEqual(s.stderr, "{\"error\":\"/no/such.png: cannot read image: no such file\"}\n")
+        XCTAssertEqual(s.stderr, "{\"error\":\"/no/such.png: cannot read image: No such file or directory\"}\n")
         let noPrompt = try prism(["segment", image, "--json"])
         XCTAssertEqual(noPrompt.stderr, "{\"error\":\"no prompt: give at least one --point X,Y[,1|0], a --box X0,Y0,X1,Y1, or --everything\"}\n")
     }
@@ -100,12 +100,39 @@ final class AskCommandTests: XCTestCase {
         let missing = try prism(["ask", "-m", model, "--image", "/no/such.png", "-p", "hi"])
         XCTAssertEqual(missing.status, 1)
         XCTAssertEqual(missing.stdout, "")
-        XCTAssertEqual(missing.stderr, "Error: /no/such.png: cannot read image: no such file\n")
+        XCTAssertEqual(missing.stderr, "Error: /no/such.png: cannot read image: No such file or directory\n")
         let noConfig = try prism(["ask", "-m", "/tmp", "-p", "hi"])
         XCTAssertEqual(noConfig.status, 1)
         XCTAssertEqual(noConfig.stderr, "Error: /tmp/config.json: file not found\n")
         let empty = try prism(["ask", "-m", model], stdin: "  \n")
         XCTAssertEqual(empty.status, 1)
         XCTAssertEqual(empty.stderr, "Error: the question is empty\n")
+    }
+
+    /// Issue #19: a 1 KB JPEG whose header says 30000×30000 crashed `ask` (SIGILL after allocating 2.7 GB); now it
+    /// is a one-line error from the header, and the limit can be raised.
+    func testOversizedImageHeaderIsAOneLineError() throws {
+        var jpeg = try Data(contentsOf: fixtureURL("../../PrismIOTests/Fixtures/images/rgb_q95.jpg"))
+        let sof = (0..<(jpeg.count - 1)).first { jpeg[$0] == 0xFF && jpeg[$0 + 1] == 0xC0 }!
+        for (i, b) in [0x75, 0x30, 0x75, 0x30].enumerated() { jpeg[sof + 5 + i] = UInt8(b) }   // 30000 × 30000
+        let path = temporaryDirectory().appendingPathComponent("big.jpg").path
+        try jpeg.write(to: URL(fileURLWithPath: path))
+        let r = try prism(["ask", "-m", model, "--image", path, "-p", "hi"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.stderr, "Error: \(path): image is 30000×30000 pixels, over the limit of 16384 per side and 268435456 in all "
+                       + "(raise it with --max-image-side / --max-image-pixels)\n")
+        let raised = try prism(["ask", "-m", model, "--image", path, "-p", "hi", "--max-image-side", "30000", "--max-image-pixels", "900000000"])
+        XCTAssertEqual(raised.status, 1)
+        XCTAssertTrue(raised.stderr.hasPrefix("Error: \(path): JPEG decode failed: "), raised.stderr)
+        let bad = try prism(["ask", "-m", model, "-p", "hi", "--max-image-side", "0"])
+        XCTAssertEqual(bad.status, 64)
+        XCTAssertTrue(bad.stderr.contains("max image side must be in 1…65535, got 0"), bad.stderr)
+    }
+
+    /// Issue #19: on a read-only destination `segment` said "The file doesn't exist"; now the system's reason.
+    func testSegmentWriteErrorsGiveTheSystemReason() throws {
+        let r = try prism(["segment", image, "--point", "10,10", "--output", "/sys/prism-test-out"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.stderr, "Error: /sys/prism-test-out: cannot write: Operation not permitted\n")
     }
 }

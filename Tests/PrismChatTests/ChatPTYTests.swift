@@ -12,6 +12,8 @@ final class ChatPTYTests: XCTestCase {
         private let lock = NSLock()
         private var buffer = ""
 
+        let home = temporaryDirectory()
+
         init(arguments: [String]) throws {
             let prism = Bundle.main.executableURL!.deletingLastPathComponent().appendingPathComponent("prism").path
             let command = (["exec", prism] + arguments).map { "'\($0)'" }.joined(separator: " ")
@@ -19,7 +21,7 @@ final class ChatPTYTests: XCTestCase {
             process.arguments = ["-qfec", command, "/dev/null"]
             var env = ProcessInfo.processInfo.environment
             env["TERM"] = "xterm"
-            env["HOME"] = temporaryDirectory().path   // keep the history file out of the real home
+            env["HOME"] = home.path   // keep the history file out of the real home
             env.removeValue(forKey: "CI")
             process.environment = env
             process.standardInput = input
@@ -52,6 +54,12 @@ final class ChatPTYTests: XCTestCase {
         }
 
         func mark() -> String.Index { text.endIndex }
+
+        /// Waits up to `timeout` seconds for the process to end.
+        func waitForExit(timeout: Double = 20) {
+            let deadline = Date().addingTimeInterval(timeout)
+            while process.isRunning && Date() < deadline { usleep(50_000) }
+        }
     }
 
     func testREPLThroughPseudoTerminal() throws {
@@ -90,7 +98,7 @@ final class ChatPTYTests: XCTestCase {
 
         m = s.mark()
         s.send("/image /no/such/file.png\n")
-        s.waitFor("error:\u{1B}[0m /no/such/file.png: cannot read image: no such file", after: m)   // red on a terminal
+        s.waitFor("error:\u{1B}[0m /no/such/file.png: cannot read image: No such file or directory", after: m)   // red on a terminal
         s.send("/frobnicate\n")
         s.waitFor("error:\u{1B}[0m unknown command /frobnicate", after: m)
 
@@ -108,8 +116,7 @@ final class ChatPTYTests: XCTestCase {
         s.send("/save \(transcript)\n")
         s.waitFor("saved 6 turns", after: m)
         s.send("\u{04}")   // Ctrl-D at an empty prompt exits
-        let deadline = Date().addingTimeInterval(20)
-        while s.process.isRunning && Date() < deadline { usleep(50_000) }
+        s.waitForExit()
         XCTAssertFalse(s.process.isRunning, "Ctrl-D should exit")
         XCTAssertEqual(s.process.terminationStatus, 0)
 
@@ -118,5 +125,64 @@ final class ChatPTYTests: XCTestCase {
         XCTAssertEqual(turns.count, 6)
         XCTAssertEqual(turns[0]["images"] as? [String], [image])
         XCTAssertEqual(turns[4]["text"] as? String, "tell me everything")
+    }
+
+    /// Issue #19: a very long line followed by pasted text with a tab corrupted the heap (libedit's rl_complete
+    /// writes through a freed buffer after a long line; valgrind shows it). Tab now inserts itself, so the pasted
+    /// text arrives intact, and the history goes to $HOME.
+    func testLongLineThenTabKeepsTheTextAndHistoryFollowsHome() throws {
+        let model = fixtureURL("chat_tiny").path
+        let transcript = temporaryDirectory().appendingPathComponent("chat.json").path
+        let s = try Session(arguments: ["chat", "-m", model, "--temp", "0", "--max-tokens", "2",
+                                        "--template", fixtureURL("../../../Prompts").path])
+        defer { if s.process.isRunning { s.process.terminate() } }
+        var m = s.mark()
+        s.waitFor(">>> ")
+        // typed at the prompt (raw mode), in pieces as a terminal delivers a paste
+        let long = String(repeating: "the quick brown fox ", count: 400)
+        for piece in stride(from: 0, to: long.count, by: 1000) {
+            s.send(String(long.dropFirst(piece).prefix(1000)))
+            usleep(20_000)
+        }
+        s.send("\n")
+        guard let afterLong = s.waitFor("decode", after: m, timeout: 120) else { return }
+        s.waitFor(">>> ", after: afterLong)
+        m = s.mark()
+        s.send("ab\tcd\n")
+        guard let answered = s.waitFor("decode", after: m) else { return }
+        s.waitFor(">>> ", after: answered)
+        m = s.mark()
+        s.send("/save \(transcript)\n")
+        s.waitFor("saved 4 turns", after: m)
+        s.send("/quit\n")
+        s.waitForExit()
+        XCTAssertEqual(s.process.terminationStatus, 0)
+        let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: transcript))) as! [String: Any]
+        XCTAssertEqual((saved["turns"] as! [[String: Any]])[2]["text"] as? String, "ab\tcd")
+        let history = try String(contentsOf: s.home.appendingPathComponent(".prism_history"), encoding: .utf8)
+        XCTAssertTrue(history.contains("/save"), history)
+    }
+
+    /// Pasted binary junk may hold 0x1C (Ctrl-\), which the terminal sends as SIGQUIT; on main the REPL died with
+    /// a crash report. It now keeps going.
+    func testPastedControlBytesDoNotKillTheREPL() throws {
+        let s = try Session(arguments: ["chat", "-m", fixtureURL("chat_tiny").path, "--temp", "0", "--max-tokens", "2",
+                                        "--template", fixtureURL("../../../Prompts").path])
+        defer { if s.process.isRunning { s.process.terminate() } }
+        s.waitFor(">>> ")
+        s.send("a\u{1C}b\u{1C}\n")   // like Ctrl-C in a shell, the signal discards the line being typed
+        usleep(300_000)
+        var m = s.mark()
+        s.send("what is it?\n")
+        guard let answered = s.waitFor("decode", after: m) else { return }
+        s.waitFor(">>> ", after: answered)
+        m = s.mark()
+        s.send("/stats\n")
+        s.waitFor("prompt", after: m)
+        s.send("/quit\n")
+        s.waitForExit()
+        XCTAssertEqual(s.process.terminationReason, .exit)
+        XCTAssertEqual(s.process.terminationStatus, 0)
+        XCTAssertFalse(s.text.contains("crashed"), s.text)
     }
 }

@@ -145,7 +145,7 @@ final class ReplTests: XCTestCase {
         try "not json".write(toFile: path, atomically: true, encoding: .utf8)
         let third = makeRepl(["/load \(path)"])
         third.run()
-        XCTAssertTrue(output.contains("error: invalid value '\(path)' for /load: expected a transcript written by /save"))
+        XCTAssertTrue(output.contains("error: \(path): not valid JSON: "), output)
     }
 
     func testSystemPromptClearsConversation() {
@@ -153,5 +153,34 @@ final class ReplTests: XCTestCase {
         repl.run()
         XCTAssertEqual(repl.state.system, "You are a pirate.")
         XCTAssertEqual(repl.state.turns, [])
+    }
+
+    /// Issue #19: on main `/load` accepted `temp: -1` and `max_tokens: -1` and the next answer was silently empty.
+    func testLoadValidatesSettingsLikeSet() throws {
+        let path = temporaryDirectory().appendingPathComponent("t.json").path
+        try #"{"turns": [], "settings": {"temp": -1, "top_p": 1, "top_k": 0, "seed": 0, "max_tokens": 10}}"#
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let repl = makeRepl(["/set temp 0.7", "/load \(path)"])
+        repl.run()
+        XCTAssertTrue(output.contains("error: \(path): settings: invalid value '-1' for temp: expected a number in 0…5\n"), output)
+        XCTAssertEqual(repl.state.settings.temperature, 0.7, "a rejected transcript leaves the state as it was")
+        try #"{"settings": {"max_tokens": -1}}"#.write(toFile: path, atomically: true, encoding: .utf8)
+        makeRepl(["/load \(path)"]).run()
+        XCTAssertTrue(output.contains("error: \(path): settings: invalid value '-1' for max_tokens: expected an integer ≥ 1\n"), output)
+        try #"{"settings": {"top_p": 0.5, "seed": 18446744073709551615}, "turns": [{"role": "user", "text": "hi", "images": []}]}"#
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let ok = makeRepl(["/load \(path)"])
+        ok.run()
+        XCTAssertEqual(ok.state.settings.topP, 0.5)
+        XCTAssertEqual(ok.state.settings.seed, UInt64.max)
+        XCTAssertEqual(ok.state.settings.maxTokens, ChatSettings().maxTokens)
+        try #"{"turns": [{"role": "robot", "text": "hi", "images": []}]}"#.write(toFile: path, atomically: true, encoding: .utf8)
+        makeRepl(["/load \(path)"]).run()
+        XCTAssertTrue(output.contains("error: \(path): key 'turns[0].role': Cannot initialize Role from invalid String value robot\n"), output)
+    }
+
+    func testSaveErrorsGiveTheSystemReason() {
+        makeRepl(["/save /sys/prism-test.json"]).run()
+        XCTAssertTrue(output.contains("error: /sys/prism-test.json: cannot write: Permission denied\n"), output)
     }
 }

@@ -32,7 +32,8 @@ final class SafetensorsTests: XCTestCase {
             XCTAssertEqual(Double(try ck.view(name).toTensor().data.reduce(0, +)), sum, accuracy: 1e-4, name)
         }
         XCTAssertEqual(try ck.view("model.embed.weight").dtype, .bf16)
-        assertThrowsMessage("\(ck.directory.path): no tensor named 'nope'") { try ck.view("nope") }
+        assertThrowsMessage("\(ck.source): no tensor named 'nope'") { try ck.view("nope") }
+        XCTAssertTrue(ck.source.hasSuffix("/model.safetensors.index.json"))
     }
 
     // MARK: - Writer round trip

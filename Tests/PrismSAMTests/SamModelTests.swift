@@ -24,7 +24,7 @@ final class SamModelTests: XCTestCase {
             } + [("mask_decoder.extra.weight", Tensor(zeros: [1]))]
         }
         defer { try? FileManager.default.removeItem(at: dir) }
-        assertThrowsMessage("\(dir.path): 3 weight problems: vision_encoder.layers.1.attn.rel_pos_h: expected shape [19, 12], checkpoint has [7, 12]; missing mask_decoder.iou_token.weight; unexpected mask_decoder.extra.weight") {
+        assertThrowsMessage("\(dir.path)/model.safetensors: 3 weight problems: vision_encoder.layers.1.attn.rel_pos_h: expected shape [19, 12], checkpoint has [7, 12]; missing mask_decoder.iou_token.weight; unexpected mask_decoder.extra.weight") {
             try SamModel(directory: dir)
         }
     }

@@ -127,7 +127,9 @@ final class ChatTemplateTests: XCTestCase {
         write("{\(roles), \"default_system_prompt\": null, \"image\": \"[<p>]\", \"media_pad\": \"<p>\", \"generation_prompt\": \"A\"}")
         let tpl = try ChatTemplate(contentsOf: url)
         XCTAssertEqual(tpl.render([.user(.text("x"), .image)]), "Ux[<p>]EA")
-        assertThrowsMessage("\(url.path): invalid chat template: media_pad '<p>' is not a special token of the tokenizer") {
+        let tiny = fixtureURL("tiny")
+        assertThrowsMessage("\(url.path): invalid chat template: media_pad '<p>' is not a special token of the tokenizer "
+                            + "(\(tiny.path)/tokenizer_config.json with \(tiny.path)/tiktoken.model)") {
             try tpl.tokenize([.user(.image)], imageTokenCounts: [2], tokenizer: ChatTemplateTests.tokenizer)
         }
     }

@@ -183,6 +183,20 @@ final class TikTokenTests: XCTestCase {
         }
     }
 
+    /// A tiktoken.model cut short (at a line boundary, past the 256 single bytes) moves the special ids below tokenizer_config.json's names;
+    /// on main the names were dropped silently and the chat template got the blame for the missing media pad.
+    func testTruncatedModelIsBlamedOnItself() throws {
+        let dir = temporaryDirectory("prism-tok")
+        let lines = try String(contentsOf: fixtureURL("tiny/tiktoken.model"), encoding: .utf8).split(separator: "\n")
+        try (lines.prefix(300).joined(separator: "\n") + "\n")
+            .write(to: dir.appendingPathComponent("tiktoken.model"), atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(at: fixtureURL("tiny/tokenizer_config.json"), to: dir.appendingPathComponent("tokenizer_config.json"))
+        assertThrowsMessage("\(dir.path)/tiktoken.model: 300 tokens put the special ids at 300..<558, but tokenizer_config.json "
+                            + "names id 656 ('[BOS]'): the files do not match (truncated or wrong tiktoken.model?)") {
+            try TikTokenizer(directory: dir)
+        }
+    }
+
     // MARK: - Throughput (informative; debug builds are much slower than release)
 
     func testEncodeThroughput() {

@@ -31,7 +31,7 @@ final class RemapTests: XCTestCase {
         tensors.append(("language_model.model.layers.0.mlp.extra.weight", Tensor(zeros: [2])))
         tensors.append(("language_model.model.layers.0.self_attn.rotary_emb.inv_freq", Tensor(zeros: [4])))
         try SafetensorsWriter.write(to: dir.appendingPathComponent("model.safetensors"), tensors: tensors, dtype: .bf16)
-        assertThrowsMessage("\(dir.path): 3 weight problems: missing model.layers.1.mlp.experts.3.up_proj.weight; "
+        assertThrowsMessage("\(dir.path)/model.safetensors: 3 weight problems: missing model.layers.1.mlp.experts.3.up_proj.weight; "
                             + "model.norm.weight: expected shape [64], checkpoint has [65]; "
                             + "unexpected model.layers.0.mlp.extra.weight") {
             try KimiVL.load(directory: dir)
