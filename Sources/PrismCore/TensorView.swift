@@ -1,3 +1,5 @@
+import CPrismKernels
+
 /// A typed, read-only view of tensor bytes that live elsewhere (usually a memory-mapped checkpoint).
 /// The view keeps its owner alive; nothing is copied until `toTensor()` or a kernel widens it.
 public struct TensorView: @unchecked Sendable {
@@ -8,8 +10,8 @@ public struct TensorView: @unchecked Sendable {
     private let owner: AnyObject?
 
     public init(name: String, dtype: DType, shape: [Int], bytes: UnsafeRawBufferPointer, owner: AnyObject?) {
-        precondition(shape.reduce(1, *) * dtype.byteSize == bytes.count,
-                     "TensorView \(name): \(shape) × \(dtype.byteSize) B ≠ \(bytes.count) B")
+        precondition(dtype.byteCount(shape: shape) == bytes.count,
+                     "TensorView \(name): \(shape) of \(dtype.rawValue) is not \(bytes.count) B")
         self.name = name
         self.dtype = dtype
         self.shape = shape
@@ -26,6 +28,25 @@ public struct TensorView: @unchecked Sendable {
     public var count: Int { shape.reduce(1, *) }
     public var lastDim: Int { shape.last ?? 1 }
     public var rows: Int { lastDim == 0 ? 0 : count / lastDim }
+    /// Bytes of one row of the last dimension (whole blocks for the block-quantised types).
+    public var rowBytes: Int { dtype.byteCount(elements: lastDim)! }
+
+    /// The `index`-th slice along the first axis, zero-copy: expert `e` of a stacked [E, out, in] GGUF
+    /// tensor, or head `h` of [H, r, d]. It keeps the same owner alive.
+    public func slice(_ index: Int) -> TensorView {
+        precondition(shape.count >= 2 && index >= 0 && index < shape[0], "TensorView \(name): slice \(index) of \(shape)")
+        let sub = Array(shape.dropFirst())
+        let n = dtype.byteCount(shape: sub)!
+        return TensorView(name: "\(name)[\(index)]", dtype: dtype, shape: sub,
+                          bytes: UnsafeRawBufferPointer(rebasing: bytes[(index * n)..<((index + 1) * n)]), owner: owner)
+    }
+
+    /// The same bytes seen with another shape of the same element count (rows must stay whole blocks).
+    public func reshaped(_ newShape: [Int]) -> TensorView {
+        precondition(newShape.reduce(1, *) == count && dtype.byteCount(shape: newShape) == bytes.count,
+                     "TensorView \(name): cannot view \(shape) as \(newShape)")
+        return TensorView(name: name, dtype: dtype, shape: newShape, bytes: bytes, owner: owner)
+    }
 
     /// Widens elements [start, start+n) to Float32 into `dst`.
     public func widen(from start: Int, count n: Int, into dst: UnsafeMutablePointer<Float>) {
@@ -44,6 +65,10 @@ public struct TensorView: @unchecked Sendable {
         case .i16: widen(Int16.self, start, n, dst)
         case .i8: widen(Int8.self, start, n, dst)
         case .u8, .bool: widen(UInt8.self, start, n, dst)
+        case .q4_0, .q5_0, .q8_0, .q4K, .q5K, .q6K:
+            let be = dtype.blockElements
+            precondition(start % be == 0 && n % be == 0, "widen \(name): [\(start), +\(n)) is not whole \(dtype.rawValue) blocks")
+            if n > 0 { prism_dequantize_row(dtype.ggmlType!, base + start / be * dtype.blockBytes, dst, n) }
         }
     }
 

@@ -1,0 +1,98 @@
+// `linear` for GGUF block-quantised weights (Q4_0, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K), which stay in their
+// blocks in the memory map. Two paths:
+//  - integer: the input rows are quantised to int8 blocks once (llama.cpp's scheme: 32-value blocks for the
+//    32-types, 256-value blocks with 16-value sums for the K-types) and fused dequantise+dot kernels run
+//    over the weight rows, split across the cores. Each weight byte is read once for all input rows, which
+//    is what bandwidth-bound decoding needs, and it doubles as an int8 GEMM for short prompts.
+//  - dequantised GEMM: tiles of weight rows are widened to float and handed to the dense path, so prompt
+//    processing uses the float GEMM backend (and whatever that backend becomes).
+import CPrismKernels
+
+public enum QuantizedLinearPath: Sendable {
+    /// Integer kernels up to `quantizedIntegerRows` input rows, the dequantised GEMM above.
+    case automatic, integer, dequantizedGEMM
+}
+
+/// Input rows up to which the integer kernels beat widening tiles for the float GEMM
+/// (`prism bench vlm` measures both; see Tools/bench/vlm/README.md).
+public let quantizedIntegerRows = 32
+
+/// y = x · Wᵀ for a block-quantised W [out, in]. x: [..., in] → [..., out].
+public func quantizedLinear(_ x: Tensor, _ w: TensorView, path: QuantizedLinearPath = .automatic) -> Tensor {
+    precondition(w.dtype.isBlockQuantized && w.shape.count == 2 && w.shape[1] == x.lastDim,
+                 "quantizedLinear \(w.name): \(w.dtype.rawValue) \(w.shape) for input \(x.shape)")
+    let useInteger: Bool
+    switch path {
+    case .automatic: useInteger = x.rows <= quantizedIntegerRows
+    case .integer: useInteger = true
+    case .dequantizedGEMM: useInteger = false
+    }
+    return useInteger ? integerLinear(x, w) : dequantizedLinear(x, w)
+}
+
+/// The input rows quantised for `w`'s integer kernels: m rows of `stride` bytes.
+public struct QuantizedActivations {
+    let bytes: UnsafeMutableRawBufferPointer
+    public let rows: Int, stride: Int
+    let type: Int32
+
+    public init(_ x: Tensor, for dtype: DType) {
+        let type = dtype.ggmlType!, k = x.lastDim
+        self.type = type
+        rows = x.rows
+        stride = Int(prism_q_act_row_bytes(type, k))
+        bytes = .allocate(byteCount: max(1, rows * stride), alignment: 64)
+        let (b, s, r) = (bytes, stride, rows)
+        x.data.withUnsafeBufferPointer { px in
+            Parallel.forEach(r, minChunk: 8) { range in
+                for i in range { prism_quantize_activation(type, px.baseAddress! + i * k, b.baseAddress! + i * s, k) }
+            }
+        }
+    }
+
+    public func deallocate() { bytes.deallocate() }
+
+    /// y[i, r] for weight rows `range` of w (y has `ldy` columns).
+    func gemv(_ w: TensorView, rows range: Range<Int>, into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        prism_qgemv(type, w.bytes.baseAddress!, w.rowBytes, w.lastDim, bytes.baseAddress!, stride, rows,
+                    range.lowerBound, range.upperBound, y, ldy)
+    }
+}
+
+func integerLinear(_ x: Tensor, _ w: TensorView) -> Tensor {
+    let outF = w.shape[0]
+    var outShape = x.shape; outShape[outShape.count - 1] = outF
+    let xq = QuantizedActivations(x, for: w.dtype)
+    defer { xq.deallocate() }
+    return Tensor(shape: outShape, unsafeUninitialized: { out in
+        let y = out.baseAddress!
+        Parallel.forEach(outF, minChunk: 16) { r in xq.gemv(w, rows: r, into: y, ldy: outF) }
+    })
+}
+
+/// Widens tiles of weight rows (in parallel) and runs the dense float path on each.
+func dequantizedLinear(_ x: Tensor, _ w: TensorView) -> Tensor {
+    let outF = w.shape[0], inF = w.shape[1], m = x.rows
+    var outShape = x.shape; outShape[outShape.count - 1] = outF
+    let tileRows = max(1, min(outF, widenBlockElements / max(1, inF)))
+    let x2 = x.reshaped([m, inF])
+    return Tensor(shape: outShape, unsafeUninitialized: { out in
+        var r0 = 0
+        while r0 < outF {
+            let r = min(tileRows, outF - r0)
+            let tile = Tensor(shape: [r, inF], unsafeUninitialized: { t in
+                Parallel.forEach(r, minChunk: 8) { rows in
+                    w.widen(from: (r0 + rows.lowerBound) * inF, count: rows.count * inF, into: t.baseAddress! + rows.lowerBound * inF)
+                }
+            })
+            // [m, r], the tile seen in place as an f32 weight
+            let y = tile.data.withUnsafeBytes { raw in
+                denseLinear(x2, TensorView(name: w.name, dtype: .f32, shape: [r, inF], bytes: raw, owner: nil))
+            }
+            y.data.withUnsafeBufferPointer { py in
+                for i in 0..<m { (out.baseAddress! + i * outF + r0).update(from: py.baseAddress! + i * r, count: r) }
+            }
+            r0 += r
+        }
+    })
+}
