@@ -25,6 +25,14 @@ public struct TensorView: @unchecked Sendable {
         self.init(name: name, dtype: .f32, shape: t.shape, bytes: UnsafeRawBufferPointer(start: box.buffer.baseAddress, count: t.count * 4), owner: box)
     }
 
+    /// A view owning freshly allocated bytes that `fill` writes (prepared weight layouts, converted tensors).
+    public init(name: String, dtype: DType, shape: [Int], filling fill: (UnsafeMutableRawBufferPointer) -> Void) {
+        let n = dtype.byteCount(shape: shape)!
+        let box = ByteStorage(byteCount: n)
+        fill(box.buffer)
+        self.init(name: name, dtype: dtype, shape: shape, bytes: UnsafeRawBufferPointer(box.buffer), owner: box)
+    }
+
     public var count: Int { shape.reduce(1, *) }
     public var lastDim: Int { shape.last ?? 1 }
     public var rows: Int { lastDim == 0 ? 0 : count / lastDim }
@@ -121,4 +129,14 @@ final class FloatBox {
         if values.isEmpty { buffer.storeBytes(of: 0, as: UInt8.self) }
     }
     deinit { buffer.deallocate() }
+}
+
+/// Owns raw bytes for views made with `TensorView(name:dtype:shape:filling:)`.
+final class ByteStorage {
+    let buffer: UnsafeMutableRawBufferPointer
+    init(byteCount: Int) {
+        let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, byteCount), alignment: 64)
+        buffer = UnsafeMutableRawBufferPointer(rebasing: raw[0..<byteCount])
+    }
+    deinit { buffer.baseAddress.map { UnsafeMutableRawPointer($0).deallocate() } }
 }
