@@ -121,9 +121,10 @@ public final class KimiVLGGUF: TensorSource {
     enum Entry { case tensor(GGUFFile, String), expert(GGUFFile, String, Int), reshaped(GGUFFile, String, [Int]) }
     private var entries: [String: Entry] = [:]
 
-    public init(text: GGUFFile, mmproj: GGUFFile?, positionGrid: (h: Int, w: Int)? = nil) {
+    public init(text: GGUFFile, mmproj: GGUFFile?) throws {
         self.text = text
         self.mmproj = mmproj
+        let positionGrid = try mmproj.map { try KimiVLGGUF.positionGrid($0) }
         for file in [text] + (mmproj.map { [$0] } ?? []) {
             for t in file.tensors {
                 guard let p = KimiVLGGUFNames.prism(for: t.name) else { entries[t.name] = .tensor(file, t.name); continue }
@@ -215,7 +216,7 @@ public final class KimiVLGGUF: TensorSource {
             throw KimiVLGGUFError.unsupported(file: f.path, key: "clip.projector_type", reason: "'\(type)' is not a Kimi-VL projector (kimivl)")
         }
         let patch = try f.int("clip.vision.patch_size")
-        let grid = try positionGrid(f, patch: patch)
+        let grid = try KimiVLGGUF.positionGrid(f)
         let merge = (try? f.int("clip.vision.projector.scale_factor")) ?? 2
         let c: [String: Any] = [
             "patch_size": patch,
@@ -242,7 +243,7 @@ public final class KimiVLGGUF: TensorSource {
 
     /// The position table's grid: the converter flattens [H, W, D] and writes image_size = 64·patch for
     /// Kimi-VL whatever the table, so the grid is the square root of its row count.
-    func positionGrid(_ f: GGUFFile, patch: Int) throws -> (h: Int, w: Int) {
+    static func positionGrid(_ f: GGUFFile) throws -> (h: Int, w: Int) {
         guard let t = f.info("v.position_embd.weight"), t.shape.count == 2 else {
             throw GGUFError.missingTensor(file: f.path, tensor: "v.position_embd.weight")
         }

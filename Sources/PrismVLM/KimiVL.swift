@@ -41,6 +41,8 @@ public final class KimiVL {
     public let projector: Projector?
     public let decoder: TextDecoder
     public let directory: URL
+    /// How the weights are stored, for stats lines: "Q4_K_M GGUF 10.5 GB", "BF16 safetensors 32.8 GB".
+    public internal(set) var weightsSummary = ""
 
     /// Loads a Kimi-VL directory (config.json with `text_config`/`vision_config`, official `language_model.` /
     /// `vision_tower.` / `multi_modal_projector.` names) or a bare DeepseekV3 one (text only). Weights stay
@@ -65,6 +67,28 @@ public final class KimiVL {
             model = KimiVL(text: text, vision: nil, mediaPadId: 163605, preprocessor: .kimiVL, weights: root, directory: directory)
         }
         try loader.finish()
+        let files = (try? FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: [.fileSizeKey])) ?? []
+        let bytes = files.filter { $0.pathExtension == "safetensors" }
+            .reduce(0) { $0 + ((try? $1.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0) }
+        model.weightsSummary = "\(model.decoder.lmHead.dtype.rawValue) safetensors \(formatBytes(bytes))"
+        return model
+    }
+
+    /// Loads llama.cpp's GGUF pair: the text model (arch deepseek2) and optionally its vision mmproj
+    /// (projector kimivl). Configs come from the metadata, weights stay in their blocks in the memory map, and
+    /// every missing, unexpected or mis-shaped tensor is reported at once.
+    public static func load(gguf textURL: URL, mmproj mmprojURL: URL? = nil) throws -> KimiVL {
+        let text = try GGUFFile(path: textURL.path)
+        let mmproj = try mmprojURL.map { try GGUFFile(path: $0.path) }
+        let source = try KimiVLGGUF(text: text, mmproj: mmproj)
+        let textConfig = try source.textConfig()
+        let vision = try source.visionConfig()
+        let loader = WeightLoader(source)
+        let model = KimiVL(text: textConfig, vision: vision?.0, mediaPadId: source.mediaPadId(),
+                           preprocessor: vision?.1 ?? .kimiVL, weights: loader.scope(""), directory: textURL)
+        try loader.finish()
+        let type = (try? text.int("general.file_type")).map { GGUFFileType.displayName(llamaFileType: $0) } ?? "GGUF"
+        model.weightsSummary = "\(type) GGUF \(formatBytes(text.fileSize + (mmproj?.fileSize ?? 0)))"
         return model
     }
 
@@ -183,4 +207,12 @@ public final class KimiVL {
         }
         return (out, .maxTokens)
     }
+}
+
+/// "10.5 GB", "17.3 MB" (decimal units, as file managers show sizes).
+public func formatBytes(_ n: Int) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"]
+    var v = Double(n), i = 0
+    while v >= 1000 && i < units.count - 1 { v /= 1000; i += 1 }
+    return i == 0 ? "\(n) B" : String(format: "%.1f %@", v, units[i])
 }
