@@ -32,17 +32,22 @@ public final class KimiVLEngine: ChatEngine {
     private var cachedTokens: [Int] = []
     private var processed: [String: ProcessedImage] = [:]
 
-    public init(directory: URL, template: ChatTemplate) throws {
+    public convenience init(directory: URL, template: ChatTemplate) throws {
+        try self.init(files: .checkpoint(directory), template: template)
+    }
+
+    /// A checkpoint directory or a GGUF pair (the tokenizer then comes from the GGUF metadata).
+    public init(files: ModelFiles, template: ChatTemplate) throws {
         let fm = FileManager.default
-        guard fm.fileExists(atPath: directory.appendingPathComponent("tiktoken.model").path) else {
+        if case let .checkpoint(directory) = files, !fm.fileExists(atPath: directory.appendingPathComponent("tiktoken.model").path) {
             if !fm.fileExists(atPath: directory.appendingPathComponent("config.json").path) {
                 throw ConfigError.missingFile(path: directory.appendingPathComponent("config.json").path)
             }
             throw ChatEngineError.noTokenizer(directory: directory.path)
         }
-        self.directory = directory
-        model = try KimiVL.load(directory: directory)
-        tokenizer = try TikTokenizer(directory: directory)
+        directory = files.url
+        model = try files.loadModel()
+        tokenizer = try files.loadTokenizer()
         self.template = template
         stopIDs = Set(template.stopTokenIDs(tokenizer))
         cache = model.newCache()
@@ -94,6 +99,7 @@ public final class KimiVLEngine: ChatEngine {
         let newImages = zip(runs, images).filter { $0.0.lowerBound >= keep }.map(\.1)
 
         var stats = ReplyStats()
+        stats.model = model.weightsSummary
         stats.cachedTokens = keep
         stats.promptTokens = tokens.count - keep
         stats.imageTokens = newImages.reduce(0) { $0 + $1.tokenCount }

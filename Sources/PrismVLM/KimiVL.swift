@@ -209,10 +209,3 @@ public final class KimiVL {
     }
 }
 
-/// "10.5 GB", "17.3 MB" (decimal units, as file managers show sizes).
-public func formatBytes(_ n: Int) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"]
-    var v = Double(n), i = 0
-    while v >= 1000 && i < units.count - 1 { v /= 1000; i += 1 }
-    return i == 0 ? "\(n) B" : String(format: "%.1f %@", v, units[i])
-}
