@@ -96,3 +96,46 @@ func dequantizedLinear(_ x: Tensor, _ w: TensorView) -> Tensor {
         }
     })
 }
+
+/// Several products y_j = x_j · W_jᵀ computed in one pass over the cores: decoding runs a handful of small
+/// GEMVs per layer (every routed expert's gate and up projections), and one split of all their rows keeps
+/// both cores busy without a thread hand-off per matrix. Inputs shared by several weights (the same tensor
+/// storage) are quantised once. Falls back to `linear` per job unless every weight is block-quantised and
+/// every input has few rows.
+public func linearBatch(_ jobs: [(x: Tensor, w: TensorView)]) -> [Tensor] {
+    guard jobs.allSatisfy({ $0.w.dtype.isBlockQuantized && $0.x.rows <= quantizedIntegerRows && $0.w.shape.count == 2
+                             && $0.w.shape[1] == $0.x.lastDim }) else {
+        return jobs.map { linear($0.x, $0.w) }
+    }
+    // quantise each distinct (input storage, activation format) once
+    var acts: [QuantizedActivations] = [], actIndex: [Int] = []
+    var seen: [String: Int] = [:]
+    for j in jobs {
+        let k = j.w.dtype.blockElements == 256
+        let key = j.x.data.withUnsafeBufferPointer { "\(Int(bitPattern: $0.baseAddress)):\($0.count):\(k)" }
+        if let i = seen[key] { actIndex.append(i); continue }
+        seen[key] = acts.count
+        actIndex.append(acts.count)
+        acts.append(QuantizedActivations(j.x, for: j.w.dtype))
+    }
+    defer { for a in acts { a.deallocate() } }
+    let outs = jobs.map { j -> UnsafeMutablePointer<Float> in .allocate(capacity: max(1, j.x.rows * j.w.shape[0])) }
+    defer { for o in outs { o.deallocate() } }
+    // one index space over every job's rows
+    var starts = [0]
+    for j in jobs { starts.append(starts.last! + j.w.shape[0]) }
+    Parallel.forEach(starts.last!, minChunk: 16) { range in
+        var i = range.lowerBound
+        var job = starts.lastIndex { $0 <= i }!
+        while i < range.upperBound {
+            while starts[job + 1] <= i { job += 1 }
+            let r0 = i - starts[job], r1 = min(jobs[job].w.shape[0], range.upperBound - starts[job])
+            acts[actIndex[job]].gemv(jobs[job].w, rows: r0..<r1, into: outs[job], ldy: jobs[job].w.shape[0])
+            i = starts[job] + r1
+        }
+    }
+    return jobs.enumerated().map { n, j in
+        var shape = j.x.shape; shape[shape.count - 1] = j.w.shape[0]
+        return Tensor(shape: shape, unsafeUninitialized: { $0.baseAddress!.update(from: outs[n], count: $0.count) })
+    }
+}
