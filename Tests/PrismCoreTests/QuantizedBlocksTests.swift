@@ -33,8 +33,16 @@ final class QuantizedBlocksTests: XCTestCase {
         }
     }
 
-    /// K-type quantisers: round trip within the format's resolution (byte identity with llama.cpp is checked by
-    /// Tools/bench/vlm against llama.cpp's own quantiser), and a zero row stays zero.
+    /// Every quantiser, the K-types included, writes the same bytes as llama.cpp's own (ggml_quantize_chunk of the
+    /// llama-cpp-python wheel, no importance matrix), so Prism's files equal llama-quantize's.
+    func testQuantisersAreByteIdenticalToLlamaCpp() {
+        for t in blockTypes {
+            XCTAssertEqual(QuantizedBlocks.quantize(g.tensor("\(t.rawValue).llama_input").data, as: t),
+                           bytes("\(t.rawValue).llama_quantized"), t.rawValue)
+        }
+    }
+
+    /// Quantisers round trip within each format's resolution, and a zero row stays zero.
     func testKQuantRoundTrip() {
         var rng = SplitMix64(seed: 5)
         let x = (0..<1024).map { _ in Float.random(in: -1...1, using: &rng) * (Float.random(in: 0...1, using: &rng) < 0.1 ? 4 : 1) }

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """GGUF fixtures from the `gguf` PyPI package (llama.cpp's gguf-py), for Prism's block and reader tests.
 
-    pip install gguf safetensors numpy
+    pip install gguf safetensors numpy llama-cpp-python
     python3 Tools/reference/gguf_fixtures.py
 
 Writes
   Tests/PrismCoreTests/Fixtures/quant_blocks.safetensors
       <T>.blocks / <T>.dequantized  random valid blocks of every type Prism reads and gguf-py's dequantisation
       <T>.input / <T>.quantized     float rows and gguf-py's deterministic quantisation (Q8_0, Q4_0, Q5_0)
+      <T>.llama_input / <T>.llama_quantized  float rows and llama.cpp's own quantiser (ggml_quantize_chunk from
+                                    the llama-cpp-python wheel's libggml-base, no importance matrix) for every type
   Tests/PrismIOTests/Fixtures/gguf/mixed.gguf    written by gguf.GGUFWriter: every metadata value type,
       arrays, and tensors of F32, F16, BF16, Q8_0, Q4_K, Q6_K, I32
   Tests/PrismIOTests/Fixtures/gguf/expected.json the same metadata and each tensor's type, shape and values
@@ -61,10 +63,30 @@ for qtype in (T.Q8_0, T.Q4_0, T.Q5_0):
     x = quant_inputs(16)
     tensors[f"{qtype.name}.input"] = x
     tensors[f"{qtype.name}.quantized"] = quantize(x.reshape(1, -1), qtype).reshape(-1)
+# llama.cpp's quantisers themselves (gguf-py has no K-type quantiser): ggml_quantize_chunk in libggml-base
+import ctypes
+import os
+import llama_cpp
+ggml = ctypes.CDLL(os.path.join(os.path.dirname(llama_cpp.__file__), "lib", "libggml-base.so"))
+ggml.ggml_quantize_chunk.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
+                                     ctypes.c_int64, ctypes.c_void_p]
+ggml.ggml_quantize_chunk.restype = ctypes.c_size_t
+krng = np.random.default_rng(256)
+for qtype in (T.Q4_0, T.Q5_0, T.Q8_0, T.Q4_K, T.Q5_K, T.Q6_K):
+    rows, n_per_row = 6, 512
+    x = (krng.standard_normal((rows, n_per_row)) * krng.uniform(1e-3, 5, size=(rows, 1))).astype(np.float32)
+    x[1, :64] = 0                       # an all-zero sub-block
+    x[2] = x[2].astype(np.float16)      # values on a coarse grid (ties)
+    x[3, 7] = 300.0                     # an outlier
+    block_elems, block_bytes = gguf.GGML_QUANT_SIZES[qtype]
+    q = np.zeros(rows * n_per_row // block_elems * block_bytes, dtype=np.uint8)
+    ggml.ggml_quantize_chunk(int(qtype), x.ctypes.data, q.ctypes.data, 0, rows, n_per_row, None)
+    tensors[f"{qtype.name}.llama_input"] = x.reshape(-1)
+    tensors[f"{qtype.name}.llama_quantized"] = q
 out = repo / "Tests/PrismCoreTests/Fixtures/quant_blocks.safetensors"
 save_file(tensors, str(out), metadata={"command": "python3 Tools/reference/gguf_fixtures.py",
                                        "gguf": gguf.__version__ if hasattr(gguf, "__version__") else "see pip",
-                                       "numpy": np.__version__})
+                                       "numpy": np.__version__, "llama_cpp_python": llama_cpp.__version__})
 print("wrote", out)
 
 # ---- a GGUF file with every value type and a few tensor types --------------------------------------------
