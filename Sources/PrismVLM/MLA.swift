@@ -34,13 +34,15 @@ final class MLA {
     /// W_UK and W_UV per head in the form the absorbed order applies them as ordinary linears: W_UK as
     /// [H, r, nope] (row j of head h maps q_nope,h to latent column j) and W_UV as [H, dv, r]. llama.cpp's GGUF
     /// stores exactly these (attn_k_b, attn_v_b); from a checkpoint's kv_b_proj they are prepared once, in its
-    /// dtype, at load.
-    let kB, vB: TensorView
+    /// dtype, the first time a decode needs them.
+    private(set) lazy var kB: TensorView = kvBCheckpoint.map { MLA.wUK($0, heads: heads, nope: nope, dv: dv) } ?? kBFile!
+    private(set) lazy var vB: TensorView = kvBCheckpoint.map { MLA.wUV($0, heads: heads, nope: nope, dv: dv) } ?? vBFile!
+    private let kBFile, vBFile: TensorView?
     let kvANorm: Tensor
     /// kv_b_proj [H·(nope + dv), r] for the expanded order: the checkpoint's tensor, or for GGUF (split form
     /// only) rebuilt in float the first time a long prompt needs it.
     private let kvBCheckpoint: TensorView?
-    private(set) lazy var kvBProj: TensorView = kvBCheckpoint ?? MLA.joinKVB(kB, vB)
+    private(set) lazy var kvBProj: TensorView = kvBCheckpoint ?? MLA.joinKVB(kBFile!, vBFile!)
     /// HF builds kv_a_layernorm without eps → DeepseekV3RMSNorm's default 1e-6 (spec §5).
     static let latentNormEps: Float = 1e-6
 
@@ -53,13 +55,12 @@ final class MLA {
         kvAProj = w.tensor("kv_a_proj_with_mqa.weight", [r + rope, d])
         kvANorm = w.float("kv_a_layernorm.weight", [r])
         if w.contains("k_b_proj.weight") || w.contains("v_b_proj.weight") {
-            kB = w.tensor("k_b_proj.weight", [heads, r, nope])
-            vB = w.tensor("v_b_proj.weight", [heads, dv, r])
+            kBFile = w.tensor("k_b_proj.weight", [heads, r, nope])
+            vBFile = w.tensor("v_b_proj.weight", [heads, dv, r])
             kvBCheckpoint = nil
         } else {
-            let kv = w.tensor("kv_b_proj.weight", [heads * (nope + dv), r])
-            kvBCheckpoint = kv
-            (kB, vB) = MLA.splitKVB(kv, heads: heads, nope: nope, dv: dv)
+            kvBCheckpoint = w.tensor("kv_b_proj.weight", [heads * (nope + dv), r])
+            kBFile = nil; vBFile = nil
         }
         oProj = w.tensor("o_proj.weight", [d, heads * dv])
     }
@@ -165,24 +166,32 @@ final class MLA {
 
     // MARK: - Weight layouts
 
-    /// W_UK [H, r, nope] (transposed per head) and W_UV [H, dv, r] from kv_b_proj [H·(nope + dv), r], in its
-    /// storage type (element moves only, so nothing is rounded; other types are widened to f32).
-    static func splitKVB(_ kv: TensorView, heads: Int, nope: Int, dv: Int) -> (TensorView, TensorView) {
-        let r = kv.lastDim
-        let keep = kv.dtype == .bf16 || kv.dtype == .f16 || kv.dtype == .f32
-        let src = keep ? kv : TensorView(kv.toTensor(), name: kv.name)
+    /// W_UK [H, r, nope] (transposed per head) from kv_b_proj [H·(nope + dv), r], in its storage type (element
+    /// moves only, nothing is rounded; types other than f32/f16/bf16 are widened to f32).
+    static func wUK(_ kv: TensorView, heads: Int, nope: Int, dv: Int) -> TensorView {
+        let r = kv.lastDim, src = movable(kv)
         let e = src.dtype.byteSize, base = src.bytes.baseAddress!
-        let kB = TensorView(name: "\(kv.name) (W_UK)", dtype: src.dtype, shape: [heads, r, nope]) { out in
-            for h in 0..<heads { for i in 0..<nope { for j in 0..<r {
-                (out.baseAddress! + ((h * r + j) * nope + i) * e).copyMemory(from: base + ((h * (nope + dv) + i) * r + j) * e, byteCount: e)
-            }}}
+        return TensorView(name: "\(kv.name) (W_UK)", dtype: src.dtype, shape: [heads, r, nope]) { out in
+            for h in 0..<heads { for i in 0..<nope {
+                let from = base + (h * (nope + dv) + i) * r * e, to = out.baseAddress! + (h * r * nope + i) * e
+                for j in 0..<r { (to + j * nope * e).copyMemory(from: from + j * e, byteCount: e) }
+            }}
         }
-        let vB = TensorView(name: "\(kv.name) (W_UV)", dtype: src.dtype, shape: [heads, dv, r]) { out in
+    }
+
+    /// W_UV [H, dv, r] from kv_b_proj: each head's value rows, contiguous.
+    static func wUV(_ kv: TensorView, heads: Int, nope: Int, dv: Int) -> TensorView {
+        let r = kv.lastDim, src = movable(kv)
+        let e = src.dtype.byteSize, base = src.bytes.baseAddress!
+        return TensorView(name: "\(kv.name) (W_UV)", dtype: src.dtype, shape: [heads, dv, r]) { out in
             for h in 0..<heads {
                 (out.baseAddress! + h * dv * r * e).copyMemory(from: base + (h * (nope + dv) + nope) * r * e, byteCount: dv * r * e)
             }
         }
-        return (kB, vB)
+    }
+
+    static func movable(_ kv: TensorView) -> TensorView {
+        [.bf16, .f16, .f32].contains(kv.dtype) ? kv : TensorView(kv.toTensor(), name: kv.name)
     }
 
     /// kv_b_proj [H·(nope + dv), r] in f32 from W_UK [H, r, nope] and W_UV [H, dv, r] (any storage type).

@@ -177,7 +177,7 @@ struct VLMBench: ParsableCommand {
         let perToken = parts.reduce(0) { $0 + $1.bytes }
         let vocab = m.textConfig.vocabSize
 
-        // prefill: a prompt of ids spread over the vocabulary
+        // prefill: a prompt of ids spread over the vocabulary (Tools/bench/vlm/bench.py gives llama.cpp the same)
         let prompt = (0..<promptTokens).map { ($0 * 7919 + 13) % min(vocab, 100_000) }
         _ = try m.prefill(Prompt(tokens: Array(prompt.prefix(8))), cache: m.newCache())   // warm-up
         let cache = m.newCache()
@@ -186,8 +186,10 @@ struct VLMBench: ParsableCommand {
         let prefillSeconds = Double(DispatchTime.now().uptimeNanoseconds - tp) / 1e9
 
         // decode: greedy, after 4 warm-up steps
+        var greedy: [Int] = []
         func step() throws {
             let next = logits.indices.max { logits[$0] < logits[$1] }!
+            greedy.append(next)
             logits = try m.decode(token: next == m.mediaPadId ? 0 : next, cache: cache)
         }
         for _ in 0..<4 { try step() }
@@ -216,6 +218,7 @@ struct VLMBench: ParsableCommand {
                 "bytes_per_token": perToken, "roofline_tok_s": 1 / roofline, "decode_tok_s": 1 / decodeSeconds,
                 "decode_fraction_of_roofline": roofline / decodeSeconds, "prefill_tokens": promptTokens,
                 "prefill_tok_s": Double(promptTokens) / prefillSeconds, "load_seconds": loadSeconds, "peak_rss_bytes": peakRSS,
+                "prompt_ids": prompt, "greedy_ids": greedy,
                 "prefill_paths": sweep.map { ["rows": $0.rows, "integer_ms": $0.integer * 1e3, "dequantized_gemm_ms": $0.gemm * 1e3] },
             ]
             print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))

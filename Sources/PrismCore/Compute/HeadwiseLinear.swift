@@ -14,7 +14,7 @@ public func headwiseLinear(_ x: Tensor, _ w: TensorView) -> Tensor {
         let headBytes = w.dtype.byteCount(shape: [outF, inF])!
         return Tensor(shape: [t, heads, outF], unsafeUninitialized: { out in
             let y = out.baseAddress!
-            Parallel.forEach(heads * outF, minChunk: 16) { range in
+            Parallel.forEach(heads * outF, pieces: 4 * Parallel.threads, minChunk: 16) { range in
                 var i = range.lowerBound
                 while i < range.upperBound {
                     let h = i / outF, r0 = i % outF, r1 = min(outF, r0 + (range.upperBound - i))

@@ -66,7 +66,7 @@ func integerLinear(_ x: Tensor, _ w: TensorView) -> Tensor {
     defer { xq.deallocate() }
     return Tensor(shape: outShape, unsafeUninitialized: { out in
         let y = out.baseAddress!
-        Parallel.forEach(outF, minChunk: 16) { r in xq.gemv(w, rows: r, into: y, ldy: outF) }
+        Parallel.forEach(outF, pieces: 4 * Parallel.threads, minChunk: 16) { r in xq.gemv(w, rows: r, into: y, ldy: outF) }
     })
 }
 
@@ -124,7 +124,7 @@ public func linearBatch(_ jobs: [(x: Tensor, w: TensorView)]) -> [Tensor] {
     // one index space over every job's rows
     var starts = [0]
     for j in jobs { starts.append(starts.last! + j.w.shape[0]) }
-    Parallel.forEach(starts.last!, minChunk: 16) { range in
+    Parallel.forEach(starts.last!, pieces: 4 * Parallel.threads, minChunk: 16) { range in
         var i = range.lowerBound
         var job = starts.lastIndex { $0 <= i }!
         while i < range.upperBound {
