@@ -133,7 +133,14 @@ public struct GGUFArray: @unchecked Sendable, Equatable {
         }
     }
 
-    public var strings: [String]? { elementType == .string ? values.map { if case let .string(s) = $0 { s } else { "" } } : nil }
+    public var strings: [String]? {
+        guard elementType == .string else { return nil }
+        if case let .mapped(b, _) = storage {
+            var c = GGUFCursor(bytes: b, file: "")
+            return (0..<count).map { _ in try! c.string("") }
+        }
+        return values.map { if case let .string(s) = $0 { s } else { "" } }
+    }
     public var ints: [Int]? { let v = values.compactMap(\.intValue); return v.count == count ? v : nil }
     public var floats: [Float]? {
         switch elementType {
@@ -188,6 +195,15 @@ struct GGUFCursor {
             throw GGUFError.truncated(file: file, reading: "\(what()) (\(n) bytes)", offset: position, fileSize: bytes.count)
         }
         return String(decoding: try take(Int(n), what()), as: UTF8.self)
+    }
+
+    /// Steps over a string without decoding it (token lists are validated, not converted, at open).
+    mutating func skipString(_ what: @autoclosure () -> String) throws {
+        let n = try u64(what())
+        guard n <= UInt64(remaining) else {
+            throw GGUFError.truncated(file: file, reading: "\(what()) (\(n) bytes)", offset: position, fileSize: bytes.count)
+        }
+        position += Int(n)
     }
 
     mutating func scalar(_ type: GGUFValueType, key: String) throws -> GGUFValue {
@@ -274,7 +290,7 @@ public final class GGUFFile: @unchecked Sendable {
                 guard n <= UInt64(limit) else { throw GGUFError.absurdCount(file: name, what: "length of array '\(key)'", count: n, limit: limit) }
                 let start = c.position
                 if elementType == .string {
-                    for j in 0..<Int(n) { _ = try c.string("element \(j) of '\(key)'") }
+                    for j in 0..<Int(n) { try c.skipString("element \(j) of '\(key)'") }
                 } else {
                     _ = try c.take(Int(n) * elementType.minSize, "elements of '\(key)'")
                 }
