@@ -106,7 +106,7 @@ public final class KimiVLEngine: ChatEngine {
         let settings = state.settings
         var sampler = Sampler(SamplingParameters(temperature: Float(settings.temperature), topP: Float(settings.topP),
                                                  topK: settings.topK, seed: settings.seed))
-        var text = StreamingDecoder(tokenizer)
+        var text = StreamingDecoder(tokenizer, hidingSpecialTokens: true)
         var history = tokens.filter { $0 != model.mediaPadId }
 
         var t0 = DispatchTime.now().uptimeNanoseconds
@@ -115,15 +115,16 @@ public final class KimiVLEngine: ChatEngine {
         stats.prefillSeconds = seconds(since: t0)
         t0 = DispatchTime.now().uptimeNanoseconds
         let budget = min(settings.maxTokens, limit - tokens.count)
+        stats.finishReason = .length             // a budget of 0 generates nothing
         while stats.generatedTokens < budget {
-            if shouldStop() { stats.interrupted = true; break }
+            if shouldStop() { stats.interrupted = true; stats.finishReason = .interrupted; break }
             let next = sampler.sample(logits: logits, history: history)
-            if stopIDs.contains(next) { break }
+            if stopIDs.contains(next) { stats.finishReason = .stop; break }
             stats.generatedTokens += 1
             history.append(next)
             let piece = text.append(next)
             if !piece.isEmpty { onText(piece) }
-            if stats.generatedTokens == budget { break }
+            if stats.generatedTokens == budget { stats.finishReason = .length; break }
             logits = try model.decode(token: next, cache: cache)
             cachedTokens.append(next)
         }

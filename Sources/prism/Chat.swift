@@ -11,10 +11,13 @@ struct ChatCommand: ParsableCommand {
 
     @OptionGroup var modelArguments: ModelArguments
     @OptionGroup var generate: GenerateArguments
-    @Option(name: .customLong("image"), help: "Image to attach to the first message (repeatable).") var images: [String] = []
-    @Option(help: "System prompt.") var system: String?
-    @Option(help: "Segmentation model for /segment (default: the embedded Weights/prism-sam-tiny).") var samModel: String?
-    @Option(help: "Folder for /segment outputs.") var outputDir: String = "."
+    @Option(name: .customLong("image"), help: "Image to attach to the first message, and again after /clear (repeatable). (default: none)")
+    var images: [String] = []
+    @Option(help: "System prompt. (default: the template's default_system_prompt)") var system: String?
+    @Option(help: "Segmentation model for /segment. (default: the embedded Weights/prism-sam-tiny)") var samModel: String?
+    @Option(name: [.customShort("o"), .customLong("output"), .customLong("output-dir")],
+            help: "Folder for /segment outputs, created when first needed.")
+    var outputDir: String = "."
 
     func run() throws {
         let engine = try modelArguments.loadEngine()

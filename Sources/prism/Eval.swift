@@ -56,6 +56,28 @@ enum EvalRecord {
         return v
     }
 
+    /// Text values of a bytes feature (empty when the record lacks it).
+    static func strings(_ e: Example, _ key: String) -> [String] {
+        guard case .bytes(let v)? = e[key] else { return [] }
+        return v.map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The conversation that ends with the scored question: the image in the first user turn, then any earlier
+    /// turns the record carries (history/question, history/answer: the multi-turn split), then the question.
+    static func conversation(_ e: Example, question: String) throws -> [ChatMessage] {
+        let asked = strings(e, "history/question"), answered = strings(e, "history/answer")
+        guard asked.count == answered.count else {
+            throw UserError("record has \(asked.count) history/question values but \(answered.count) history/answer values")
+        }
+        var turns: [ChatMessage] = []
+        for (i, (q, a)) in zip(asked, answered).enumerated() {
+            turns.append(i == 0 ? .user(.image, .text(q)) : .user(q))
+            turns.append(.assistant(a))
+        }
+        turns.append(turns.isEmpty ? .user(.image, .text(question)) : .user(question))
+        return turns
+    }
+
     static func image(_ e: Example) throws -> RGBImage {
         guard case .bytes(let v)? = e["image/encoded"], let bytes = v.first else { throw UserError("record lacks image/encoded") }
         return try RGBImage(data: Data(bytes), path: "image/encoded")
@@ -112,8 +134,8 @@ struct EvalVQA: ParsableCommand {
             let question = try EvalRecord.string(e, "question"), answer = try EvalRecord.string(e, "answer")
             let type = try EvalRecord.string(e, "question_type")
             let image = try vlm.imageProcessor(EvalRecord.image(e))
-            let tokens = try template.tokenize([.user(.image, .text(question))], imageTokenCounts: [image.tokenCount],
-                                               tokenizer: tokenizer)
+            let tokens = try template.tokenize(EvalRecord.conversation(e, question: question),
+                                               imageTokenCounts: [image.tokenCount], tokenizer: tokenizer)
             let cache = vlm.newCache()
             var logits = try vlm.prefill(Prompt(tokens: tokens, images: [image]), cache: cache)
             var ids: [Int] = []

@@ -8,13 +8,13 @@ import PrismVLM
 /// `-m DIR`, shared by every command that runs the vision-language model.
 struct ModelArguments: ParsableArguments {
     @Option(name: [.short, .customLong("model")],
-            help: "Model: a checkpoint directory (config.json, safetensors, tiktoken.model), a GGUF text model, or a directory holding a GGUF pair (text + mmproj). Default: the embedded Weights/prism-vl-tiny.")
+            help: "Model: a checkpoint directory (config.json, safetensors, tiktoken.model), a GGUF text model, or a directory holding a GGUF pair (text + mmproj). (default: the embedded Weights/prism-vl-tiny)")
     var model: String?
 
     @Option(help: "Vision projector GGUF (mmproj) for a -m model.gguf; without it the model answers text only.")
     var mmproj: String?
 
-    @Option(help: "Chat template file or Prompts/ folder (default: Prompts/kimi_vl_chat.json).")
+    @Option(help: "Chat template file or Prompts/ folder. (default: Prompts/kimi_vl_chat.json)")
     var template: String?
 
     func files() throws -> ModelFiles {

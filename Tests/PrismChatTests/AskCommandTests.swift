@@ -34,6 +34,28 @@ final class AskCommandTests: XCTestCase {
         XCTAssertEqual(object["generated_tokens"] as? Int, 4)
         XCTAssertGreaterThan(object["image_tokens"] as? Int ?? 0, 0)
         XCTAssertNotNil(object["answer"] as? String)
+        // cut at --max-tokens 4: says so; and which model, seed and token usage produced it
+        XCTAssertEqual(object["finish_reason"] as? String, "length")
+        XCTAssertEqual(object["model"] as? String, model)
+        XCTAssertEqual(object["seed"] as? Int, 0)
+        let usage = object["usage"] as! [String: Int]
+        XCTAssertEqual(usage["completion_tokens"], 4)
+        XCTAssertEqual(usage["total_tokens"], usage["prompt_tokens"]! + 4)
+        let plain = try prism(["ask", "-m", model, "-p", "what is it?", "--temp", "0", "--max-tokens", "2"])
+        XCTAssertTrue(plain.stderr.contains("note: the answer was cut at --max-tokens 2"), plain.stderr)
+    }
+
+    /// With --json an error is one JSON object on stderr, nothing on stdout, exit status 1.
+    func testJSONErrors() throws {
+        let r = try prism(["ask", "-m", model, "--image", "/no/such.png", "-p", "hi", "--json"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.stdout, "")
+        XCTAssertEqual(r.stderr, "{\"error\":\"/no/such.png: cannot read image: no such file\"}\n")
+        let s = try prism(["segment", "/no/such.png", "--point", "1,1", "--json"])
+        XCTAssertEqual(s.status, 1)
+        XCTAssertEqual(s.stderr, "{\"error\":\"/no/such.png: cannot read image: no such file\"}\n")
+        let noPrompt = try prism(["segment", image, "--json"])
+        XCTAssertEqual(noPrompt.stderr, "{\"error\":\"no prompt: give at least one --point X,Y[,1|0], a --box X0,Y0,X1,Y1, or --everything\"}\n")
     }
 
     /// Plain mode prints the same answer as --json's, with the stats line on stderr only; the question may come from stdin.

@@ -155,9 +155,35 @@ def generate(scene, rng, qtype):
     raise ValueError(qtype)
 
 
-def sample(scene, rng, types=TYPES, weights=None):
+# Other phrasings of each canonical question (same answer): (pattern of the canonical form, alternatives).
+PHRASINGS = {
+    "color": (r"What color is the (?P<x>.+)\?", ["What colour is the {x}?", "Which color is the {x}?",
+                                                 "Tell me the color of the {x}."]),
+    "shape_at": (r"What shape is at (?P<p>\(.+\))\?", ["Which shape is at {p}?", "What is the shape at point {p}?"]),
+    "count": (r"How many (?P<x>.+) are there\?", ["Count the {x}.", "How many {x} do you see?"]),
+    "relation": (r"Is the (?P<a>.+) (?P<r>left of|right of|above|below) the (?P<b>.+)\?",
+                 ["Is the {a} located {r} the {b}?", "Would you say the {a} is {r} the {b}?"]),
+    "bigger": (r"Which is bigger, the (?P<a>.+) or the (?P<b>.+)\?",
+               ["Which is larger, the {a} or the {b}?", "Which one is bigger: the {a} or the {b}?"]),
+    "exists": (r"Is there (?P<x>an? .+)\?", ["Does the image contain {x}?", "Can you see {x}?"]),
+    "describe": (r"Describe the image\.", ["What is in the image?", "List the objects from left to right."]),
+    "box": (r"Where is the (?P<x>.+)\? Answer with a box\.", ["Give the bounding box of the {x}.", "Box the {x}."]),
+    "point": (r"Point to the (?P<x>.+)\.", ["Where is the {x}? Answer with a point.", "Give a point on the {x}."]),
+}
+
+
+def rephrase(qtype, question, rng):
+    """The canonical question or, with equal chance, one of its other phrasings."""
+    pattern, alternatives = PHRASINGS[qtype]
+    k = int(rng.integers(len(alternatives) + 1))
+    m = re.fullmatch(pattern, question)
+    return question if k == 0 or m is None else alternatives[k - 1].format(**m.groupdict())
+
+
+def sample(scene, rng, types=TYPES, weights=None, phrasing=False):
     """A random feasible question: (type, question, answer, object index). `weights` (one per type) biases the
-    choice towards some types (training oversamples the hard ones); without it every type is equally likely."""
+    choice towards some types (training oversamples the hard ones); without it every type is equally likely.
+    `phrasing` draws the wording among PHRASINGS too (off: the canonical wording and the original stream)."""
     if weights is None:
         order = list(rng.permutation(len(types)))
     else:
@@ -166,6 +192,8 @@ def sample(scene, rng, types=TYPES, weights=None):
     for k in order:
         q = generate(scene, rng, types[k])
         if q:
+            if phrasing:
+                q = (rephrase(types[k], q[0], rng),) + q[1:]
             return (types[k],) + q
     raise RuntimeError("no question fits this scene")
 

@@ -40,6 +40,8 @@ def main():
     ap.add_argument("--tokenizer-scenes", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sequential", action="store_true", help="train one model after the other")
+    ap.add_argument("--split", default="train", choices=["train", "train2"],
+                    help="train stream for both models: train (the shipped weights) or train2 (issue #18's diverse scenes)")
     a = ap.parse_args()
     vl, sam = a.out / "prism-vl-tiny", a.out / "prism-sam-tiny"
     vl.mkdir(parents=True, exist_ok=True)
@@ -47,7 +49,7 @@ def main():
     py = sys.executable
     subprocess.run([py, str(HERE / "tokenizer.py"), "--out", str(vl), "--scenes", str(a.tokenizer_scenes)], check=True)
     print(f"tokenizer: {time.time() - t0:.0f} s", flush=True)
-    common = ["--device", a.device, "--seed", str(a.seed)] + (["--max-minutes", str(a.max_minutes)] if a.max_minutes else [])
+    common = ["--device", a.device, "--seed", str(a.seed), "--split", a.split] + (["--max-minutes", str(a.max_minutes)] if a.max_minutes else [])
     q = lambda cmd: " ".join(map(str, cmd))
     # VLM stages, each a new schedule from the previous stage's weights on later train scenes; the last writes vl.
     #   1: from scratch, 24 scenes × 8 single-question sequences per step

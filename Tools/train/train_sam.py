@@ -58,16 +58,16 @@ def init_sam(model):
 
 
 class SamScenes(torch.utils.data.Dataset):
-    def __init__(self, count, size=512, offset=0):
-        self.count, self.size, self.offset = count, size, offset
+    def __init__(self, count, size=512, offset=0, split="train"):
+        self.count, self.size, self.offset, self.split = count, size, offset, split
 
     def __len__(self):
         return self.count
 
     def __getitem__(self, i):
         i += self.offset
-        scene = scenes.make_scene(np.random.default_rng((make_dataset.SPLIT_SEEDS["train"], i)), **make_dataset.SCENE)
-        rng = np.random.default_rng((make_dataset.SPLIT_SEEDS["train"], i, 1))
+        scene = make_dataset.scene(self.split, i)
+        rng = np.random.default_rng((make_dataset.SPLIT_SEEDS[self.split], i, 1))
         img = Image.fromarray(scene["image"])
         W, H = img.size
         px, (nw, nh) = sam_preprocess(img, self.size)
@@ -131,6 +131,8 @@ def main():
     ap.add_argument("--val", type=int, default=200, help="validation scenes scored at the end")
     ap.add_argument("--init", type=pathlib.Path, help="continue from this saved prism-sam-tiny (a fine-tuning stage)")
     ap.add_argument("--offset", type=int, default=0, help="first train-stream scene")
+    ap.add_argument("--split", default="train", choices=["train", "train2"],
+                    help="train stream: train (the shipped models' scenes) or train2 (diverse backgrounds and sizes)")
     a = ap.parse_args()
     from transformers import SamModel
     torch.manual_seed(a.seed)
@@ -145,7 +147,7 @@ def main():
     print(f"prism-sam-tiny: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, device {dev}", flush=True)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=a.lr, weight_decay=0.05, betas=(0.9, 0.95), fused=dev == "cuda")
     sched = lambda s: min(1.0, (s + 1) / a.warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / a.steps))))
-    data = torch.utils.data.DataLoader(SamScenes(a.steps * a.batch, offset=a.offset), batch_size=a.batch, num_workers=a.workers,
+    data = torch.utils.data.DataLoader(SamScenes(a.steps * a.batch, offset=a.offset, split=a.split), batch_size=a.batch, num_workers=a.workers,
                                        prefetch_factor=4 if a.workers else None, persistent_workers=a.workers > 0)
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if dev == "cuda" else torch.autocast("cpu", enabled=False)
     t0, step = time.time(), 0

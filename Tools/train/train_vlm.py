@@ -48,7 +48,8 @@ class Scenes(torch.utils.data.Dataset):
         else:
             scene = make_dataset.scene(self.split, i)
             rng = np.random.default_rng((make_dataset.SPLIT_SEEDS[self.split], i, 3))
-            qs = [qa.sample(scene, rng, weights=self.weights) for _ in range(self.questions or 8)]
+            qs = [qa.sample(scene, rng, weights=self.weights, phrasing=make_dataset.SPLIT_SCENE[self.split] is not make_dataset.SCENE)
+                  for _ in range(self.questions or 8)]
         pixels, grid = preprocess(Image.fromarray(scene["image"]))
         aux = cell_labels(scene, grid, self.boxes)
         # Each sequence is a conversation of `turns` questions about the image; the loss is on the answers (and
@@ -166,6 +167,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init", type=pathlib.Path, help="start from this saved prism-vl-tiny")
     ap.add_argument("--offset", type=int, default=0, help="first train-stream scene")
+    ap.add_argument("--split", default="train", choices=["train", "train2"],
+                    help="train stream: train (the shipped models' scenes) or train2 (diverse backgrounds, sizes, phrasings)")
     ap.add_argument("--aux-weight", type=float, default=0.5, help="weight of the auxiliary cell probes")
     ap.add_argument("--max-minutes", type=float, default=0, help="stop early (and still save) after this long")
     ap.add_argument("--val", type=int, default=500, help="validation scenes scored at the end")
@@ -207,7 +210,7 @@ def main():
     def sched(s):
         done = (time.time() - t0) / (a.minutes * 60) if a.minutes else s / a.steps
         return min(1.0, (s + 1) / a.warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, done))))
-    data = torch.utils.data.DataLoader(Scenes(a.tokenizer, count=(a.steps if not a.minutes else 10**6) * a.scenes, offset=a.offset,
+    data = torch.utils.data.DataLoader(Scenes(a.tokenizer, split=a.split, count=(a.steps if not a.minutes else 10**6) * a.scenes, offset=a.offset,
                                               questions=a.questions, weights=weights, boxes=a.aux_boxes,
                                               turns=a.turns), batch_size=a.scenes,
                                        collate_fn=collate, num_workers=a.workers, prefetch_factor=4 if a.workers else None,

@@ -9,6 +9,16 @@ public enum BLAS {
         return true
     }()
 
+    /// Runs `body` with OpenBLAS on one thread, for callers that spread many small independent problems over the
+    /// cores themselves (SAM's point grid): small GEMMs lose more to thread hand-offs than they gain. Restores
+    /// Prism's thread count after.
+    public static func singleThreaded<T>(_ body: () throws -> T) rethrows -> T {
+        _ = configured
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(Int32(Parallel.threads)) }
+        return try body()
+    }
+
     /// C[M,N] = alpha · op(A) · op(B) + beta · C, row-major, with leading dimensions.
     @inline(__always)
     public static func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
