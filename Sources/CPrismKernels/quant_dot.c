@@ -5,6 +5,7 @@
 // AVX2 K-type kernels. The variant is chosen once from cpuid; one that the CPU lacks is never selected.
 #include "prism_kernels.h"
 #include "quant_blocks.h"
+#include <stddef.h>
 #include <string.h>
 
 static int type_index(int type) {
@@ -75,59 +76,45 @@ AVX2 static inline __m256i k_mins_term(const uint8_t mn[8], const int16_t *bsums
     return _mm256_mullo_epi32(pairs, m32);
 }
 
-AVX2 static float dot_q4_K_avx2(const void *wv, const void *xv, size_t nb) {
-    const blk_q4_K *w = wv;
-    const act_q8_K *x = xv;
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
+// Q4_K and Q5_K share everything but the 5th bits: blocks `stride` bytes apart with d, dmin and the scales at
+// the start, the 5th bits at `qh_at` (0: none, Q4_K) and the nibbles at `qs_at`. Inlined per type.
+AVX2 static inline float dot_k45_avx2(const uint8_t *w, size_t stride, size_t qh_at, size_t qs_at, const act_q8_K *x, size_t nb) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
-    for (size_t i = 0; i < nb; i++) {
+    for (size_t i = 0; i < nb; i++, w += stride) {
+        uint16_t d16, dmin16;
+        memcpy(&d16, w, 2); memcpy(&dmin16, w + 2, 2);
         uint8_t sc[8], mn[8];
-        unpack_k_scales(w[i].scales, sc, mn);
+        unpack_k_scales(w + 4, sc, mn);
+        const __m256i qh = qh_at ? _mm256_loadu_si256((const __m256i *)(w + qh_at)) : _mm256_setzero_si256();
         __m256i sumi = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
-            __m256i q = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * c));
+            __m256i q = _mm256_loadu_si256((const __m256i *)(w + qs_at + 32 * c));
             __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            if (qh_at) {
+                __m128i sa = _mm_cvtsi32_si128(2 * c), sb = _mm_cvtsi32_si128(2 * c + 1);
+                lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(qh, sa), one), 4));
+                hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(qh, sb), one), 4));
+            }
             __m256i pa = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c)));
             __m256i pb = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c + 32)));
             pa = _mm256_madd_epi16(pa, _mm256_set1_epi16(sc[2 * c]));
             pb = _mm256_madd_epi16(pb, _mm256_set1_epi16(sc[2 * c + 1]));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pa, pb));
         }
-        const float d = _cvtsh_ss(w[i].d) * x[i].d, dmin = _cvtsh_ss(w[i].dmin) * x[i].d;
+        const float d = _cvtsh_ss(d16) * x[i].d, dmin = _cvtsh_ss(dmin16) * x[i].d;
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
         accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(k_mins_term(mn, x[i].bsums)), accm);
     }
     return hsum_avx2(_mm256_sub_ps(acc, accm));
 }
 
-AVX2 static float dot_q5_K_avx2(const void *wv, const void *xv, size_t nb) {
-    const blk_q5_K *w = wv;
-    const act_q8_K *x = xv;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
-    for (size_t i = 0; i < nb; i++) {
-        uint8_t sc[8], mn[8];
-        unpack_k_scales(w[i].scales, sc, mn);
-        const __m256i qh = _mm256_loadu_si256((const __m256i *)w[i].qh);
-        __m256i sumi = _mm256_setzero_si256();
-        for (int c = 0; c < 4; c++) {
-            __m256i q = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * c));
-            __m128i sa = _mm_cvtsi32_si128(2 * c), sb = _mm_cvtsi32_si128(2 * c + 1);
-            __m256i ha = _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(qh, sa), one), 4);
-            __m256i hb = _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(qh, sb), one), 4);
-            __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), ha);
-            __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), hb);
-            __m256i pa = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c)));
-            __m256i pb = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c + 32)));
-            pa = _mm256_madd_epi16(pa, _mm256_set1_epi16(sc[2 * c]));
-            pb = _mm256_madd_epi16(pb, _mm256_set1_epi16(sc[2 * c + 1]));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pa, pb));
-        }
-        const float d = _cvtsh_ss(w[i].d) * x[i].d, dmin = _cvtsh_ss(w[i].dmin) * x[i].d;
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-        accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(k_mins_term(mn, x[i].bsums)), accm);
-    }
-    return hsum_avx2(_mm256_sub_ps(acc, accm));
+AVX2 static float dot_q4_K_avx2(const void *w, const void *x, size_t nb) {
+    return dot_k45_avx2(w, sizeof(blk_q4_K), 0, offsetof(blk_q4_K, qs), x, nb);
+}
+
+AVX2 static float dot_q5_K_avx2(const void *w, const void *x, size_t nb) {
+    return dot_k45_avx2(w, sizeof(blk_q5_K), offsetof(blk_q5_K, qh), offsetof(blk_q5_K, qs), x, nb);
 }
 
 // Q6_K: 6-bit values 0..63 as the unsigned operand; the −32 offset is applied once per super-block from

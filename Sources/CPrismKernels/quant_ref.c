@@ -15,27 +15,17 @@
 
 // ---- type table ----------------------------------------------------------------------------------
 
-size_t prism_q_block_elems(int type) {
-    switch (type) {
-    case PRISM_Q4_0: case PRISM_Q5_0: case PRISM_Q8_0: return QK;
-    case PRISM_Q4_K: case PRISM_Q5_K: case PRISM_Q6_K: return QK_K;
-    default: return 0;
-    }
-}
-
-size_t prism_q_block_bytes(int type) {
-    switch (type) {
-    case PRISM_Q4_0: return sizeof(blk_q4_0);
-    case PRISM_Q5_0: return sizeof(blk_q5_0);
-    case PRISM_Q8_0: return sizeof(blk_q8_0);
-    case PRISM_Q4_K: return sizeof(blk_q4_K);
-    case PRISM_Q5_K: return sizeof(blk_q5_K);
-    case PRISM_Q6_K: return sizeof(blk_q6_K);
-    default: return 0;
-    }
-}
-
 static int is_k_type(int type) { return type == PRISM_Q4_K || type == PRISM_Q5_K || type == PRISM_Q6_K; }
+
+// One row per type: values per block, bytes per block, quantiser, dequantiser, reference dot (filled below).
+typedef void (*quant_fn)(const float *, void *, size_t);
+typedef void (*dequant_fn)(const void *, float *, size_t);
+typedef float (*ref_dot_fn)(const void *, const void *, size_t);
+struct qtype { int type; size_t elems, bytes; quant_fn quantize; dequant_fn dequantize; ref_dot_fn dot; };
+static const struct qtype *find_type(int type);
+
+size_t prism_q_block_elems(int type) { const struct qtype *t = find_type(type); return t ? t->elems : 0; }
+size_t prism_q_block_bytes(int type) { const struct qtype *t = find_type(type); return t ? t->bytes : 0; }
 
 size_t prism_q_act_row_bytes(int type, size_t n) {
     return is_k_type(type) ? n / QK_K * sizeof(act_q8_K) : n / QK * sizeof(act_q8_32);
@@ -164,7 +154,8 @@ static float make_qkx2_quants(int n, int nmax, const float *x, const float *weig
 
 // ---- quantisers ----------------------------------------------------------------------------------
 
-static void quantize_q8_0(const float *x, blk_q8_0 *y, size_t nb) {
+static void quantize_Q8_0(const float *x, void *yv, size_t nb) {
+    blk_q8_0 *y = yv;
     for (size_t i = 0; i < nb; i++, x += QK) {
         float amax = 0.0f;
         for (int j = 0; j < QK; j++) amax = amax > fabsf(x[j]) ? amax : fabsf(x[j]);
@@ -175,43 +166,35 @@ static void quantize_q8_0(const float *x, blk_q8_0 *y, size_t nb) {
     }
 }
 
-// Q4_0 (offset 8, 15 levels) and Q5_0 (offset 16, 31 levels) share the scale rule d = max / −offset.
-static void quantize_q4_0(const float *x, blk_q4_0 *y, size_t nb) {
-    for (size_t i = 0; i < nb; i++, x += QK) {
-        float amax = 0.0f, max = 0.0f;
-        for (int j = 0; j < QK; j++) {
-            if (amax < fabsf(x[j])) { amax = fabsf(x[j]); max = x[j]; }
-        }
-        const float d = max / -8;
-        const float id = d ? 1.0f / d : 0.0f;
-        y[i].d = float_to_half(d);
-        for (int j = 0; j < QK / 2; ++j) {
-            const uint8_t q0 = (uint8_t)MINI(15, (int8_t)(x[j] * id + 8.5f));
-            const uint8_t q1 = (uint8_t)MINI(15, (int8_t)(x[QK / 2 + j] * id + 8.5f));
-            y[i].qs[j] = (uint8_t)(q0 | (q1 << 4));
-        }
+// Q4_0 (offset 8, 15 levels) and Q5_0 (offset 16, 31 levels, 5th bits in qh) share the rule d = max / −offset.
+static void quantize_q4_5_0(const float *x, uint16_t *d_out, uint8_t *qs, uint8_t *qh_out, int bits) {
+    const int offset = 1 << (bits - 1), top = (1 << bits) - 1;
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < QK; j++) {
+        if (amax < fabsf(x[j])) { amax = fabsf(x[j]); max = x[j]; }
     }
+    const float d = max / -offset;
+    const float id = d ? 1.0f / d : 0.0f;
+    *d_out = float_to_half(d);
+    uint32_t qh = 0;
+    for (int j = 0; j < QK / 2; ++j) {
+        const uint8_t q0 = (uint8_t)MINI(top, (int8_t)(x[j] * id + (offset + 0.5f)));
+        const uint8_t q1 = (uint8_t)MINI(top, (int8_t)(x[QK / 2 + j] * id + (offset + 0.5f)));
+        qs[j] = (uint8_t)((q0 & 0x0F) | ((q1 & 0x0F) << 4));
+        qh |= ((uint32_t)(q0 & 0x10u) >> 4) << j;
+        qh |= ((uint32_t)(q1 & 0x10u) >> 4) << (j + QK / 2);
+    }
+    if (qh_out) memcpy(qh_out, &qh, 4);
 }
 
-static void quantize_q5_0(const float *x, blk_q5_0 *y, size_t nb) {
-    for (size_t i = 0; i < nb; i++, x += QK) {
-        float amax = 0.0f, max = 0.0f;
-        for (int j = 0; j < QK; j++) {
-            if (amax < fabsf(x[j])) { amax = fabsf(x[j]); max = x[j]; }
-        }
-        const float d = max / -16;
-        const float id = d ? 1.0f / d : 0.0f;
-        y[i].d = float_to_half(d);
-        uint32_t qh = 0;
-        for (int j = 0; j < QK / 2; ++j) {
-            const uint8_t q0 = (uint8_t)MINI(31, (int8_t)(x[j] * id + 16.5f));
-            const uint8_t q1 = (uint8_t)MINI(31, (int8_t)(x[QK / 2 + j] * id + 16.5f));
-            y[i].qs[j] = (uint8_t)((q0 & 0x0F) | ((q1 & 0x0F) << 4));
-            qh |= ((uint32_t)(q0 & 0x10u) >> 4) << j;
-            qh |= ((uint32_t)(q1 & 0x10u) >> 4) << (j + QK / 2);
-        }
-        memcpy(y[i].qh, &qh, 4);
-    }
+static void quantize_Q4_0(const float *x, void *yv, size_t nb) {
+    blk_q4_0 *y = yv;
+    for (size_t i = 0; i < nb; i++, x += QK) quantize_q4_5_0(x, &y[i].d, y[i].qs, NULL, 4);
+}
+
+static void quantize_Q5_0(const float *x, void *yv, size_t nb) {
+    blk_q5_0 *y = yv;
+    for (size_t i = 0; i < nb; i++, x += QK) quantize_q4_5_0(x, &y[i].d, y[i].qs, y[i].qh, 5);
 }
 
 // Packs the eight 6-bit scales and mins of a Q4_K / Q5_K super-block (layout in quant_blocks.h).
@@ -272,7 +255,8 @@ static void quantize_k_levels(const float *x, int nmax, float rmin, int nstep, u
     }
 }
 
-static void quantize_q4_K(const float *x, blk_q4_K *y, size_t nb) {
+static void quantize_Q4_K(const float *x, void *yv, size_t nb) {
+    blk_q4_K *y = yv;
     uint8_t L[QK_K];
     for (size_t i = 0; i < nb; i++, x += QK_K) {
         quantize_k_levels(x, 15, -1.f, 20, L, y[i].scales, &y[i].d, &y[i].dmin);
@@ -282,7 +266,8 @@ static void quantize_q4_K(const float *x, blk_q4_K *y, size_t nb) {
     }
 }
 
-static void quantize_q5_K(const float *x, blk_q5_K *y, size_t nb) {
+static void quantize_Q5_K(const float *x, void *yv, size_t nb) {
+    blk_q5_K *y = yv;
     uint8_t L[QK_K];
     for (size_t i = 0; i < nb; i++, x += QK_K) {
         quantize_k_levels(x, 31, -0.5f, 15, L, y[i].scales, &y[i].d, &y[i].dmin);
@@ -301,7 +286,8 @@ static void quantize_q5_K(const float *x, blk_q5_K *y, size_t nb) {
     }
 }
 
-static void quantize_q6_K(const float *x, blk_q6_K *y, size_t nb) {
+static void quantize_Q6_K(const float *x, void *yv, size_t nb) {
+    blk_q6_K *y = yv;
     int8_t L[QK_K];
     float scales[QK_K / 16];
     for (size_t i = 0; i < nb; i++, x += QK_K) {
@@ -343,23 +329,16 @@ static void quantize_q6_K(const float *x, blk_q6_K *y, size_t nb) {
 }
 
 int prism_quantize_row(int type, const float *x, void *y, size_t n) {
-    size_t be = prism_q_block_elems(type);
-    if (be == 0 || n % be != 0) return -1;
-    size_t nb = n / be;
-    switch (type) {
-    case PRISM_Q4_0: quantize_q4_0(x, y, nb); break;
-    case PRISM_Q5_0: quantize_q5_0(x, y, nb); break;
-    case PRISM_Q8_0: quantize_q8_0(x, y, nb); break;
-    case PRISM_Q4_K: quantize_q4_K(x, y, nb); break;
-    case PRISM_Q5_K: quantize_q5_K(x, y, nb); break;
-    case PRISM_Q6_K: quantize_q6_K(x, y, nb); break;
-    }
+    const struct qtype *t = find_type(type);
+    if (!t || n % t->elems != 0) return -1;
+    t->quantize(x, y, n / t->elems);
     return 0;
 }
 
 // ---- dequantisers (ggml's dequantize_row_*, same float operations) ----------------------------------
 
-static void dequant_q4_0(const blk_q4_0 *x, float *y, size_t nb) {
+static void dequant_Q4_0(const void *xv, float *y, size_t nb) {
+    const blk_q4_0 *x = xv;
     for (size_t i = 0; i < nb; i++, y += QK) {
         const float d = half_to_float(x[i].d);
         for (int j = 0; j < QK / 2; ++j) {
@@ -369,7 +348,8 @@ static void dequant_q4_0(const blk_q4_0 *x, float *y, size_t nb) {
     }
 }
 
-static void dequant_q5_0(const blk_q5_0 *x, float *y, size_t nb) {
+static void dequant_Q5_0(const void *xv, float *y, size_t nb) {
+    const blk_q5_0 *x = xv;
     for (size_t i = 0; i < nb; i++, y += QK) {
         const float d = half_to_float(x[i].d);
         uint32_t qh; memcpy(&qh, x[i].qh, 4);
@@ -381,48 +361,42 @@ static void dequant_q5_0(const blk_q5_0 *x, float *y, size_t nb) {
     }
 }
 
-static void dequant_q8_0(const blk_q8_0 *x, float *y, size_t nb) {
+static void dequant_Q8_0(const void *xv, float *y, size_t nb) {
+    const blk_q8_0 *x = xv;
     for (size_t i = 0; i < nb; i++, y += QK) {
         const float d = half_to_float(x[i].d);
         for (int j = 0; j < QK; ++j) y[j] = x[i].qs[j] * d;
     }
 }
 
-static void dequant_q4_K(const blk_q4_K *x, float *y, size_t nb) {
-    for (size_t i = 0; i < nb; i++) {
-        const uint8_t *q = x[i].qs;
-        const float d = half_to_float(x[i].d), min = half_to_float(x[i].dmin);
-        for (int j = 0, is = 0; j < QK_K; j += 64, q += 32, is += 2) {
-            uint8_t sc, m;
-            q4k_scale_min(is, x[i].scales, &sc, &m);
-            const float d1 = d * sc, m1 = min * m;
-            q4k_scale_min(is + 1, x[i].scales, &sc, &m);
-            const float d2 = d * sc, m2 = min * m;
-            for (int l = 0; l < 32; ++l) *y++ = d1 * (q[l] & 0xF) - m1;
-            for (int l = 0; l < 32; ++l) *y++ = d2 * (q[l] >> 4) - m2;
-        }
+// Q4_K and Q5_K (qh: the 5th bits, NULL for Q4_K); block strides differ, so the caller passes one block.
+static void dequant_k45(uint16_t d16, uint16_t dmin16, const uint8_t *scales, const uint8_t *qh, const uint8_t *ql, float *y) {
+    const float d = half_to_float(d16), min = half_to_float(dmin16);
+    uint8_t u1 = 1, u2 = 2;
+    for (int j = 0, is = 0; j < QK_K; j += 64, ql += 32, is += 2) {
+        uint8_t sc, m;
+        q4k_scale_min(is, scales, &sc, &m);
+        const float d1 = d * sc, m1 = min * m;
+        q4k_scale_min(is + 1, scales, &sc, &m);
+        const float d2 = d * sc, m2 = min * m;
+        for (int l = 0; l < 32; ++l) *y++ = d1 * ((ql[l] & 0xF) + (qh && (qh[l] & u1) ? 16 : 0)) - m1;
+        for (int l = 0; l < 32; ++l) *y++ = d2 * ((ql[l] >> 4) + (qh && (qh[l] & u2) ? 16 : 0)) - m2;
+        u1 <<= 2; u2 <<= 2;
     }
 }
 
-static void dequant_q5_K(const blk_q5_K *x, float *y, size_t nb) {
-    for (size_t i = 0; i < nb; i++) {
-        const uint8_t *ql = x[i].qs, *qh = x[i].qh;
-        const float d = half_to_float(x[i].d), min = half_to_float(x[i].dmin);
-        uint8_t u1 = 1, u2 = 2;
-        for (int j = 0, is = 0; j < QK_K; j += 64, ql += 32, is += 2) {
-            uint8_t sc, m;
-            q4k_scale_min(is, x[i].scales, &sc, &m);
-            const float d1 = d * sc, m1 = min * m;
-            q4k_scale_min(is + 1, x[i].scales, &sc, &m);
-            const float d2 = d * sc, m2 = min * m;
-            for (int l = 0; l < 32; ++l) *y++ = d1 * ((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
-            for (int l = 0; l < 32; ++l) *y++ = d2 * ((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
-            u1 <<= 2; u2 <<= 2;
-        }
-    }
+static void dequant_Q4_K(const void *xv, float *y, size_t nb) {
+    const blk_q4_K *x = xv;
+    for (size_t i = 0; i < nb; i++, y += QK_K) dequant_k45(x[i].d, x[i].dmin, x[i].scales, NULL, x[i].qs, y);
 }
 
-static void dequant_q6_K(const blk_q6_K *x, float *y, size_t nb) {
+static void dequant_Q5_K(const void *xv, float *y, size_t nb) {
+    const blk_q5_K *x = xv;
+    for (size_t i = 0; i < nb; i++, y += QK_K) dequant_k45(x[i].d, x[i].dmin, x[i].scales, x[i].qh, x[i].qs, y);
+}
+
+static void dequant_Q6_K(const void *xv, float *y, size_t nb) {
+    const blk_q6_K *x = xv;
     for (size_t i = 0; i < nb; i++) {
         const float d = half_to_float(x[i].d);
         const uint8_t *ql = x[i].ql, *qh = x[i].qh;
@@ -444,17 +418,9 @@ static void dequant_q6_K(const blk_q6_K *x, float *y, size_t nb) {
 }
 
 int prism_dequantize_row(int type, const void *x, float *y, size_t n) {
-    size_t be = prism_q_block_elems(type);
-    if (be == 0 || n % be != 0) return -1;
-    size_t nb = n / be;
-    switch (type) {
-    case PRISM_Q4_0: dequant_q4_0(x, y, nb); break;
-    case PRISM_Q5_0: dequant_q5_0(x, y, nb); break;
-    case PRISM_Q8_0: dequant_q8_0(x, y, nb); break;
-    case PRISM_Q4_K: dequant_q4_K(x, y, nb); break;
-    case PRISM_Q5_K: dequant_q5_K(x, y, nb); break;
-    case PRISM_Q6_K: dequant_q6_K(x, y, nb); break;
-    }
+    const struct qtype *t = find_type(type);
+    if (!t || n % t->elems != 0) return -1;
+    t->dequantize(x, y, n / t->elems);
     return 0;
 }
 
@@ -511,7 +477,9 @@ int prism_quantize_activation(int type, const float *x, void *xq, size_t n) {
 
 // ---- scalar dot products (the reference every SIMD variant must match) ------------------------------
 
-static float dot_q8_0(const blk_q8_0 *w, const act_q8_32 *x, size_t nb) {
+static float dot_Q8_0(const void *wv, const void *xv, size_t nb) {
+    const blk_q8_0 *w = wv;
+    const act_q8_32 *x = xv;
     float acc = 0;
     for (size_t i = 0; i < nb; i++) {
         int s = 0;
@@ -521,7 +489,9 @@ static float dot_q8_0(const blk_q8_0 *w, const act_q8_32 *x, size_t nb) {
     return acc;
 }
 
-static float dot_q4_0(const blk_q4_0 *w, const act_q8_32 *x, size_t nb) {
+static float dot_Q4_0(const void *wv, const void *xv, size_t nb) {
+    const blk_q4_0 *w = wv;
+    const act_q8_32 *x = xv;
     float acc = 0;
     for (size_t i = 0; i < nb; i++) {
         int s = 0;
@@ -531,7 +501,9 @@ static float dot_q4_0(const blk_q4_0 *w, const act_q8_32 *x, size_t nb) {
     return acc;
 }
 
-static float dot_q5_0(const blk_q5_0 *w, const act_q8_32 *x, size_t nb) {
+static float dot_Q5_0(const void *wv, const void *xv, size_t nb) {
+    const blk_q5_0 *w = wv;
+    const act_q8_32 *x = xv;
     float acc = 0;
     for (size_t i = 0; i < nb; i++) {
         uint32_t qh; memcpy(&qh, w[i].qh, 4);
@@ -546,48 +518,44 @@ static float dot_q5_0(const blk_q5_0 *w, const act_q8_32 *x, size_t nb) {
     return acc;
 }
 
-static float dot_q4_K(const blk_q4_K *w, const act_q8_K *x, size_t nb) {
-    float acc = 0;
-    for (size_t i = 0; i < nb; i++) {
-        int sumi = 0, summ = 0;
-        for (int j = 0; j < 8; j++) {
-            uint8_t sc, m;
-            q4k_scale_min(j, w[i].scales, &sc, &m);
-            const uint8_t *q = w[i].qs + 32 * (j / 2);
-            const int8_t *a = x[i].qs + 32 * j;
-            int s = 0;
-            for (int l = 0; l < 32; l++) s += ((j & 1) ? (q[l] >> 4) : (q[l] & 0xF)) * a[l];
-            sumi += sc * s;
-            summ += m * (x[i].bsums[2 * j] + x[i].bsums[2 * j + 1]);
+// Q4_K and Q5_K (qh NULL for Q4_K) for one super-block.
+static float dot_k45(uint16_t d16, uint16_t dmin16, const uint8_t *scales, const uint8_t *qh, const uint8_t *qs, const act_q8_K *x) {
+    int sumi = 0, summ = 0;
+    for (int j = 0; j < 8; j++) {
+        uint8_t sc, m;
+        q4k_scale_min(j, scales, &sc, &m);
+        const uint8_t *q = qs + 32 * (j / 2);
+        const int8_t *a = x->qs + 32 * j;
+        int s = 0;
+        for (int l = 0; l < 32; l++) {
+            int v = ((j & 1) ? (q[l] >> 4) : (q[l] & 0xF)) | (qh ? ((qh[l] >> j) & 1) << 4 : 0);
+            s += v * a[l];
         }
-        acc += half_to_float(w[i].d) * x[i].d * (float)sumi - half_to_float(w[i].dmin) * x[i].d * (float)summ;
+        sumi += sc * s;
+        summ += m * (x->bsums[2 * j] + x->bsums[2 * j + 1]);
     }
+    return half_to_float(d16) * x->d * (float)sumi - half_to_float(dmin16) * x->d * (float)summ;
+}
+
+static float dot_Q4_K(const void *wv, const void *xv, size_t nb) {
+    const blk_q4_K *w = wv;
+    const act_q8_K *x = xv;
+    float acc = 0;
+    for (size_t i = 0; i < nb; i++) acc += dot_k45(w[i].d, w[i].dmin, w[i].scales, NULL, w[i].qs, &x[i]);
     return acc;
 }
 
-static float dot_q5_K(const blk_q5_K *w, const act_q8_K *x, size_t nb) {
+static float dot_Q5_K(const void *wv, const void *xv, size_t nb) {
+    const blk_q5_K *w = wv;
+    const act_q8_K *x = xv;
     float acc = 0;
-    for (size_t i = 0; i < nb; i++) {
-        int sumi = 0, summ = 0;
-        for (int j = 0; j < 8; j++) {
-            uint8_t sc, m;
-            q4k_scale_min(j, w[i].scales, &sc, &m);
-            const uint8_t *q = w[i].qs + 32 * (j / 2);
-            const int8_t *a = x[i].qs + 32 * j;
-            int s = 0;
-            for (int l = 0; l < 32; l++) {
-                int v = ((j & 1) ? (q[l] >> 4) : (q[l] & 0xF)) | (((w[i].qh[l] >> j) & 1) << 4);
-                s += v * a[l];
-            }
-            sumi += sc * s;
-            summ += m * (x[i].bsums[2 * j] + x[i].bsums[2 * j + 1]);
-        }
-        acc += half_to_float(w[i].d) * x[i].d * (float)sumi - half_to_float(w[i].dmin) * x[i].d * (float)summ;
-    }
+    for (size_t i = 0; i < nb; i++) acc += dot_k45(w[i].d, w[i].dmin, w[i].scales, w[i].qh, w[i].qs, &x[i]);
     return acc;
 }
 
-static float dot_q6_K(const blk_q6_K *w, const act_q8_K *x, size_t nb) {
+static float dot_Q6_K(const void *wv, const void *xv, size_t nb) {
+    const blk_q6_K *w = wv;
+    const act_q8_K *x = xv;
     float acc = 0;
     for (size_t i = 0; i < nb; i++) {
         int sumi = 0;
@@ -609,13 +577,18 @@ static float dot_q6_K(const blk_q6_K *w, const act_q8_K *x, size_t nb) {
 }
 
 float prism_qdot_ref(int type, const void *w, const void *x, size_t nb) {
-    switch (type) {
-    case PRISM_Q4_0: return dot_q4_0(w, x, nb);
-    case PRISM_Q5_0: return dot_q5_0(w, x, nb);
-    case PRISM_Q8_0: return dot_q8_0(w, x, nb);
-    case PRISM_Q4_K: return dot_q4_K(w, x, nb);
-    case PRISM_Q5_K: return dot_q5_K(w, x, nb);
-    case PRISM_Q6_K: return dot_q6_K(w, x, nb);
-    default: return 0;
-    }
+    const struct qtype *t = find_type(type);
+    return t ? t->dot(w, x, nb) : 0;
+}
+
+#define ROW(T, E, B) {PRISM_##T, E, sizeof(B), quantize_##T, dequant_##T, dot_##T}
+static const struct qtype types[] = {
+    ROW(Q4_0, QK, blk_q4_0), ROW(Q5_0, QK, blk_q5_0), ROW(Q8_0, QK, blk_q8_0),
+    ROW(Q4_K, QK_K, blk_q4_K), ROW(Q5_K, QK_K, blk_q5_K), ROW(Q6_K, QK_K, blk_q6_K),
+};
+#undef ROW
+
+static const struct qtype *find_type(int type) {
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) if (types[i].type == type) return &types[i];
+    return NULL;
 }
