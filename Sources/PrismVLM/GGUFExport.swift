@@ -223,6 +223,11 @@ public enum KimiVLGGUFExport {
         ]
         if c.normTopkProb { m.append(("\(a).expert_weights_norm", .bool(true))) }
         m.append(("\(a).rope.dimension_count", u32(c.qkRopeHeadDim)))
+        if c.numHiddenLayers != 26 && c.numHiddenLayers != 27 {
+            // llama.cpp takes "no q_lora" from the block count (26 / 27 layers: the DeepSeek-V2-Lite shape, which
+            // Kimi-VL's 27 has); a model cut to other block counts says so explicitly, as q_lora_rank 0
+            m.append(("\(a).attention.q_lora_rank", u32(0)))
+        }
         m.append(("general.quantization_version", u32(2)))
         // tokenizer (DeepseekV2Model.set_vocab for kimi-k2, then SpecialVocab from config.json)
         let vocab = tokenizer.ggufVocabulary(vocabularySize: c.vocabSize)

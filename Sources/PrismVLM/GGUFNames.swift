@@ -165,7 +165,7 @@ public final class KimiVLGGUF: TensorSource {
         let arch = try f.string("general.architecture")
         guard arch == "deepseek2" else { throw KimiVLGGUFError.wrongArchitecture(file: f.path, found: arch, expected: "deepseek2") }
         func k(_ s: String) -> String { "deepseek2.\(s)" }
-        if f.value(k("attention.q_lora_rank")) != nil {
+        if let q = f.value(k("attention.q_lora_rank")), q.intValue != 0 {
             throw KimiVLGGUFError.unsupported(file: f.path, key: k("attention.q_lora_rank"), reason: "only models without q_lora_rank (plain q_proj) are supported")
         }
         if let t = f.value(k("rope.scaling.type")), t != .string("none") {

@@ -202,6 +202,10 @@ def convert_bf16(ck_dir, out):
     if t.get("norm_topk_prob"):
         w.add_expert_weights_norm(True)
     w.add_rope_dimension_count(t["qk_rope_head_dim"])
+    if n_layer not in (26, 27):
+        # llama.cpp takes "no q_lora" from the block count (26 / 27 = the DeepSeek-V2-Lite shape, as Kimi-VL's 27);
+        # a model cut to fewer blocks for benchmarking says so explicitly (q_lora_rank 0 = plain q_proj)
+        w.add_q_lora_rank(0)
     w.add_quantization_version(gguf.GGML_QUANT_VERSION)
     tokens, types, merges = vocab(d, t["vocab_size"])
     w.add_tokenizer_model("gpt2")
