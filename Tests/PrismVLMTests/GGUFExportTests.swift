@@ -204,6 +204,8 @@ final class GGUFExportTests: XCTestCase {
         XCTAssertEqual(f.info("blk.1.ffn_up_exps.weight")?.shape, [4, 256, 256])
         XCTAssertEqual(try f.int("general.file_type"), 15)
         XCTAssertEqual(try f.int("deepseek2.attention.head_count_kv"), 1)
+        // 3 blocks: llama.cpp would expect q_lora_rank unless told it is 0 (it infers none only for 26 / 27 blocks)
+        XCTAssertEqual(try f.int("deepseek2.attention.q_lora_rank"), 0)
         XCTAssertEqual(try f.string("tokenizer.ggml.pre"), "kimi-k2")
         XCTAssertEqual(type("v.patch_embd.weight", mm), "F32")
         XCTAssertEqual(type("v.position_embd.weight", mm), "F32")

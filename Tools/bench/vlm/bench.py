@@ -4,7 +4,7 @@
     CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF" \\
         pip install llama-cpp-python gguf numpy          # AVX-512 machines: add -DGGML_AVX512=ON … (see README)
     swift build -c release
-    flock /tmp/prism-bench.lock python3 Tools/bench/vlm/bench.py --work /data/vlm-bench --layers 4 --types q4_k_m q8_0
+    python3 Tools/bench/vlm/bench.py --work /data/vlm-bench --layers 4 --types q4_k_m q8_0
 
 Steps (files are kept in --work and reused):
   1. a random Kimi-VL-A3B checkpoint of the full shape with --layers blocks (Tools/make_random_checkpoint.py);
@@ -12,11 +12,12 @@ Steps (files are kept in --work and reused):
   3. llama.cpp's files:  llama_convert.py (the converter's layout via gguf-py) + llama_model_quantize;
   4. (a) the two files compared tensor by tensor, and Prism's greedy tokens on each;
      (b) llama.cpp loads Prism's file and generates (greedy, from token ids);
-     (c) prompt processing and generation speed of both engines on both files, one after the other, under
-         flock /tmp/prism-bench.lock, with `uptime` before and after.
+     (c) prompt processing and generation speed of both engines on both files, one after the other, holding
+         /tmp/prism-bench.lock (flock) so no other benchmark overlaps, with `uptime` before and after.
 Prints a table and writes WORK/results.json.
 """
 import argparse
+import fcntl
 import json
 import os
 import pathlib
@@ -116,23 +117,26 @@ def main():
              "--tokenizer", repo / "Weights/prism-vl-tiny", "--out", ck])
     vocab = json.loads((ck / "config.json").read_text())["text_config"]["vocab_size"]
     prompt = prompt_ids(a.prompt_tokens, vocab)
-    results = {"uptime_before": uptime(), "cpu": open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(" :\t"),
-               "layers": a.layers, "threads": a.threads, "types": {}}
+    files = {}
     for t in a.types:
         pdir = work / "prism" / t
         if not any(pdir.glob("*.gguf")):
             run([prism, "quantize", "-m", ck, "-o", pdir, "--type", t])
-        ldir = work / "llama"
-        lfile = ldir / f"llama-{t.upper()}.gguf"
+        lfile = work / "llama" / f"llama-{t.upper()}.gguf"
         if not lfile.exists():
-            run([sys.executable, pathlib.Path(__file__).parent / "llama_convert.py", ck, ldir, "--types", t])
-        pfile = next(f for f in pdir.glob("*.gguf") if not f.name.startswith("mmproj-"))
+            run([sys.executable, pathlib.Path(__file__).parent / "llama_convert.py", ck, work / "llama", "--types", t])
+        files[t] = (next(f for f in pdir.glob("*.gguf") if not f.name.startswith("mmproj-")), lfile)
+    os.environ["PRISM_THREADS"] = str(a.threads)
+    lock = open("/tmp/prism-bench.lock", "w")
+    print("waiting for /tmp/prism-bench.lock …", flush=True)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    results = {"uptime_before": uptime(), "cpu": open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(" :\t"),
+               "layers": a.layers, "threads": a.threads, "types": {}}
+    for t, (pfile, lfile) in files.items():
         same, differ, notes = compare_files(pfile, lfile)
         r = {"prism_file": str(pfile), "llama_file": str(lfile), "file_bytes": pfile.stat().st_size,
              "tensors_identical": same, "tensors_different": differ, "differences": notes}
-        # (a) Prism on its own file and on llama.cpp's; (b)+(c) llama.cpp on both; all timed in one locked run
-        env = dict(os.environ, PRISM_THREADS=str(a.threads))
-        os.environ.update(env)
+        # (a) Prism on its own file and on llama.cpp's; (b)+(c) llama.cpp on both
         r["prism_on_prism"] = prism_run(pfile, a.prompt_tokens, a.decode_tokens)
         r["prism_on_llama"] = prism_run(lfile, a.prompt_tokens, a.decode_tokens, ["--paths", "0"])
         r["llama_on_prism"] = llama_run(pfile, prompt, a.decode_tokens, a.threads)
@@ -143,6 +147,7 @@ def main():
         r["llama_vs_prism_first_token_agreement"] = next((i for i, (x, y) in enumerate(zip(pp, lp)) if x != y), len(pp))
         results["types"][t] = r
     results["uptime_after"] = uptime()
+    fcntl.flock(lock, fcntl.LOCK_UN)
     (work / "results.json").write_text(json.dumps(results, indent=1))
 
     print(f"\n{results['cpu']} · {a.threads} threads · {a.layers} of 27 layers")
