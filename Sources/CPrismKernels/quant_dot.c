@@ -87,6 +87,8 @@ AVX2 static inline float dot_k45_avx2(const uint8_t *w, size_t stride, size_t qh
         uint8_t sc[8], mn[8];
         unpack_k_scales(w + 4, sc, mn);
         const __m256i qh = qh_at ? _mm256_loadu_si256((const __m256i *)(w + qh_at)) : _mm256_setzero_si256();
+        // the 8 scales as int16 in both 128-bit lanes; scale j is broadcast by one byte shuffle
+        const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));
         __m256i sumi = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(w + qs_at + 32 * c));
@@ -98,8 +100,8 @@ AVX2 static inline float dot_k45_avx2(const uint8_t *w, size_t stride, size_t qh
             }
             __m256i pa = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c)));
             __m256i pb = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c + 32)));
-            pa = _mm256_madd_epi16(pa, _mm256_set1_epi16(sc[2 * c]));
-            pb = _mm256_madd_epi16(pb, _mm256_set1_epi16(sc[2 * c + 1]));
+            pa = _mm256_madd_epi16(pa, _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(0x0101 * 4 * c + 0x0100))));
+            pb = _mm256_madd_epi16(pb, _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(0x0101 * (4 * c + 2) + 0x0100))));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pa, pb));
         }
         const float d = _cvtsh_ss(d16) * x[i].d, dmin = _cvtsh_ss(dmin16) * x[i].d;
@@ -122,7 +124,13 @@ AVX2 static float dot_q5_K_avx2(const void *w, const void *x, size_t nb) {
 AVX2 static float dot_q6_K_avx2(const void *wv, const void *xv, size_t nb) {
     const blk_q6_K *w = wv;
     const act_q8_K *x = xv;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    // byte shuffles that spread group scales 2k (low 128 bits) and 2k+1 (high) from 8 int16 scales
+    __m256i pick[4];
+    for (int k = 0; k < 4; k++) {
+        pick[k] = _mm256_set_m128i(_mm_set1_epi16((short)(0x0101 * (4 * k + 2) + 0x0100)),
+                                   _mm_set1_epi16((short)(0x0101 * 4 * k + 0x0100)));
+    }
     __m256 acc = _mm256_setzero_ps();
     for (size_t i = 0; i < nb; i++) {
         const int8_t *sc = w[i].scales;
@@ -131,18 +139,17 @@ AVX2 static float dot_q6_K_avx2(const void *wv, const void *xv, size_t nb) {
             __m256i ql0 = _mm256_loadu_si256((const __m256i *)(w[i].ql + 64 * h));
             __m256i ql1 = _mm256_loadu_si256((const __m256i *)(w[i].ql + 64 * h + 32));
             __m256i qh = _mm256_loadu_si256((const __m256i *)(w[i].qh + 32 * h));
+            // 6-bit values: low nibble | two high bits moved to bits 4-5 (16-bit shifts stay inside the bytes
+            // once masked with 0x30)
             __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
-            q[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+            q[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+            q[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+            const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(sc + 8 * h))));
             for (int k = 0; k < 4; k++) {
-                const int g = 8 * h + 2 * k;
                 __m256i p = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(x[i].qs + 128 * h + 32 * k)));
-                __m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[g + 1]), _mm_set1_epi16(sc[g]));
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, s));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, _mm256_shuffle_epi8(sc16, pick[k])));
             }
         }
         __m256i corr = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)x[i].bsums),
