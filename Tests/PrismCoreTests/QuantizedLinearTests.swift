@@ -27,7 +27,7 @@ final class QuantizedLinearTests: XCTestCase {
 
     func testEveryTypeBothPaths() {
         for t in [DType.q4_0, .q5_0, .q8_0, .q4K, .q5K, .q6K] {
-            for m in [1, 3, 40] { check(t, rows: m) }
+            for m in [1, 3, 40, 130] { check(t, rows: m) }
         }
     }
 

@@ -13,9 +13,10 @@ public enum QuantizedLinearPath: Sendable {
     case automatic, integer, dequantizedGEMM
 }
 
-/// Input rows up to which the integer kernels beat widening tiles for the float GEMM
-/// (`prism bench vlm` measures both; see Tools/bench/vlm/README.md).
-public let quantizedIntegerRows = 32
+/// Input rows up to which the integer kernels beat widening tiles for the float GEMM: `prism bench vlm` on this
+/// AVX2 machine measured the integer path faster at every size up to 128 rows (Tools/bench/vlm/README.md);
+/// beyond that the activations outgrow L2 and the GEMM's blocking wins.
+public let quantizedIntegerRows = 128
 
 /// y = x · Wᵀ for a block-quantised W [out, in]. x: [..., in] → [..., out].
 public func quantizedLinear(_ x: Tensor, _ w: TensorView, path: QuantizedLinearPath = .automatic) -> Tensor {
