@@ -34,23 +34,31 @@ public final class KimiVLEngine: ChatEngine {
     public let stopIDs: Set<Int>
     private var processed: [String: ProcessedImage] = [:]
 
-    public init(directory: URL, template: ChatTemplate, precision: Precision = .f32,
+    public convenience init(directory: URL, template: ChatTemplate, precision: Precision = .f32,
+                            options: EngineOptions = EngineOptions()) throws {
+        try self.init(files: .checkpoint(directory), template: template, precision: precision, options: options)
+    }
+
+    /// A checkpoint directory or a GGUF pair (the tokenizer then comes from the GGUF metadata).
+    public init(files: ModelFiles, template: ChatTemplate, precision: Precision = .f32,
                 options: EngineOptions = EngineOptions()) throws {
         let fm = FileManager.default
-        guard fm.fileExists(atPath: directory.appendingPathComponent("tiktoken.model").path) else {
+        if case let .checkpoint(directory) = files, !fm.fileExists(atPath: directory.appendingPathComponent("tiktoken.model").path) {
             if !fm.fileExists(atPath: directory.appendingPathComponent("config.json").path) {
                 throw ConfigError.missingFile(path: directory.appendingPathComponent("config.json").path)
             }
             throw ChatEngineError.noTokenizer(directory: directory.path)
         }
-        self.directory = directory
-        engine = GenerationEngine(model: try KimiVL.load(directory: directory, precision: precision), options: options)
-        tokenizer = try TikTokenizer(directory: directory)
+        directory = files.url
+        engine = GenerationEngine(model: try files.loadModel(precision: precision), options: options)
+        tokenizer = try files.loadTokenizer()
         self.template = template
         stopIDs = Set(template.stopTokenIDs(tokenizer))
         // Every id the tokenizer produces must index the embedding table, and the template's image pad must be the
         // model's placeholder id; otherwise the first answer would fail (or, worse, embed the wrong rows).
-        let vocab = model.textConfig.vocabSize, config = directory.appendingPathComponent("config.json").path
+        let vocab = model.textConfig.vocabSize
+        let config: String
+        if case .checkpoint = files { config = directory.appendingPathComponent("config.json").path } else { config = directory.path }
         if tokenizer.numBaseTokens > vocab {
             throw ChatEngineError.tokenizerMismatch(file: tokenizer.modelPath, reason:
                 "\(tokenizer.numBaseTokens) tokens, more than the model's vocab_size \(vocab) in \(config)")
@@ -116,6 +124,7 @@ public final class KimiVLEngine: ChatEngine {
         if !rest.isEmpty { onText(rest) }
         if case .failed(let message) = result.finish { throw GenerationFailure(message) }
         var stats = ReplyStats()
+        stats.model = model.weightsSummary
         stats.cachedTokens = result.usage.cachedTokens
         stats.promptTokens = result.usage.prefilledTokens
         stats.imageTokens = result.usage.imageTokens

@@ -11,6 +11,8 @@ public struct ReplyStats: Equatable, Sendable {
     public var prefillSeconds = 0.0
     public var decodeSeconds = 0.0
     public var interrupted = false
+    /// The weights' storage, e.g. "Q4_K_M GGUF 10.52 GB" (empty: not shown).
+    public var model = ""
     /// Why generation ended: a stop token, the max-tokens budget (the answer is cut short) or Ctrl-C.
     public var finishReason = FinishReason.stop
     public init() {}
@@ -20,7 +22,7 @@ public struct ReplyStats: Equatable, Sendable {
     public var summary: String {
         let pf = prefillSeconds > 0 ? Double(promptTokens) / prefillSeconds : 0
         let dc = decodeSeconds > 0 ? Double(generatedTokens) / decodeSeconds : 0
-        return String(format: "prompt %d tok (%d cached, %d image) · prefill %.1f tok/s · decode %d tok at %.1f tok/s%@",
+        return (model.isEmpty ? "" : model + " · ") + String(format: "prompt %d tok (%d cached, %d image) · prefill %.1f tok/s · decode %d tok at %.1f tok/s%@",
                       promptTokens, cachedTokens, imageTokens, pf, generatedTokens, dc,
                       interrupted ? " · stopped" : finishReason == .length ? " · cut at max tokens" : "")
     }

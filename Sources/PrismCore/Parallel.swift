@@ -37,4 +37,17 @@ public enum Parallel {
         return key
     }()
     private static let workerMark = UnsafeMutableRawPointer(bitPattern: 1)
+
+    /// Runs `body` over `0..<count` cut into up to `pieces` contiguous chunks of at least `minChunk` items, which the
+    /// cores take as they free up: a core slowed by other work on a shared machine does not hold the others back
+    /// (decode's weight streaming, where every core should read until all rows are done).
+    public static func forEach(_ count: Int, pieces: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        let chunks = min(max(1, pieces), max(1, count / max(1, minChunk)))
+        if chunks == 1 || threads == 1 { body(0..<count); return }
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let lo = count * c / chunks, hi = count * (c + 1) / chunks
+            if lo < hi { body(lo..<hi) }
+        }
+    }
 }

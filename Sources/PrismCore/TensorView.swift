@@ -1,3 +1,5 @@
+import CPrismKernels
+
 /// A typed, read-only view of tensor bytes that live elsewhere (usually a memory-mapped checkpoint).
 /// The view keeps its owner alive; nothing is copied until `toTensor()` or a kernel widens it.
 public struct TensorView: @unchecked Sendable {
@@ -13,8 +15,8 @@ public struct TensorView: @unchecked Sendable {
     let packs = PackedWeight()
 
     public init(name: String, dtype: DType, shape: [Int], bytes: UnsafeRawBufferPointer, owner: AnyObject?) {
-        precondition(shape.reduce(1, *) * dtype.byteSize == bytes.count,
-                     "TensorView \(name): \(shape) × \(dtype.byteSize) B ≠ \(bytes.count) B")
+        precondition(dtype.byteCount(shape: shape) == bytes.count,
+                     "TensorView \(name): \(shape) of \(dtype.rawValue) is not \(bytes.count) B")
         self.name = name
         self.dtype = dtype
         self.shape = shape
@@ -35,9 +37,37 @@ public struct TensorView: @unchecked Sendable {
         return v
     }
 
+    /// A view owning freshly allocated bytes that `fill` writes (prepared weight layouts, converted tensors).
+    public init(name: String, dtype: DType, shape: [Int], filling fill: (UnsafeMutableRawBufferPointer) -> Void) {
+        let n = dtype.byteCount(shape: shape)!
+        let box = ByteStorage(byteCount: n)
+        fill(box.buffer)
+        self.init(name: name, dtype: dtype, shape: shape, bytes: UnsafeRawBufferPointer(box.buffer), owner: box)
+    }
+
     public var count: Int { shape.reduce(1, *) }
     public var lastDim: Int { shape.last ?? 1 }
     public var rows: Int { lastDim == 0 ? 0 : count / lastDim }
+    /// Bytes of one row of the last dimension (whole blocks for the block-quantised types).
+    public var rowBytes: Int { dtype.byteCount(elements: lastDim)! }
+
+    /// The `index`-th slice along the first axis, zero-copy: expert `e` of a stacked [E, out, in] GGUF
+    /// tensor, or head `h` of [H, r, d]. It keeps the same owner alive.
+    public func slice(_ index: Int) -> TensorView {
+        precondition(shape.count >= 2 && index >= 0 && index < shape[0], "TensorView \(name): slice \(index) of \(shape)")
+        let sub = Array(shape.dropFirst())
+        let n = dtype.byteCount(shape: sub)!
+        return TensorView(name: "\(name)[\(index)]", dtype: dtype, shape: sub,
+                          bytes: UnsafeRawBufferPointer(rebasing: bytes[(index * n)..<((index + 1) * n)]), owner: owner)
+            .computed(in: precision)
+    }
+
+    /// The same bytes seen with another shape of the same element count (rows must stay whole blocks).
+    public func reshaped(_ newShape: [Int]) -> TensorView {
+        precondition(newShape.reduce(1, *) == count && dtype.byteCount(shape: newShape) == bytes.count,
+                     "TensorView \(name): cannot view \(shape) as \(newShape)")
+        return TensorView(name: name, dtype: dtype, shape: newShape, bytes: bytes, owner: owner).computed(in: precision)
+    }
 
     /// Widens elements [start, start+n) to Float32 into `dst`.
     public func widen(from start: Int, count n: Int, into dst: UnsafeMutablePointer<Float>) {
@@ -56,6 +86,10 @@ public struct TensorView: @unchecked Sendable {
         case .i16: widen(Int16.self, start, n, dst)
         case .i8: widen(Int8.self, start, n, dst)
         case .u8, .bool: widen(UInt8.self, start, n, dst)
+        case .q4_0, .q5_0, .q8_0, .q4K, .q5K, .q6K:
+            let be = dtype.blockElements
+            precondition(start % be == 0 && n % be == 0, "widen \(name): [\(start), +\(n)) is not whole \(dtype.rawValue) blocks")
+            if n > 0 { prism_dequantize_row(dtype.ggmlType!, base + start / be * dtype.blockBytes, dst, n) }
         }
     }
 
@@ -108,4 +142,14 @@ final class FloatBox {
         if values.isEmpty { buffer.storeBytes(of: 0, as: UInt8.self) }
     }
     deinit { buffer.deallocate() }
+}
+
+/// Owns raw bytes for views made with `TensorView(name:dtype:shape:filling:)`.
+final class ByteStorage {
+    let buffer: UnsafeMutableRawBufferPointer
+    init(byteCount: Int) {
+        let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, byteCount), alignment: 64)
+        buffer = UnsafeMutableRawBufferPointer(rebasing: raw[0..<byteCount])
+    }
+    deinit { buffer.baseAddress.map { UnsafeMutableRawPointer($0).deallocate() } }
 }

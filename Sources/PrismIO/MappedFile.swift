@@ -152,3 +152,12 @@ public func writeAtomically(_ data: Data, to url: URL) throws {
     try file.write(data)
     try file.commit()
 }
+
+/// A byte count for people: "10.52 GB", "17.3 MB" (decimal units, as file managers show sizes).
+public func formatBytes<T: BinaryInteger>(_ bytes: T) -> String {
+    let value = Double(bytes)
+    if value >= 1e9 { return String(format: "%.2f GB", value / 1e9) }
+    if value >= 1e6 { return String(format: "%.1f MB", value / 1e6) }
+    if value >= 1e3 { return String(format: "%.1f kB", value / 1e3) }
+    return "\(bytes) B"
+}

@@ -97,7 +97,7 @@ public final class SafetensorsFile: @unchecked Sendable {
             guard let dtypeName = e["dtype"] as? String else {
                 throw SafetensorsError.invalidEntry(file: file, tensor: name, reason: "missing dtype")
             }
-            guard let dtype = DType(rawValue: dtypeName) else {
+            guard let dtype = DType(rawValue: dtypeName), !dtype.isBlockQuantized else {
                 throw SafetensorsError.unsupportedDType(file: file, tensor: name, dtype: dtypeName)
             }
             guard let shapeAny = e["shape"] as? [Any], let shape = integers(shapeAny), shape.allSatisfy({ $0 >= 0 }) else {

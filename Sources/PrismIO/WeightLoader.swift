@@ -4,12 +4,26 @@ import PrismCore
 import Glibc
 #endif
 
+/// Named tensors a model can be built from: a safetensors checkpoint directory, or a GGUF pair seen through
+/// the model's name table (PrismVLM's GGUFNames).
+public protocol TensorSource: AnyObject {
+    /// The file or directory, for error messages.
+    var sourceDescription: String { get }
+    var tensorNames: [String] { get }
+    func view(_ name: String) throws -> TensorView
+}
+
+extension Checkpoint: TensorSource {
+    public var sourceDescription: String { source }
+    public var tensorNames: [String] { names }
+}
+
 /// Binds a model's parameters to checkpoint tensors by name and shape, collecting every problem so that
 /// one load reports all missing, unexpected and mis-shaped tensors at once (like llama.cpp's create_tensor
 /// plus a final check). Modules ask through scopes: `loader.scope("model.layers.3").tensor("mlp.gate.weight", [E, D])`.
 public final class WeightLoader: @unchecked Sendable {
     public struct Problem: Equatable, CustomStringConvertible {
-        public enum Kind: Equatable { case missing, unexpected, shape(expected: [Int], actual: [Int]) }
+        public enum Kind: Equatable { case missing, unexpected, shape(expected: [Int], actual: [Int]), type(DType) }
         public let name: String
         public let kind: Kind
         public var description: String {
@@ -17,6 +31,7 @@ public final class WeightLoader: @unchecked Sendable {
             case .missing: "missing \(name)"
             case .unexpected: "unexpected \(name)"
             case let .shape(e, a): "\(name): expected shape \(e), checkpoint has \(a)"
+            case let .type(t): "\(name): stored as \(t.rawValue), which is not a weight type (float or block-quantised)"
             }
         }
     }
@@ -35,7 +50,7 @@ public final class WeightLoader: @unchecked Sendable {
         }
     }
 
-    private let checkpoint: Checkpoint
+    private let checkpoint: TensorSource
     /// model-side name → checkpoint name, built by running every checkpoint name through `remap`.
     private let byModelName: [String: String]
     private var requested: Set<String> = []
@@ -46,11 +61,11 @@ public final class WeightLoader: @unchecked Sendable {
 
     /// `remap` turns a checkpoint name into the model's name, or nil to ignore the tensor
     /// (e.g. `rotary_emb.inv_freq` buffers). Identity by default.
-    public init(_ checkpoint: Checkpoint, remap: (String) -> String? = { $0 }, precision: Precision = .f32) {
+    public init(_ checkpoint: TensorSource, remap: (String) -> String? = { $0 }, precision: Precision = .f32) {
         self.checkpoint = checkpoint
         self.precision = precision
         var map: [String: String] = [:]
-        for n in checkpoint.names { if let m = remap(n) { map[m] = n } }
+        for n in checkpoint.tensorNames { if let m = remap(n) { map[m] = n } }
         byModelName = map
     }
 
@@ -75,6 +90,10 @@ public final class WeightLoader: @unchecked Sendable {
         guard view.shape == shape else {
             problems.append(Problem(name: name, kind: .shape(expected: shape, actual: view.shape)))
             return Self.placeholder(name, shape)
+        }
+        guard view.dtype.isFloatingPoint || view.dtype.isBlockQuantized else {
+            problems.append(Problem(name: name, kind: .type(view.dtype)))
+            return TensorView(Tensor(zeros: shape), name: name)
         }
         return view
     }
@@ -102,7 +121,7 @@ public final class WeightLoader: @unchecked Sendable {
         let unexpected = byModelName.keys.filter { !requested.contains($0) }.sorted()
             .map { Problem(name: $0, kind: .unexpected) }
         let all = problems + unexpected
-        if !all.isEmpty { throw LoadError(source: checkpoint.source, problems: all) }
+        if !all.isEmpty { throw LoadError(source: checkpoint.sourceDescription, problems: all) }
     }
 }
 

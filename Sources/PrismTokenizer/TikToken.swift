@@ -57,37 +57,45 @@ public final class TikTokenizer: @unchecked Sendable {
                       config: directory.appendingPathComponent("tokenizer_config.json"))
     }
 
-    public init(model: URL, config: URL) throws {
-        ranks = try FrozenTokenTable(TikTokenizer.loadRanks(model))
-        numBaseTokens = ranks.count
-        modelPath = model.path
-        configPath = config.path
+    public convenience init(model: URL, config: URL) throws {
+        let ranks = try TikTokenizer.loadRanks(model)
         let named = try TikTokenizer.loadSpecialNames(config)
         // tokenization_moonshot.py: ids num_base_tokens ..< +258, named from added_tokens_decoder, others reserved.
         // A named id outside that range means the two files do not belong together (typically a truncated or
         // foreign tiktoken.model shifted the special range); the reference would silently drop the name.
-        let specialRange = numBaseTokens..<(numBaseTokens + TikTokenizer.specialTokenCount)
+        let base = ranks.count
+        let specialRange = base..<(base + TikTokenizer.specialTokenCount)
         if let (id, name) = named.filter({ !specialRange.contains($0.key) }).min(by: { $0.key < $1.key }) {
             throw TokenizerError.invalidModel(path: model.path, reason:
-                "\(numBaseTokens) tokens put the special ids at \(specialRange.lowerBound)..<\(specialRange.upperBound), but "
+                "\(base) tokens put the special ids at \(specialRange.lowerBound)..<\(specialRange.upperBound), but "
                 + "\(config.lastPathComponent) names id \(id) ('\(name)'): the files do not match (truncated or wrong tiktoken.model?)")
         }
+        var specials: [Int: String] = [:]
+        for id in specialRange { specials[id] = named[id] ?? "<|reserved_token_\(id)|>" }
+        try self.init(ranks: ranks, specials: specials, vocabularySize: base + TikTokenizer.specialTokenCount,
+                      source: config.path, modelPath: model.path, key: { "added_tokens_decoder.\($0)" })
+    }
+
+    /// `ranks`: token bytes → id (= rank) for the base vocabulary; `specials`: id → name. `source` is the file the
+    /// special names come from, `modelPath` the one the ranks come from (the same file for GGUF).
+    init(ranks table: TokenTable, specials names: [Int: String], vocabularySize: Int, source: String,
+         modelPath: String? = nil, key: (Int) -> String) throws {
+        ranks = FrozenTokenTable(table)
+        numBaseTokens = ranks.count
+        self.modelPath = modelPath ?? source
+        configPath = source
         var tokens: [String: Int] = [:]
-        var names: [Int: String] = [:]
-        var table = TokenTable()
-        for id in numBaseTokens..<(numBaseTokens + TikTokenizer.specialTokenCount) {
-            let name = named[id] ?? "<|reserved_token_\(id)|>"
-            if let other = table.insert(Array(name.utf8), id: id) {
-                throw ConfigError.invalidValue(path: config.path, key: "added_tokens_decoder.\(id)",
-                                               reason: "'\(name)' is already the name of id \(other)")
+        var specialTable = TokenTable()
+        for (id, name) in names.sorted(by: { $0.key < $1.key }) {
+            if let other = specialTable.insert(Array(name.utf8), id: id) {
+                throw ConfigError.invalidValue(path: source, key: key(id), reason: "'\(name)' is already the name of id \(other)")
             }
             tokens[name] = id
-            names[id] = name
         }
         specialTokens = tokens
         specialNames = names
-        specials = FrozenTokenTable(table)
-        vocabularySize = numBaseTokens + TikTokenizer.specialTokenCount
+        specials = FrozenTokenTable(specialTable)
+        self.vocabularySize = vocabularySize
         specialLengths = Set(tokens.keys.map { $0.utf8.count }).sorted(by: >)
         var first = [Bool](repeating: false, count: 256)
         for name in tokens.keys { if let b = name.utf8.first { first[Int(b)] = true } }
@@ -97,6 +105,11 @@ public final class TikTokenizer: @unchecked Sendable {
     public func specialTokenID(_ name: String) -> Int? { specialTokens[name] }
 
     public func isSpecial(_ id: Int) -> Bool { specialNames[id] != nil }
+
+    func specialName(_ id: Int) -> String? { specialNames[id] }
+
+    /// The rank (= id) of a base-vocabulary token's bytes.
+    func rankOf(_ b: [UInt8]) -> Int? { ranks.lookup(b) }
 
     /// The bytes of one token (a special token's name for special ids), or nil for an unknown id.
     public func tokenBytes(_ id: Int) -> [UInt8]? {

@@ -37,6 +37,11 @@ public final class KVCache {
     /// All rows of `layer` (committed plus the ones appended during the current forward), [S, width].
     func rows(layer: Int) -> ArraySlice<Float> { layers[layer][...] }
 
+    /// Calls `body` with `layer`'s rows in place (no copy): [S, width] with S = rows.count / width.
+    func withRows<R>(layer: Int, _ body: (UnsafeBufferPointer<Float>) -> R) -> R {
+        layers[layer].withUnsafeBufferPointer(body)
+    }
+
     func commit(_ n: Int) {
         count += n
         for l in layers.indices {

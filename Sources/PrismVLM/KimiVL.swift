@@ -43,6 +43,8 @@ public final class KimiVL {
     public let directory: URL
     /// Largest image `preprocess(imageAt:)` decodes (checked from the file's header before decoding).
     public var imageLimits = ImageLimits.default
+    /// How the weights are stored, for stats lines: "Q4_K_M GGUF 10.5 GB", "BF16 safetensors 32.8 GB".
+    public internal(set) var weightsSummary = ""
 
     /// Loads a Kimi-VL directory (config.json with `text_config`/`vision_config`, official `language_model.` /
     /// `vision_tower.` / `multi_modal_projector.` names) or a bare DeepseekV3 one (text only). Weights stay
@@ -76,6 +78,28 @@ public final class KimiVL {
         let model = KimiVL(text: text, vision: vision, mediaPadId: mediaPadId, preprocessor: preprocessor,
                            weights: loader.scope(""), directory: directory)
         try loader.finish()
+        let files = (try? FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: [.fileSizeKey])) ?? []
+        let bytes = files.filter { $0.pathExtension == "safetensors" }
+            .reduce(0) { $0 + ((try? $1.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0) }
+        model.weightsSummary = "\(model.decoder.lmHead.dtype.rawValue) safetensors \(formatBytes(bytes))"
+        return model
+    }
+
+    /// Loads llama.cpp's GGUF pair: the text model (arch deepseek2) and optionally its vision mmproj
+    /// (projector kimivl). Configs come from the metadata, weights stay in their blocks in the memory map, and
+    /// every missing, unexpected or mis-shaped tensor is reported at once.
+    public static func load(gguf textURL: URL, mmproj mmprojURL: URL? = nil, precision: Precision = .f32) throws -> KimiVL {
+        let text = try GGUFFile(path: textURL.path)
+        let mmproj = try mmprojURL.map { try GGUFFile(path: $0.path) }
+        let source = try KimiVLGGUF(text: text, mmproj: mmproj)
+        let textConfig = try source.textConfig()
+        let vision = try source.visionConfig()
+        let loader = WeightLoader(source, precision: precision)
+        let model = KimiVL(text: textConfig, vision: vision?.0, mediaPadId: source.mediaPadId(),
+                           preprocessor: vision?.1 ?? .kimiVL, weights: loader.scope(""), directory: textURL)
+        try loader.finish()
+        let type = (try? text.int("general.file_type")).map { GGUFFileType.displayName(llamaFileType: $0) } ?? "GGUF"
+        model.weightsSummary = "\(type) GGUF \(formatBytes(text.fileSize + (mmproj?.fileSize ?? 0)))"
         return model
     }
 
@@ -195,3 +219,4 @@ public final class KimiVL {
         try decode(tokens: [token], caches: [cache]).data
     }
 }
+

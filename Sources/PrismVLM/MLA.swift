@@ -30,8 +30,19 @@ final class MLA {
     let theta: Float
     /// Kimi-VL / DeepSeek pair the rope dims interleaved (2i, 2i+1); `rope_interleave: false` uses rotate-half pairs.
     let ropeLayout: RotaryLayout
-    let qProj, kvAProj, kvBProj, oProj: TensorView
+    let qProj, kvAProj, oProj: TensorView
+    /// W_UK and W_UV per head in the form the absorbed order applies them as ordinary linears: W_UK as
+    /// [H, r, nope] (row j of head h maps q_nope,h to latent column j) and W_UV as [H, dv, r]. llama.cpp's GGUF
+    /// stores exactly these (attn_k_b, attn_v_b); from a checkpoint's kv_b_proj they are prepared once, in its
+    /// dtype, the first time a decode needs them.
+    private(set) lazy var kB: TensorView = kvBCheckpoint.map { MLA.wUK($0, heads: heads, nope: nope, dv: dv) } ?? kBFile!
+    private(set) lazy var vB: TensorView = kvBCheckpoint.map { MLA.wUV($0, heads: heads, nope: nope, dv: dv) } ?? vBFile!
+    private let kBFile, vBFile: TensorView?
     let kvANorm: Tensor
+    /// kv_b_proj [H·(nope + dv), r] for the expanded order: the checkpoint's tensor, or for GGUF (split form
+    /// only) rebuilt in float the first time a long prompt needs it.
+    private let kvBCheckpoint: TensorView?
+    private(set) lazy var kvBProj: TensorView = kvBCheckpoint ?? MLA.joinKVB(kBFile!, vBFile!)
     /// HF builds kv_a_layernorm without eps → DeepseekV3RMSNorm's default 1e-6 (spec §5).
     static let latentNormEps: Float = 1e-6
 
@@ -43,7 +54,14 @@ final class MLA {
         qProj = w.tensor("q_proj.weight", [heads * (nope + rope), d])
         kvAProj = w.tensor("kv_a_proj_with_mqa.weight", [r + rope, d])
         kvANorm = w.float("kv_a_layernorm.weight", [r])
-        kvBProj = w.tensor("kv_b_proj.weight", [heads * (nope + dv), r])
+        if w.contains("k_b_proj.weight") || w.contains("v_b_proj.weight") {
+            kBFile = w.tensor("k_b_proj.weight", [heads, r, nope])
+            vBFile = w.tensor("v_b_proj.weight", [heads, dv, r])
+            kvBCheckpoint = nil
+        } else {
+            kvBCheckpoint = w.tensor("kv_b_proj.weight", [heads * (nope + dv), r])
+            kBFile = nil; vBFile = nil
+        }
         oProj = w.tensor("o_proj.weight", [d, heads * dv])
     }
 
@@ -65,20 +83,13 @@ final class MLA {
         applyRotary(&q, angles: angles, start: nope, layout: ropeLayout)
         applyRotary(&kPe, angles: angles, layout: ropeLayout)
 
-        // cache rows [c̃ ; k_pe] per new token, then gather every segment's full history: [S, r + rope]
+        // cache rows [c̃ ; k_pe] per new token
         let newRows = Tensor.concatenate(lastAxis: [latent, kPe.reshaped([t, rope])])
-        var history: [Float] = []
-        var keyLengths: [Int] = []
         newRows.data.withUnsafeBufferPointer { p in
             for s in segments {
                 s.cache.append(layer: layer, rows: UnsafeBufferPointer(rebasing: p[(s.start * width)..<((s.start + s.count) * width)]))
-                let rows = s.cache.rows(layer: layer)
-                history += rows
-                keyLengths.append(rows.count / width)
             }
         }
-        let cached = Tensor(shape: [history.count / width, width], data: history)
-        let cuQ = cumulativeSeqlens(segments.map(\.count)), cuK = cumulativeSeqlens(keyLengths)
         let scale = 1 / Float(qk).squareRoot()
 
         let absorb: Bool
@@ -90,7 +101,22 @@ final class MLA {
             absorb = t * max(1, 2 * r + rope - (qk + dv)) < r * (nope + dv)
         }
         // [T, H, dv]
-        let out = absorb ? absorbed(q, cached, cuQ, cuK, scale) : expanded(q, cached, cuQ, cuK, scale)
+        let out: Tensor
+        if absorb {
+            out = absorbed(q, segments: segments, layer: layer, scale: scale)
+        } else {
+            // every segment's full history [S, r + rope]
+            var history: [Float] = []
+            var keyLengths: [Int] = []
+            for s in segments {
+                let rows = s.cache.rows(layer: layer)
+                history += rows
+                keyLengths.append(rows.count / width)
+            }
+            let cached = Tensor(shape: [history.count / width, width], data: history)
+            let cuQ = cumulativeSeqlens(segments.map(\.count)), cuK = cumulativeSeqlens(keyLengths)
+            out = expanded(q, cached, cuQ, cuK, scale)
+        }
         return linear(out.reshaped([t, heads * dv]), oProj)
     }
 
@@ -118,37 +144,69 @@ final class MLA {
                               precision: kvBProj.precision)
     }
 
-    /// q_lat,h = [q_nope,h·W_kb,h ; q_pe,h] against the latent keys [c̃ ; k_pe] as one shared head;
-    /// the attended latent is mapped to values per head: out_h = o_lat,h·W_vb,hᵀ.
-    private func absorbed(_ q: Tensor, _ cached: Tensor, _ cuQ: [Int], _ cuK: [Int], _ scale: Float) -> Tensor {
-        let t = q.shape[0], qk = nope + rope, width = r + rope, s = cached.rows
-        let wkv = kvBProj.toTensor()                                          // [H·(nope + dv), r]
+    /// q_lat,h = [W_UK,h·q_nope,h ; q_pe,h] against the latent keys [c̃ ; k_pe] as one key/value head shared by
+    /// all heads (read in place from the cache, once per token), then out_h = W_UV,h·o_lat,h. Per token the
+    /// attention costs H·S·(2r + rope), independent of the per-head K/V widths.
+    private func absorbed(_ q: Tensor, segments: [Segment], layer: Int, scale: Float) -> Tensor {
+        let t = q.shape[0], width = r + rope
         // [T, H, r + rope]
-        var qLat = Tensor(zeros: [t, heads, width])
-        q.data.withUnsafeBufferPointer { pq in wkv.data.withUnsafeBufferPointer { pw in
-            qLat.data.withUnsafeMutableBufferPointer { po in
-                for h in 0..<heads {
-                    // q_nope,h [T, nope] · W_kb,h [nope, r]
-                    BLAS.sgemm(m: t, n: r, k: nope, a: pq.baseAddress! + h * qk, lda: heads * qk,
-                               b: pw.baseAddress! + h * (nope + dv) * r, ldb: r,
-                               c: po.baseAddress! + h * width, ldc: heads * width)
-                    for i in 0..<t { for j in 0..<rope { po[(i * heads + h) * width + r + j] = pq[(i * heads + h) * qk + nope + j] } }
+        let qLat = Tensor.concatenate(lastAxis: [headwiseLinear(q.slice(lastAxis: 0..<nope), kB), q.slice(lastAxis: nope..<(nope + rope))])
+        // [T, H, r]
+        var oLat = Tensor(zeros: [t, heads, r])
+        qLat.data.withUnsafeBufferPointer { pq in oLat.data.withUnsafeMutableBufferPointer { po in
+            for s in segments {
+                s.cache.withRows(layer: layer) { rows in
+                    sharedKVAttention(q: pq.baseAddress! + s.start * heads * width, queries: s.count, heads: heads, dim: width,
+                                      keys: rows.baseAddress!, ldk: width, values: rows.baseAddress!, ldv: width,
+                                      count: rows.count / width, valueDim: r, scale: scale, causal: true,
+                                      out: po.baseAddress! + s.start * heads * r)
                 }
             }
         }}
-        let k = cached.reshaped([s, 1, width])
-        let v = cached.slice(lastAxis: 0..<r).reshaped([s, 1, r])
-        // [T, H, r]
-        let oLat = attention(q: qLat, k: k, v: v, cuSeqlensQ: cuQ, cuSeqlensK: cuK, causal: true, scale: scale)
-        return Tensor(shape: [t, heads, dv], unsafeUninitialized: { out in
-            oLat.data.withUnsafeBufferPointer { pl in wkv.data.withUnsafeBufferPointer { pw in
-                for h in 0..<heads {
-                    // o_lat,h [T, r] · W_vb,hᵀ [r, dv]
-                    BLAS.sgemm(transB: true, m: t, n: dv, k: r, a: pl.baseAddress! + h * r, lda: heads * r,
-                               b: pw.baseAddress! + (h * (nope + dv) + nope) * r, ldb: r,
-                               c: out.baseAddress! + h * dv, ldc: heads * dv)
-                }
+        return headwiseLinear(oLat, vB)
+    }
+
+    // MARK: - Weight layouts
+
+    /// W_UK [H, r, nope] (transposed per head) from kv_b_proj [H·(nope + dv), r], in its storage type (element
+    /// moves only, nothing is rounded; types other than f32/f16/bf16 are widened to f32).
+    static func wUK(_ kv: TensorView, heads: Int, nope: Int, dv: Int) -> TensorView {
+        let r = kv.lastDim, src = movable(kv)
+        let e = src.dtype.byteSize, base = src.bytes.baseAddress!
+        return TensorView(name: "\(kv.name) (W_UK)", dtype: src.dtype, shape: [heads, r, nope]) { out in
+            for h in 0..<heads { for i in 0..<nope {
+                let from = base + (h * (nope + dv) + i) * r * e, to = out.baseAddress! + (h * r * nope + i) * e
+                for j in 0..<r { (to + j * nope * e).copyMemory(from: from + j * e, byteCount: e) }
             }}
-        })
+        }
+    }
+
+    /// W_UV [H, dv, r] from kv_b_proj: each head's value rows, contiguous.
+    static func wUV(_ kv: TensorView, heads: Int, nope: Int, dv: Int) -> TensorView {
+        let r = kv.lastDim, src = movable(kv)
+        let e = src.dtype.byteSize, base = src.bytes.baseAddress!
+        return TensorView(name: "\(kv.name) (W_UV)", dtype: src.dtype, shape: [heads, dv, r]) { out in
+            for h in 0..<heads {
+                (out.baseAddress! + h * dv * r * e).copyMemory(from: base + (h * (nope + dv) + nope) * r * e, byteCount: dv * r * e)
+            }
+        }
+    }
+
+    static func movable(_ kv: TensorView) -> TensorView {
+        [.bf16, .f16, .f32].contains(kv.dtype) ? kv : TensorView(kv.toTensor(), name: kv.name)
+    }
+
+    /// kv_b_proj [H·(nope + dv), r] in f32 from W_UK [H, r, nope] and W_UV [H, dv, r] (any storage type).
+    static func joinKVB(_ kB: TensorView, _ vB: TensorView) -> TensorView {
+        let heads = kB.shape[0], r = kB.shape[1], nope = kB.shape[2], dv = vB.shape[1]
+        let k = kB.toTensor(), v = vB.toTensor()
+        var kv = Tensor(zeros: [heads * (nope + dv), r])
+        kv.data.withUnsafeMutableBufferPointer { o in
+            for h in 0..<heads {
+                for i in 0..<nope { for j in 0..<r { o[(h * (nope + dv) + i) * r + j] = k.data[(h * r + j) * nope + i] } }
+                for c in 0..<dv { for j in 0..<r { o[(h * (nope + dv) + nope + c) * r + j] = v.data[(h * dv + c) * r + j] } }
+            }
+        }
+        return TensorView(kv, name: "kv_b_proj (from attn_k_b, attn_v_b)")
     }
 }

@@ -115,15 +115,20 @@ public final class MoonViT {
 final class EncoderBlock {
     let heads, headDim: Int
     let norm0Weight, norm0Bias, norm1Weight, norm1Bias: Tensor
-    let wqkv, wo, fc0, fc1: TensorView
-    let wqkvBias, woBias, fc0Bias, fc1Bias: TensorView
+    /// The fused [3D, D] projection of the checkpoint, or llama.cpp's split q / k / v (the mmproj stores them so).
+    enum QKV { case fused(TensorView, TensorView), split([(TensorView, TensorView)]) }
+    let qkv: QKV
+    let wo, fc0, fc1: TensorView
+    let woBias, fc0Bias, fc1Bias: TensorView
 
     init(_ c: VisionConfig, _ w: WeightScope) {
         let d = c.hiddenSize, i = c.intermediateSize
         heads = c.numAttentionHeads; headDim = c.headDim
         norm0Weight = w.float("norm0.weight", [d]); norm0Bias = w.float("norm0.bias", [d])
         norm1Weight = w.float("norm1.weight", [d]); norm1Bias = w.float("norm1.bias", [d])
-        wqkv = w.tensor("wqkv.weight", [3 * d, d]); wqkvBias = w.tensor("wqkv.bias", [3 * d])
+        qkv = w.contains("wq.weight")
+            ? .split(["wq", "wk", "wv"].map { (w.tensor("\($0).weight", [d, d]), w.tensor("\($0).bias", [d])) })
+            : .fused(w.tensor("wqkv.weight", [3 * d, d]), w.tensor("wqkv.bias", [3 * d]))
         wo = w.tensor("wo.weight", [d, d]); woBias = w.tensor("wo.bias", [d])
         fc0 = w.tensor("mlp.fc0.weight", [i, d]); fc0Bias = w.tensor("mlp.fc0.bias", [i])
         fc1 = w.tensor("mlp.fc1.weight", [d, i]); fc1Bias = w.tensor("mlp.fc1.bias", [d])
@@ -132,7 +137,12 @@ final class EncoderBlock {
     func callAsFunction(_ x: Tensor, angles: Tensor, cuSeqlens cu: [Int]) -> Tensor {
         let l = x.rows, d = x.lastDim, eps = VisionConfig.layerNormEps
         // [L, 3·D], rows laid out [3][heads][headDim]
-        let qkv = linear(layerNorm(x, weight: norm0Weight, bias: norm0Bias, eps: eps), wqkv, bias: wqkvBias)
+        let normed = layerNorm(x, weight: norm0Weight, bias: norm0Bias, eps: eps)
+        let qkv: Tensor
+        switch self.qkv {
+        case let .fused(w, b): qkv = linear(normed, w, bias: b)
+        case let .split(parts): qkv = Tensor.concatenate(lastAxis: parts.map { linear(normed, $0.0, bias: $0.1) })
+        }
         // [L, H, headDim] each
         var q = qkv.slice(lastAxis: 0..<d).reshaped([l, heads, headDim])
         var k = qkv.slice(lastAxis: d..<(2 * d)).reshaped([l, heads, headDim])
@@ -141,7 +151,7 @@ final class EncoderBlock {
         applyRotary(&k, angles: angles, layout: .interleaved)
         // non-causal, block-diagonal over images; tiled (no [L, L] scores), QKᵀ and PV in the model's precision
         let a = flashAttention(q: q, k: k, v: v, cuSeqlensQ: cu, cuSeqlensK: cu, scale: 1 / Float(headDim).squareRoot(),
-                               precision: wqkv.precision)
+                               precision: wo.precision)
         var h = x
         h += linear(a.reshaped([l, d]), wo, bias: woBias)
         // tanh-GELU MLP

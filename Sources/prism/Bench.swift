@@ -4,12 +4,15 @@ import PrismCore
 import PrismIO
 import PrismSAM
 import PrismVLM
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run benchmarks, reported as ratios against baselines measured in the same run.",
-        subcommands: [CoreBench.self, SamBenchCommand.self, VLMBenchCommand.self, EngineBench.self])
+        subcommands: [CoreBench.self, SamBenchCommand.self, VLMBench.self, PrefillBenchCommand.self, EngineBench.self])
 }
 
 /// Wall-clock seconds of the best of `runs` calls (after one warm-up).
@@ -197,13 +200,13 @@ struct SamBenchCommand: ParsableCommand {
     }
 }
 
-struct VLMBenchCommand: ParsableCommand {
+struct PrefillBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "vlm",
+        commandName: "prefill",
         abstract: "Kimi-VL: MoonViT on one image, text prefill and time to first token, against the GEMM rate of the same run.",
         discussion: """
         For the full A3B shape without 33 GB of weights: python3 Tools/make_random_checkpoint.py --preset full --layers 4 \
-        --out DIR, then prism bench vlm -m DIR. Rates count matrix-product FLOPs only (attention included, causal half).
+        --out DIR, then prism bench prefill -m DIR. Rates count matrix-product FLOPs only (attention included, causal half).
         """)
 
     @Option(name: .customShort("m"), help: "Kimi-VL model directory (config.json + safetensors).") var model: String
@@ -240,4 +243,109 @@ struct VLMBenchCommand: ParsableCommand {
             print(String(format: "time to first token, 1 image + %d text tokens (%d tokens)  %.2f s", question, r.ttftTokens, r.ttftSeconds))
         }
     }
+}
+
+/// Decode and prefill of a Kimi-VL model against the read-bandwidth roofline measured in the same run.
+struct VLMBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vlm",
+        abstract: "Kimi-VL decode and prefill speed against the memory-bandwidth roofline (Tools/bench/vlm adds llama.cpp).",
+        discussion: """
+        The roofline of decoding is the weight bytes one token reads (every text-model weight except the unused \
+        experts and embedding rows) divided by the read bandwidth measured here. Also times the two prefill paths \
+        of block-quantised weights (integer kernels vs. dequantised tiles into the float GEMM) on one layer's weights.
+        """)
+
+    @Option(name: .customShort("m"), help: "Model: checkpoint directory, GGUF text model, or a directory with a GGUF pair.")
+    var model: String
+    @Option(help: "Prompt tokens for the prefill measurement.") var promptTokens = 128
+    @Option(help: "Tokens decoded (after a warm-up of 4).") var decodeTokens = 32
+    @Option(help: "Prefill-path sweep over these row counts on one layer's weights (empty: skip).") var paths: [Int] = [1, 8, 16, 32, 64, 128]
+    @Flag(help: "Print one JSON object.") var json = false
+    @OptionGroup var precisionArguments: PrecisionArguments
+
+    func validate() throws {
+        guard promptTokens > 0 && decodeTokens > 0 else { throw ValidationError("token counts must be positive") }
+    }
+
+    func run() throws {
+        // Baseline: read-only streaming bandwidth on all threads (what decode does to its weights).
+        let bytes = 256 << 20
+        let src = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        memset(src, 1, bytes)
+        let tRead = bestTime(runs: 5) { _ = streamSum(src.assumingMemoryBound(to: SIMD16<Float>.self), count: bytes / 64) }
+        src.deallocate()
+        let bandwidth = Double(bytes) / tRead
+
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let files = try ModelFiles.resolve(URL(fileURLWithPath: model))
+        let m = try files.loadModel(precision: precisionArguments.resolve())
+        let loadSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        let parts = m.decoder.bytesPerDecodedToken
+        let perToken = parts.reduce(0) { $0 + $1.bytes }
+        let vocab = m.textConfig.vocabSize
+
+        // prefill: a prompt of ids spread over the vocabulary (Tools/bench/vlm/bench.py gives llama.cpp the same)
+        let prompt = (0..<promptTokens).map { ($0 * 7919 + 13) % min(vocab, 100_000) }
+        _ = try m.prefill(Prompt(tokens: Array(prompt.prefix(8))), cache: m.newCache())   // warm-up
+        let cache = m.newCache()
+        let tp = DispatchTime.now().uptimeNanoseconds
+        var logits = try m.prefill(Prompt(tokens: prompt), cache: cache)
+        let prefillSeconds = Double(DispatchTime.now().uptimeNanoseconds - tp) / 1e9
+
+        // decode: greedy, after 4 warm-up steps
+        var greedy: [Int] = []
+        func step() throws {
+            let next = logits.indices.max { logits[$0] < logits[$1] }!
+            greedy.append(next)
+            logits = try m.decode(token: next == m.mediaPadId ? 0 : next, cache: cache)
+        }
+        for _ in 0..<4 { try step() }
+        let td = DispatchTime.now().uptimeNanoseconds
+        for _ in 0..<decodeTokens { try step() }
+        let decodeSeconds = Double(DispatchTime.now().uptimeNanoseconds - td) / 1e9 / Double(decodeTokens)
+        let roofline = Double(perToken) / bandwidth
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let peakRSS = Int(usage.ru_maxrss) * 1024
+
+        var sweep: [(rows: Int, integer: Double, gemm: Double)] = []
+        if let w = sweepWeight(m), !paths.isEmpty {
+            for rows in paths where rows > 0 {
+                let x = Tensor(repeating: 0.5, shape: [rows, w.lastDim])
+                let ti = bestTime(runs: 3) { _ = quantizedLinear(x, w, path: .integer) }
+                let tg = bestTime(runs: 3) { _ = quantizedLinear(x, w, path: .dequantizedGEMM) }
+                sweep.append((rows, ti, tg))
+            }
+        }
+
+        if json {
+            let object: [String: Any] = [
+                "model": m.weightsSummary, "layers": m.textConfig.numHiddenLayers, "threads": Parallel.threads,
+                "kernels": QuantizedBlocks.Variant.selected.name, "read_bandwidth_gbs": bandwidth / 1e9,
+                "bytes_per_token": perToken, "roofline_tok_s": 1 / roofline, "decode_tok_s": 1 / decodeSeconds,
+                "decode_fraction_of_roofline": roofline / decodeSeconds, "prefill_tokens": promptTokens,
+                "prefill_tok_s": Double(promptTokens) / prefillSeconds, "load_seconds": loadSeconds, "peak_rss_bytes": peakRSS,
+                "prompt_ids": prompt, "greedy_ids": greedy,
+                "prefill_paths": sweep.map { ["rows": $0.rows, "integer_ms": $0.integer * 1e3, "dequantized_gemm_ms": $0.gemm * 1e3] },
+            ]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+            return
+        }
+        print("model: \(m.weightsSummary), \(m.textConfig.numHiddenLayers) layers · threads \(Parallel.threads) · kernels \(QuantizedBlocks.Variant.selected.name)")
+        print(String(format: "load                               %8.3f s   peak RSS %@", loadSeconds, formatBytes(peakRSS)))
+        print(String(format: "read bandwidth (baseline)          %8.2f GB/s", bandwidth / 1e9))
+        print(String(format: "weights read per token             %@ (%@)", formatBytes(perToken),
+                     parts.filter { $0.bytes > 0 }.map { "\($0.part) \(formatBytes($0.bytes))" }.joined(separator: ", ")))
+        print(String(format: "roofline decode                    %8.2f tok/s", 1 / roofline))
+        print(String(format: "decode                             %8.2f tok/s   %5.1f%% of roofline", 1 / decodeSeconds, 100 * roofline / decodeSeconds))
+        print(String(format: "prefill %4d tokens                 %8.2f tok/s", promptTokens, Double(promptTokens) / prefillSeconds))
+        if !sweep.isEmpty, let w = sweepWeight(m) {
+            print("prefill paths on \(w.name) \(w.dtype.rawValue) \(w.shape): rows, integer ms, dequantised GEMM ms")
+            for s in sweep { print(String(format: "  %4d  %8.3f  %8.3f  %@", s.rows, s.integer * 1e3, s.gemm * 1e3, s.integer <= s.gemm ? "integer" : "gemm")) }
+        }
+    }
+
+    /// A block-quantised weight of the first MoE layer (its first routed expert's gate projection).
+    func sweepWeight(_ m: KimiVL) -> TensorView? { m.decoder.sampleQuantizedWeight }
 }

@@ -70,14 +70,6 @@ final class ProgressBar: @unchecked Sendable {
     }
 }
 
-func formatBytes(_ bytes: UInt64) -> String {
-    let value = Double(bytes)
-    if value >= 1e9 { return String(format: "%.2f GB", value / 1e9) }
-    if value >= 1e6 { return String(format: "%.1f MB", value / 1e6) }
-    if value >= 1e3 { return String(format: "%.1f kB", value / 1e3) }
-    return "\(bytes) B"
-}
-
 /// Prints what `--skip-corrupt` skipped, one line each, on stderr.
 func reportSkipped(_ skipped: [String]) {
     guard !skipped.isEmpty else { return }

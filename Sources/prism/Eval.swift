@@ -102,8 +102,9 @@ struct EvalVQA: ParsableCommand {
         Exact match is reported for every type.
         """)
 
-    @Option(name: [.short, .customLong("model")], help: "Model directory (default: the embedded Weights/prism-vl-tiny).")
+    @Option(name: [.short, .customLong("model")], help: "Model directory or GGUF text model (default: the embedded Weights/prism-vl-tiny).")
     var model: String?
+    @Option(help: "Vision projector GGUF (mmproj) for a -m model.gguf.") var mmproj: String?
     @OptionGroup var dataArguments: EvalDataArguments
     @Option(help: "Write one JSON line per record (question, question_type, answer, prediction, correct).")
     var predictions: String?
@@ -118,8 +119,9 @@ struct EvalVQA: ParsableCommand {
             }
             return url
         }()
-        let vlm = try KimiVL.load(directory: dir, precision: precision)
-        let tokenizer = try TikTokenizer(directory: dir)
+        let files = model == nil ? ModelFiles.checkpoint(dir) : try ModelFiles.resolve(dir, mmproj: mmproj.map { URL(fileURLWithPath: $0) })
+        let vlm = try files.loadModel(precision: precision)
+        let tokenizer = try files.loadTokenizer()
         let template = try ChatTemplate.load()
         let stops = Set(template.stopTokenIDs(tokenizer))
         // greedy, each record on its own: no prefix reuse and the whole prompt in one prefill, so the numbers are

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PrismIO
 import PrismData
 
 struct InspectCommand: ParsableCommand {

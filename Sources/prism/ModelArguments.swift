@@ -4,6 +4,7 @@ import PrismChat
 import PrismCore
 import PrismIO
 import PrismTokenizer
+import PrismVLM
 
 extension PrecisionChoice: ExpressibleByArgument {}
 
@@ -30,31 +31,36 @@ struct PrecisionArguments: ParsableArguments {
 /// `-m DIR`, shared by every command that runs the vision-language model.
 struct ModelArguments: ParsableArguments {
     @Option(name: [.short, .customLong("model")],
-            help: "Model directory (config.json, safetensors, tiktoken.model). (default: the embedded Weights/prism-vl-tiny)")
+            help: "Model: a checkpoint directory (config.json, safetensors, tiktoken.model), a GGUF text model, or a directory holding a GGUF pair (text + mmproj). (default: the embedded Weights/prism-vl-tiny)")
     var model: String?
+
+    @Option(help: "Vision projector GGUF (mmproj) for a -m model.gguf; without it the model answers text only.")
+    var mmproj: String?
 
     @Option(help: "Chat template file or Prompts/ folder. (default: Prompts/kimi_vl_chat.json)")
     var template: String?
 
-    func directory() throws -> URL {
-        if let model { return URL(fileURLWithPath: model) }
+    func files() throws -> ModelFiles {
+        if let model { return try ModelFiles.resolve(URL(fileURLWithPath: model), mmproj: mmproj.map { URL(fileURLWithPath: $0) }) }
         guard let url = ProjectPaths.locate("Weights/prism-vl-tiny") else {
             throw UserError("no model given and the embedded default Weights/prism-vl-tiny is not installed: pass -m DIR")
         }
-        return url
+        if mmproj != nil { throw UserError("--mmproj goes with -m model.gguf") }
+        return .checkpoint(url)
     }
 
     /// Loads the engine, with a one-line progress note on a terminal (stderr) and silence otherwise.
     func loadEngine(precision: Precision) throws -> KimiVLEngine {
-        let dir = try directory()
+        let files = try files()
+        let dir = files.url
         let t0 = Date()
         if Terminal.stderrIsTTY { Terminal.writeErr("loading \(dir.lastPathComponent)…") }
-        let engine = try KimiVLEngine(directory: dir,
+        let engine = try KimiVLEngine(files: files,
                                       template: ChatTemplate.load(explicit: template.map { URL(fileURLWithPath: $0) }),
                                       precision: precision)
         if Terminal.stderrIsTTY {
-            Terminal.writeErr(String(format: "\r\u{1B}[2mloaded %@ in %.1f s\u{1B}[0m\u{1B}[K\n", dir.lastPathComponent,
-                                     Date().timeIntervalSince(t0)))
+            Terminal.writeErr(String(format: "\r\u{1B}[2mloaded %@ (%@) in %.1f s\u{1B}[0m\u{1B}[K\n", dir.lastPathComponent,
+                                     engine.model.weightsSummary, Date().timeIntervalSince(t0)))
         }
         return engine
     }

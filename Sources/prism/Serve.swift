@@ -50,10 +50,11 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let dir = try modelArguments.directory()
+        let files = try modelArguments.files()
+        let dir = files.url
         let template = try ChatTemplate.load(explicit: modelArguments.template.map { URL(fileURLWithPath: $0) })
         let precision = try precisionArguments.resolve()
-        let chat = try KimiVLEngine(directory: dir, template: template, precision: precision,
+        let chat = try KimiVLEngine(files: files, template: template, precision: precision,
                                     options: EngineOptions(maxBatch: parallel, prefillChunk: prefillChunk))
         let samDir = samModel.map { URL(fileURLWithPath: $0) } ?? ProjectPaths.locate(SegmentCommand.defaultModel)
         let sam = try samDir.map { try SamPredictor(directory: $0, precision: precision) }

@@ -101,9 +101,10 @@ final class AskCommandTests: XCTestCase {
         XCTAssertEqual(missing.status, 1)
         XCTAssertEqual(missing.stdout, "")
         XCTAssertEqual(missing.stderr, "Error: /no/such.png: cannot read image: No such file or directory\n")
-        let noConfig = try prism(["ask", "-m", "/tmp", "-p", "hi"])
+        let emptyDir = temporaryDirectory()
+        let noConfig = try prism(["ask", "-m", emptyDir.path, "-p", "hi"])
         XCTAssertEqual(noConfig.status, 1)
-        XCTAssertEqual(noConfig.stderr, "Error: /tmp/config.json: file not found\n")
+        XCTAssertEqual(noConfig.stderr, "Error: \(emptyDir.path): neither a checkpoint (config.json) nor a GGUF text model (*.gguf)\n")
         let empty = try prism(["ask", "-m", model], stdin: "  \n")
         XCTAssertEqual(empty.status, 1)
         XCTAssertEqual(empty.stderr, "Error: the question is empty\n")
@@ -134,5 +135,32 @@ final class AskCommandTests: XCTestCase {
         let r = try prism(["segment", image, "--point", "10,10", "--output", "/sys/prism-test-out"])
         XCTAssertEqual(r.status, 1)
         XCTAssertEqual(r.stderr, "Error: /sys/prism-test-out: cannot write: Operation not permitted\n")
+    }
+
+    /// `prism quantize` writes a GGUF pair that `prism ask` runs from its directory (or file + --mmproj) with the
+    /// same greedy answer as the bf16 checkpoint for --type bf16, and shows the type and size in the stats line.
+    func testQuantizeThenAskFromGGUF() throws {
+        let out = temporaryDirectory()
+        for type in ["bf16", "q8_0"] {
+            let q = try prism(["quantize", "-m", model, "-o", out.appendingPathComponent(type).path, "--type", type])
+            XCTAssertEqual(q.status, 0, q.stderr)
+            XCTAssertEqual(q.stdout.split(separator: "\n").count, 3, q.stdout)
+        }
+        let ask = ["-p", "what is it?", "--image", image, "--temp", "0", "--max-tokens", "6"]
+        let reference = try prism(["ask", "-m", model] + ask)
+        let bf16 = try prism(["ask", "-m", out.appendingPathComponent("bf16").path] + ask)
+        XCTAssertEqual(bf16.status, 0, bf16.stderr)
+        XCTAssertEqual(bf16.stdout, reference.stdout)
+        XCTAssertTrue(bf16.stderr.contains("BF16 GGUF "), bf16.stderr)
+        let files = try FileManager.default.contentsOfDirectory(atPath: out.appendingPathComponent("q8_0").path).sorted()
+        XCTAssertEqual(files.count, 2, "\(files)")
+        let text = files.first { !$0.hasPrefix("mmproj-") }!, mmproj = files.first { $0.hasPrefix("mmproj-") }!
+        let q8 = try prism(["ask", "-m", out.appendingPathComponent("q8_0/\(text)").path,
+                            "--mmproj", out.appendingPathComponent("q8_0/\(mmproj)").path] + ask)
+        XCTAssertEqual(q8.status, 0, q8.stderr)
+        XCTAssertTrue(q8.stderr.contains("Q8_0 GGUF "), q8.stderr)
+        let wrong = try prism(["ask", "-m", out.appendingPathComponent("q8_0/\(mmproj)").path, "-p", "hi"])
+        XCTAssertEqual(wrong.status, 1)
+        XCTAssertEqual(wrong.stderr, "Error: \(out.appendingPathComponent("q8_0/\(mmproj)").path): an mmproj (vision) file, not a text model; pass it with --mmproj\n")
     }
 }

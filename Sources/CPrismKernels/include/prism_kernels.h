@@ -42,4 +42,30 @@ void prism_layernorm_row(const float *src, float *dst, size_t n, const float *w,
 enum { PRISM_ACT_GELU = 1, PRISM_ACT_GELU_TANH = 2, PRISM_ACT_SILU = 3, PRISM_ACT_SIGMOID = 4 };
 void prism_activation(float *x, size_t n, int kind);
 
+// ---- GGUF block-quantised weights (quant_ref.c, quant_dot.c) -----------------------------------------
+// Type ids are ggml's (GGUF tensor type field).
+enum { PRISM_Q4_0 = 2, PRISM_Q5_0 = 6, PRISM_Q8_0 = 8, PRISM_Q4_K = 12, PRISM_Q5_K = 13, PRISM_Q6_K = 14 };
+// Values per block and bytes per block (0 for a type this library does not know).
+size_t prism_q_block_elems(int type);
+size_t prism_q_block_bytes(int type);
+// llama.cpp's deterministic reference quantisers (byte-identical files) and its dequantisers, for n values
+// (a multiple of the block size; returns -1 otherwise or for an unknown type).
+int prism_quantize_row(int type, const float *x, void *y, size_t n);
+int prism_dequantize_row(int type, const void *x, float *y, size_t n);
+// Activations for the integer dot products: int8 blocks of 32 (for Q4_0/Q5_0/Q8_0) or of 256 (K-types).
+size_t prism_q_act_row_bytes(int type, size_t n);
+int prism_quantize_activation(int type, const float *x, void *xq, size_t n);
+// y[i·ldy + r] = W[r] · x_i for weight rows r in [row0, row1) and m activation rows (quantised, xq_stride
+// bytes apart). W rows are row_bytes apart, cols values each. Uses the best kernel variant the CPU runs.
+void prism_qgemv(int type, const void *w, size_t row_bytes, size_t cols, const void *xq, size_t xq_stride,
+                 size_t m, size_t row0, size_t row1, float *y, size_t ldy);
+// Kernel variants: 0 portable C, 1 AVX2, 2 AVX-VNNI, 3 AVX512-VNNI. The dispatcher uses the best supported one;
+// tests run each supported one against the portable reference.
+enum { PRISM_ISA_PORTABLE = 0, PRISM_ISA_AVX2 = 1, PRISM_ISA_AVXVNNI = 2, PRISM_ISA_AVX512VNNI = 3, PRISM_ISA_COUNT = 4 };
+int prism_q_isa_supported(int isa);
+int prism_q_isa_selected(void);
+const char *prism_q_isa_name(int isa);
+// One dot product (nblocks blocks) with a given variant; returns 0 and stores it in *out, -1 if unsupported.
+int prism_qdot_isa(int isa, int type, const void *w, const void *xq, size_t nblocks, float *out);
+
 #endif

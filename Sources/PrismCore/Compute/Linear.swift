@@ -15,7 +15,7 @@ let widenBlockElements = 1 << 20
 public func linear(_ x: Tensor, _ w: TensorView, bias: TensorView? = nil) -> Tensor {
     precondition(w.shape.count == 2 && w.shape[1] == x.lastDim,
                  "linear \(w.name): input \(x.shape) does not match weight \(w.shape)")
-    var y = denseLinear(x, w)
+    var y = w.dtype.isBlockQuantized ? quantizedLinear(x, w) : denseLinear(x, w)
     if let bias {
         precondition(bias.count == w.shape[0], "linear \(bias.name): bias \(bias.shape) for \(w.shape[0]) outputs")
         y.addInPlace(bias.toTensor())

@@ -1,0 +1,230 @@
+// Fused dequantise + dot products of GGUF weight rows with quantised activations, and the row-range GEMV
+// that decode runs over the cores. Variants: the portable reference (quant_ref.c), AVX2, and for the
+// 32-value types AVX-VNNI / AVX512-VNNI (vpdpbusd instead of maddubs + madd). The K-types scale every
+// 16/32 products by a sub-block scale before summing, which VNNI cannot fold in, so those variants use the
+// AVX2 K-type kernels. The variant is chosen once from cpuid; one that the CPU lacks is never selected.
+#include "prism_kernels.h"
+#include "quant_blocks.h"
+#include <stddef.h>
+#include <string.h>
+
+static int type_index(int type) {
+    switch (type) {
+    case PRISM_Q4_0: return 0;
+    case PRISM_Q5_0: return 1;
+    case PRISM_Q8_0: return 2;
+    case PRISM_Q4_K: return 3;
+    case PRISM_Q5_K: return 4;
+    case PRISM_Q6_K: return 5;
+    default: return -1;
+    }
+}
+#define NTYPES 6
+
+typedef float (*dot_fn)(const void *w, const void *x, size_t nb);
+
+static float ref_q4_0(const void *w, const void *x, size_t nb) { return prism_qdot_ref(PRISM_Q4_0, w, x, nb); }
+static float ref_q5_0(const void *w, const void *x, size_t nb) { return prism_qdot_ref(PRISM_Q5_0, w, x, nb); }
+static float ref_q8_0(const void *w, const void *x, size_t nb) { return prism_qdot_ref(PRISM_Q8_0, w, x, nb); }
+static float ref_q4_K(const void *w, const void *x, size_t nb) { return prism_qdot_ref(PRISM_Q4_K, w, x, nb); }
+static float ref_q5_K(const void *w, const void *x, size_t nb) { return prism_qdot_ref(PRISM_Q5_K, w, x, nb); }
+static float ref_q6_K(const void *w, const void *x, size_t nb) { return prism_qdot_ref(PRISM_Q6_K, w, x, nb); }
+
+static dot_fn kernels[PRISM_ISA_COUNT][NTYPES] = {
+    {ref_q4_0, ref_q5_0, ref_q8_0, ref_q4_K, ref_q5_K, ref_q6_K},
+};
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define TARGET __attribute__((target("avx2,fma,f16c")))
+#define SFX(name) name##_avx2
+#define MULSUM(u, s) _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1))
+#include "quant_dot_x86.h"
+
+#define TARGET __attribute__((target("avx2,fma,f16c,avxvnni")))
+#define SFX(name) name##_avxvnni
+#define MULSUM(u, s) _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s)
+#include "quant_dot_x86.h"
+
+#define TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512vnni")))
+#define SFX(name) name##_avx512vnni
+#define MULSUM(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s)
+#include "quant_dot_x86.h"
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+// Q4_K: per super-block, the 8 sub-block sums Σ q·x are scaled by their 6-bit scales in int32; the mins
+// term uses the activation's 16-value sums. Scales unpacked with 32-bit masks (layout in quant_blocks.h).
+AVX2 static inline void unpack_k_scales(const uint8_t *s12, uint8_t sc[8], uint8_t mn[8]) {
+    uint32_t u[3];
+    memcpy(u, s12, 12);
+    const uint32_t lo6 = 0x3f3f3f3f, lo4 = 0x0f0f0f0f, lo2 = 0x03030303;
+    uint32_t out[4];
+    out[0] = u[0] & lo6;                                         // sc0-3
+    out[1] = (u[2] & lo4) | (((u[0] >> 6) & lo2) << 4);          // sc4-7
+    out[2] = u[1] & lo6;                                         // m0-3
+    out[3] = ((u[2] >> 4) & lo4) | (((u[1] >> 6) & lo2) << 4);   // m4-7
+    memcpy(sc, out, 8);
+    memcpy(mn, out + 2, 8);
+}
+
+// Σ_j mins[j] · (bsums[2j] + bsums[2j+1]) as 8 int32 lanes.
+AVX2 static inline __m256i k_mins_term(const uint8_t mn[8], const int16_t *bsums) {
+    __m256i pairs = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums), _mm256_set1_epi16(1));
+    __m256i m32 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mn));
+    return _mm256_mullo_epi32(pairs, m32);
+}
+
+// Q4_K and Q5_K share everything but the 5th bits: blocks `stride` bytes apart with d, dmin and the scales at
+// the start, the 5th bits at `qh_at` (0: none, Q4_K) and the nibbles at `qs_at`. Inlined per type.
+AVX2 static inline float dot_k45_avx2(const uint8_t *w, size_t stride, size_t qh_at, size_t qs_at, const act_q8_K *x, size_t nb) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    for (size_t i = 0; i < nb; i++, w += stride) {
+        uint16_t d16, dmin16;
+        memcpy(&d16, w, 2); memcpy(&dmin16, w + 2, 2);
+        uint8_t sc[8], mn[8];
+        unpack_k_scales(w + 4, sc, mn);
+        const __m256i qh = qh_at ? _mm256_loadu_si256((const __m256i *)(w + qh_at)) : _mm256_setzero_si256();
+        // the 8 scales as int16 in both 128-bit lanes; scale j is broadcast by one byte shuffle
+        const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));
+        __m256i sumi = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(w + qs_at + 32 * c));
+            __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            if (qh_at) {
+                __m128i sa = _mm_cvtsi32_si128(2 * c), sb = _mm_cvtsi32_si128(2 * c + 1);
+                lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(qh, sa), one), 4));
+                hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(qh, sb), one), 4));
+            }
+            __m256i pa = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c)));
+            __m256i pb = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c + 32)));
+            pa = _mm256_madd_epi16(pa, _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(0x0101 * 4 * c + 0x0100))));
+            pb = _mm256_madd_epi16(pb, _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(0x0101 * (4 * c + 2) + 0x0100))));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pa, pb));
+        }
+        const float d = _cvtsh_ss(d16) * x[i].d, dmin = _cvtsh_ss(dmin16) * x[i].d;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(k_mins_term(mn, x[i].bsums)), accm);
+    }
+    return hsum_avx2(_mm256_sub_ps(acc, accm));
+}
+
+AVX2 static float dot_q4_K_avx2(const void *w, const void *x, size_t nb) {
+    return dot_k45_avx2(w, sizeof(blk_q4_K), 0, offsetof(blk_q4_K, qs), x, nb);
+}
+
+AVX2 static float dot_q5_K_avx2(const void *w, const void *x, size_t nb) {
+    return dot_k45_avx2(w, sizeof(blk_q5_K), offsetof(blk_q5_K, qh), offsetof(blk_q5_K, qs), x, nb);
+}
+
+// Q6_K: 6-bit values 0..63 as the unsigned operand; the −32 offset is applied once per super-block from
+// the activation's 16-value sums, scaled by the same int8 group scales.
+AVX2 static float dot_q6_K_avx2(const void *wv, const void *xv, size_t nb) {
+    const blk_q6_K *w = wv;
+    const act_q8_K *x = xv;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    // byte shuffles that spread group scales 2k (low 128 bits) and 2k+1 (high) from 8 int16 scales
+    __m256i pick[4];
+    for (int k = 0; k < 4; k++) {
+        pick[k] = _mm256_set_m128i(_mm_set1_epi16((short)(0x0101 * (4 * k + 2) + 0x0100)),
+                                   _mm_set1_epi16((short)(0x0101 * 4 * k + 0x0100)));
+    }
+    __m256 acc = _mm256_setzero_ps();
+    for (size_t i = 0; i < nb; i++) {
+        const int8_t *sc = w[i].scales;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            __m256i ql0 = _mm256_loadu_si256((const __m256i *)(w[i].ql + 64 * h));
+            __m256i ql1 = _mm256_loadu_si256((const __m256i *)(w[i].ql + 64 * h + 32));
+            __m256i qh = _mm256_loadu_si256((const __m256i *)(w[i].qh + 32 * h));
+            // 6-bit values: low nibble | two high bits moved to bits 4-5 (16-bit shifts stay inside the bytes
+            // once masked with 0x30)
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+            q[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+            const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(sc + 8 * h))));
+            for (int k = 0; k < 4; k++) {
+                __m256i p = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(x[i].qs + 128 * h + 32 * k)));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, _mm256_shuffle_epi8(sc16, pick[k])));
+            }
+        }
+        __m256i corr = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)x[i].bsums),
+                                         _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc)));
+        sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(corr, 5));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w[i].d) * x[i].d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum_avx2(acc);
+}
+
+static int cpu_has(int isa) {
+    __builtin_cpu_init();
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    switch (isa) {
+    case PRISM_ISA_PORTABLE: return 1;
+    case PRISM_ISA_AVX2: return avx2;
+    case PRISM_ISA_AVXVNNI: return avx2 && __builtin_cpu_supports("avxvnni");
+    case PRISM_ISA_AVX512VNNI:
+        return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("avx512vnni");
+    default: return 0;
+    }
+}
+
+static void fill_x86_tables(void) {
+    dot_fn avx2[NTYPES] = {dot_q4_0_avx2, dot_q5_0_avx2, dot_q8_0_avx2, dot_q4_K_avx2, dot_q5_K_avx2, dot_q6_K_avx2};
+    dot_fn vnni[NTYPES] = {dot_q4_0_avxvnni, dot_q5_0_avxvnni, dot_q8_0_avxvnni, dot_q4_K_avx2, dot_q5_K_avx2, dot_q6_K_avx2};
+    dot_fn v512[NTYPES] = {dot_q4_0_avx512vnni, dot_q5_0_avx512vnni, dot_q8_0_avx512vnni, dot_q4_K_avx2, dot_q5_K_avx2, dot_q6_K_avx2};
+    memcpy(kernels[PRISM_ISA_AVX2], avx2, sizeof avx2);
+    memcpy(kernels[PRISM_ISA_AVXVNNI], vnni, sizeof vnni);
+    memcpy(kernels[PRISM_ISA_AVX512VNNI], v512, sizeof v512);
+}
+#else
+static int cpu_has(int isa) { return isa == PRISM_ISA_PORTABLE; }
+static void fill_x86_tables(void) {}
+#endif
+
+// Selected once; all variants' tables are filled before any is read.
+static int selected_isa = -1;
+
+static int ensure_init(void) {
+    int s = __atomic_load_n(&selected_isa, __ATOMIC_ACQUIRE);
+    if (s >= 0) return s;
+    fill_x86_tables();
+    int best = PRISM_ISA_PORTABLE;
+    for (int isa = 1; isa < PRISM_ISA_COUNT; isa++) if (cpu_has(isa)) best = isa;
+    __atomic_store_n(&selected_isa, best, __ATOMIC_RELEASE);
+    return best;
+}
+
+int prism_q_isa_supported(int isa) { ensure_init(); return isa >= 0 && isa < PRISM_ISA_COUNT && cpu_has(isa); }
+
+int prism_q_isa_selected(void) { return ensure_init(); }
+
+const char *prism_q_isa_name(int isa) {
+    static const char *names[PRISM_ISA_COUNT] = {"portable", "avx2", "avx-vnni", "avx512-vnni"};
+    return isa >= 0 && isa < PRISM_ISA_COUNT ? names[isa] : "unknown";
+}
+
+int prism_qdot_isa(int isa, int type, const void *w, const void *xq, size_t nblocks, float *out) {
+    int t = type_index(type);
+    if (t < 0 || !prism_q_isa_supported(isa)) return -1;
+    *out = kernels[isa][t](w, xq, nblocks);
+    return 0;
+}
+
+void prism_qgemv(int type, const void *w, size_t row_bytes, size_t cols, const void *xq, size_t xq_stride,
+                 size_t m, size_t row0, size_t row1, float *y, size_t ldy) {
+    int t = type_index(type);
+    if (t < 0) return;
+    dot_fn dot = kernels[ensure_init()][t];
+    size_t nb = cols / prism_q_block_elems(type);
+    const char *wb = (const char *)w, *xb = (const char *)xq;
+    for (size_t r = row0; r < row1; r++) {
+        const void *wr = wb + r * row_bytes;
+        for (size_t i = 0; i < m; i++) y[i * ldy + r] = dot(wr, xb + i * xq_stride, nb);
+    }
+}

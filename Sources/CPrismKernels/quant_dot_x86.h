@@ -1,0 +1,95 @@
+// Dot products of the 32-value block types (Q8_0, Q4_0, Q5_0) with int8 activations, written once for the
+// x86 variants that differ only in how unsigned×signed byte products are summed. quant_dot.c includes this
+// file once per variant after defining
+//   TARGET        the target attribute           SFX(name)    the variant's function name
+//   MULSUM(u, s)  int32 ×8: each lane the sum of 4 adjacent u8·s8 products (AVX2: maddubs + madd by ones,
+//                 which never saturates here because |u| ≤ 128 and |s| ≤ 127; VNNI: one vpdpbusd)
+// and undefines them again at the end (no include guard on purpose). Weights are made signed and moved
+// into the unsigned operand with the sign trick: |w| · (x·sign(w)) = w·x.
+
+TARGET static inline float SFX(hsum)(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+// w·x summed per 4 lanes for signed w and x.
+TARGET static inline __m256i SFX(mulsum_signed)(__m256i w, __m256i x) {
+    return MULSUM(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+}
+
+// Nibbles of 16 bytes as 32 values: low nibbles are values 0-15, high nibbles values 16-31.
+TARGET static inline __m256i SFX(nibbles32)(const uint8_t *p) {
+    __m128i raw = _mm_loadu_si128((const __m128i *)p);
+    __m256i both = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
+    return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+// Byte k = 0x10 where bit k of `bits` is set, else 0.
+TARGET static inline __m256i SFX(bits_to_0x10)(uint32_t bits) {
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                            2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i select = _mm256_set1_epi64x(0x8040201008040201LL);
+    __m256i b = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), spread);
+    b = _mm256_cmpeq_epi8(_mm256_and_si256(b, select), select);
+    return _mm256_and_si256(b, _mm256_set1_epi8(0x10));
+}
+
+TARGET static float SFX(dot_q8_0)(const void *wv, const void *xv, size_t nb) {
+    const blk_q8_0 *w = wv;
+    const act_q8_32 *x = xv;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m256i p0 = SFX(mulsum_signed)(_mm256_loadu_si256((const __m256i *)w[i].qs), _mm256_loadu_si256((const __m256i *)x[i].qs));
+        __m256i p1 = SFX(mulsum_signed)(_mm256_loadu_si256((const __m256i *)w[i + 1].qs), _mm256_loadu_si256((const __m256i *)x[i + 1].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w[i].d) * x[i].d), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w[i + 1].d) * x[i + 1].d), _mm256_cvtepi32_ps(p1), acc1);
+    }
+    for (; i < nb; i++) {
+        __m256i p = SFX(mulsum_signed)(_mm256_loadu_si256((const __m256i *)w[i].qs), _mm256_loadu_si256((const __m256i *)x[i].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w[i].d) * x[i].d), _mm256_cvtepi32_ps(p), acc0);
+    }
+    return SFX(hsum)(_mm256_add_ps(acc0, acc1));
+}
+
+TARGET static float SFX(dot_q4_0)(const void *wv, const void *xv, size_t nb) {
+    const blk_q4_0 *w = wv;
+    const act_q8_32 *x = xv;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    const __m256i eight = _mm256_set1_epi8(8);
+    size_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m256i q0 = _mm256_sub_epi8(SFX(nibbles32)(w[i].qs), eight);
+        __m256i q1 = _mm256_sub_epi8(SFX(nibbles32)(w[i + 1].qs), eight);
+        __m256i p0 = SFX(mulsum_signed)(q0, _mm256_loadu_si256((const __m256i *)x[i].qs));
+        __m256i p1 = SFX(mulsum_signed)(q1, _mm256_loadu_si256((const __m256i *)x[i + 1].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w[i].d) * x[i].d), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w[i + 1].d) * x[i + 1].d), _mm256_cvtepi32_ps(p1), acc1);
+    }
+    for (; i < nb; i++) {
+        __m256i q = _mm256_sub_epi8(SFX(nibbles32)(w[i].qs), eight);
+        __m256i p = SFX(mulsum_signed)(q, _mm256_loadu_si256((const __m256i *)x[i].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w[i].d) * x[i].d), _mm256_cvtepi32_ps(p), acc0);
+    }
+    return SFX(hsum)(_mm256_add_ps(acc0, acc1));
+}
+
+TARGET static float SFX(dot_q5_0)(const void *wv, const void *xv, size_t nb) {
+    const blk_q5_0 *w = wv;
+    const act_q8_32 *x = xv;
+    __m256 acc = _mm256_setzero_ps();
+    const __m256i sixteen = _mm256_set1_epi8(16);
+    for (size_t i = 0; i < nb; i++) {
+        uint32_t qh; memcpy(&qh, w[i].qh, 4);
+        __m256i q = _mm256_or_si256(SFX(nibbles32)(w[i].qs), SFX(bits_to_0x10)(qh));
+        __m256i p = SFX(mulsum_signed)(_mm256_sub_epi8(q, sixteen), _mm256_loadu_si256((const __m256i *)x[i].qs));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w[i].d) * x[i].d), _mm256_cvtepi32_ps(p), acc);
+    }
+    return SFX(hsum)(acc);
+}
+
+#undef TARGET
+#undef SFX
+#undef MULSUM

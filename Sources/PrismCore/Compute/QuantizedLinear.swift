@@ -1,0 +1,142 @@
+// `linear` for GGUF block-quantised weights (Q4_0, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K), which stay in their
+// blocks in the memory map. Two paths:
+//  - integer: the input rows are quantised to int8 blocks once (llama.cpp's scheme: 32-value blocks for the
+//    32-types, 256-value blocks with 16-value sums for the K-types) and fused dequantise+dot kernels run
+//    over the weight rows, split across the cores. Each weight byte is read once for all input rows, which
+//    is what bandwidth-bound decoding needs, and it doubles as an int8 GEMM for short prompts.
+//  - dequantised GEMM: tiles of weight rows are widened to float and handed to the dense path, so prompt
+//    processing uses the float GEMM backend (and whatever that backend becomes).
+import CPrismKernels
+
+public enum QuantizedLinearPath: Sendable {
+    /// Integer kernels up to `quantizedIntegerRows` input rows, the dequantised GEMM above.
+    case automatic, integer, dequantizedGEMM
+}
+
+/// Input rows up to which the integer kernels beat widening tiles for the float GEMM: `prism bench vlm` on this
+/// AVX2 machine measured the integer path faster at every size up to 128 rows (Tools/bench/vlm/README.md);
+/// beyond that the activations outgrow L2 and the GEMM's blocking wins.
+public let quantizedIntegerRows = 128
+
+/// y = x · Wᵀ for a block-quantised W [out, in]. x: [..., in] → [..., out].
+public func quantizedLinear(_ x: Tensor, _ w: TensorView, path: QuantizedLinearPath = .automatic) -> Tensor {
+    precondition(w.dtype.isBlockQuantized && w.shape.count == 2 && w.shape[1] == x.lastDim,
+                 "quantizedLinear \(w.name): \(w.dtype.rawValue) \(w.shape) for input \(x.shape)")
+    let useInteger: Bool
+    switch path {
+    case .automatic: useInteger = x.rows <= quantizedIntegerRows
+    case .integer: useInteger = true
+    case .dequantizedGEMM: useInteger = false
+    }
+    return useInteger ? integerLinear(x, w) : dequantizedLinear(x, w)
+}
+
+/// The input rows quantised for `w`'s integer kernels: m rows of `stride` bytes.
+public struct QuantizedActivations {
+    let bytes: UnsafeMutableRawBufferPointer
+    public let rows: Int, stride: Int
+    let type: Int32
+
+    public init(_ x: Tensor, for dtype: DType) {
+        let type = dtype.ggmlType!, k = x.lastDim
+        self.type = type
+        rows = x.rows
+        stride = Int(prism_q_act_row_bytes(type, k))
+        bytes = .allocate(byteCount: max(1, rows * stride), alignment: 64)
+        let (b, s, r) = (bytes, stride, rows)
+        x.data.withUnsafeBufferPointer { px in
+            Parallel.forEach(r, minChunk: 8) { range in
+                for i in range { prism_quantize_activation(type, px.baseAddress! + i * k, b.baseAddress! + i * s, k) }
+            }
+        }
+    }
+
+    public func deallocate() { bytes.deallocate() }
+
+    /// y[i, r] for weight rows `range` of w (y has `ldy` columns).
+    func gemv(_ w: TensorView, rows range: Range<Int>, into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        prism_qgemv(type, w.bytes.baseAddress!, w.rowBytes, w.lastDim, bytes.baseAddress!, stride, rows,
+                    range.lowerBound, range.upperBound, y, ldy)
+    }
+}
+
+func integerLinear(_ x: Tensor, _ w: TensorView) -> Tensor {
+    let outF = w.shape[0]
+    var outShape = x.shape; outShape[outShape.count - 1] = outF
+    let xq = QuantizedActivations(x, for: w.dtype)
+    defer { xq.deallocate() }
+    return Tensor(shape: outShape, unsafeUninitialized: { out in
+        let y = out.baseAddress!
+        Parallel.forEach(outF, pieces: 4 * Parallel.threads, minChunk: 16) { r in xq.gemv(w, rows: r, into: y, ldy: outF) }
+    })
+}
+
+/// Widens tiles of weight rows (in parallel) and runs the dense float path on each.
+func dequantizedLinear(_ x: Tensor, _ w: TensorView) -> Tensor {
+    let outF = w.shape[0], inF = w.shape[1], m = x.rows
+    var outShape = x.shape; outShape[outShape.count - 1] = outF
+    let tileRows = max(1, min(outF, widenBlockElements / max(1, inF)))
+    let x2 = x.reshaped([m, inF])
+    return Tensor(shape: outShape, unsafeUninitialized: { out in
+        var r0 = 0
+        while r0 < outF {
+            let r = min(tileRows, outF - r0)
+            let tile = Tensor(shape: [r, inF], unsafeUninitialized: { t in
+                Parallel.forEach(r, minChunk: 8) { rows in
+                    w.widen(from: (r0 + rows.lowerBound) * inF, count: rows.count * inF, into: t.baseAddress! + rows.lowerBound * inF)
+                }
+            })
+            // [m, r], the tile seen in place as an f32 weight
+            let y = tile.data.withUnsafeBytes { raw in
+                denseLinear(x2, TensorView(name: w.name, dtype: .f32, shape: [r, inF], bytes: raw, owner: nil))
+            }
+            y.data.withUnsafeBufferPointer { py in
+                for i in 0..<m { (out.baseAddress! + i * outF + r0).update(from: py.baseAddress! + i * r, count: r) }
+            }
+            r0 += r
+        }
+    })
+}
+
+/// Several products y_j = x_j · W_jᵀ computed in one pass over the cores: decoding runs a handful of small
+/// GEMVs per layer (every routed expert's gate and up projections), and one split of all their rows keeps
+/// both cores busy without a thread hand-off per matrix. Inputs shared by several weights (the same tensor
+/// storage) are quantised once. Falls back to `linear` per job unless every weight is block-quantised and
+/// every input has few rows.
+public func linearBatch(_ jobs: [(x: Tensor, w: TensorView)]) -> [Tensor] {
+    guard jobs.allSatisfy({ $0.w.dtype.isBlockQuantized && $0.x.rows <= quantizedIntegerRows && $0.w.shape.count == 2
+                             && $0.w.shape[1] == $0.x.lastDim }) else {
+        return jobs.map { linear($0.x, $0.w) }
+    }
+    // quantise each distinct (input storage, activation format) once
+    var acts: [QuantizedActivations] = [], actIndex: [Int] = []
+    var seen: [String: Int] = [:]
+    for j in jobs {
+        let k = j.w.dtype.blockElements == 256
+        let key = j.x.data.withUnsafeBufferPointer { "\(Int(bitPattern: $0.baseAddress)):\($0.count):\(k)" }
+        if let i = seen[key] { actIndex.append(i); continue }
+        seen[key] = acts.count
+        actIndex.append(acts.count)
+        acts.append(QuantizedActivations(j.x, for: j.w.dtype))
+    }
+    defer { for a in acts { a.deallocate() } }
+    let outs = jobs.map { j -> UnsafeMutablePointer<Float> in .allocate(capacity: max(1, j.x.rows * j.w.shape[0])) }
+    defer { for o in outs { o.deallocate() } }
+    // one index space over every job's rows
+    var starts = [0]
+    for j in jobs { starts.append(starts.last! + j.w.shape[0]) }
+    Parallel.forEach(starts.last!, pieces: 4 * Parallel.threads, minChunk: 16) { range in
+        var i = range.lowerBound
+        var job = starts.lastIndex { $0 <= i }!
+        while i < range.upperBound {
+            while starts[job + 1] <= i { job += 1 }
+            let r0 = i - starts[job], r1 = min(jobs[job].w.shape[0], range.upperBound - starts[job])
+            acts[actIndex[job]].gemv(jobs[job].w, rows: r0..<r1, into: outs[job], ldy: jobs[job].w.shape[0])
+            i = starts[job] + r1
+        }
+    }
+    return jobs.enumerated().map { n, j in
+        var shape = j.x.shape; shape[shape.count - 1] = j.w.shape[0]
+        return Tensor(shape: shape, unsafeUninitialized: { $0.baseAddress!.update(from: outs[n], count: $0.count) })
+    }
+}

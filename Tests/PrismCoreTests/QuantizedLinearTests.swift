@@ -1,0 +1,49 @@
+import PrismCore
+import PrismTestSupport
+import XCTest
+
+/// `linear` with block-quantised weights: both paths against the float product with the dequantised weight.
+final class QuantizedLinearTests: XCTestCase {
+    func check(_ t: DType, rows m: Int, out: Int = 48, in k: Int = 512) {
+        var rng = SplitMix64(seed: UInt64(m * 31 + k))
+        let w = (0..<(out * k)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let x = Tensor(shape: [m, k], data: (0..<(m * k)).map { _ in Float.random(in: -2...2, using: &rng) })
+        let q = QuantizedBlocks.quantize(w, as: t)
+        let wDeq = Tensor(shape: [out, k], data: QuantizedBlocks.dequantize(q, as: t))
+        let expected = linear(x, wDeq)
+        // error budget of the int8 activations: 1/127 of each block's largest |x| times Σ|w|, generously
+        let tol = 2.0 / 127 * 2 * Float(k) * 0.5 / Float(k).squareRoot()
+        q.withUnsafeBytes { raw in
+            let view = TensorView(name: "w", dtype: t, shape: [out, k], bytes: raw, owner: nil)
+            let viaLinear = linear(x, view)
+            let integer = quantizedLinear(x, view, path: .integer)
+            let gemm = quantizedLinear(x, view, path: .dequantizedGEMM)
+            XCTAssertEqual(viaLinear.shape, [m, out])
+            assertClose(integer, expected, atol: tol, rtol: 0, "\(t.rawValue) integer m=\(m)")
+            assertClose(gemm, expected, atol: 1e-3, rtol: 1e-4, "\(t.rawValue) dequantised GEMM m=\(m)")
+            assertClose(viaLinear, m <= quantizedIntegerRows ? integer : gemm, atol: 0, rtol: 0, "\(t.rawValue) dispatch m=\(m)")
+        }
+    }
+
+    func testEveryTypeBothPaths() {
+        for t in [DType.q4_0, .q5_0, .q8_0, .q4K, .q5K, .q6K] {
+            for m in [1, 3, 40, 130] { check(t, rows: m) }
+        }
+    }
+
+    /// Batched input [B, T, in] keeps its leading shape, and a bias is added after the product.
+    func testLeadingShapeAndBias() {
+        let k = 64, out = 5
+        let w = (0..<(out * k)).map { Float($0 % 13) / 13 - 0.5 }
+        let q = QuantizedBlocks.quantize(w, as: .q8_0)
+        let x = Tensor(shape: [2, 3, k], data: (0..<(6 * k)).map { Float($0 % 7) - 3 })
+        let bias = Tensor(shape: [out], data: [1, 2, 3, 4, 5])
+        q.withUnsafeBytes { raw in
+            let view = TensorView(name: "w", dtype: .q8_0, shape: [out, k], bytes: raw, owner: nil)
+            let y = linear(x, view, bias: TensorView(bias))
+            XCTAssertEqual(y.shape, [2, 3, out])
+            let plain = linear(x.reshaped([6, k]), view)
+            assertClose(y.reshaped([6, out]), plain + Tensor(shape: [6, out], data: (0..<30).map { Float($0 % out + 1) }), atol: 1e-5)
+        }
+    }
+}
