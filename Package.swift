@@ -35,6 +35,8 @@ let package = Package(
         .target(name: "CPrismKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // CRC32C (Castagnoli): SSE4.2 instruction with a table fallback; Debian ships no crc32c library.
         .target(name: "CCRC32C", cSettings: [.unsafeFlags(["-O3"])]),
+        // Zero-copy tf.Example / SequenceExample scanner (PrismData's decoder; protobuf-c is its reference in tests).
+        .target(name: "CExampleWire", cSettings: [.unsafeFlags(["-O3"])]),
         // protobuf-c code generated from Protos/*.proto (command in Sources/CExampleProto/README).
         .target(name: "CExampleProto", dependencies: ["CProtobufC"], exclude: ["README.md"]),
 
@@ -44,7 +46,7 @@ let package = Package(
         .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"]),
         .target(name: "PrismIO", dependencies: ["PrismCore", "CImageCodecs"]),
         .target(name: "PrismTokenizer", dependencies: ["PrismIO"]),
-        .target(name: "PrismData", dependencies: ["PrismIO", "CZlib", "CCRC32C", "CExampleProto", "CProtobufC"]),
+        .target(name: "PrismData", dependencies: ["PrismIO", "CZlib", "CCRC32C", "CExampleProto", "CExampleWire", "CProtobufC"]),
         .target(name: "PrismVLM", dependencies: ["PrismCore", "PrismIO", "PrismTokenizer"]),
         .target(name: "PrismSAM", dependencies: ["PrismCore", "PrismIO"]),
         // The chat REPL's logic (commands, state, transcript, loop) with injected I/O and engines.

@@ -104,6 +104,13 @@ final class FileSource: ByteSource {
         }
     }
 
+    /// Moves the read position (uncompressed TFRecord files, from an index or past a payload).
+    func seek(to offset: UInt64) throws {
+        if lseek(descriptor, off_t(offset), SEEK_SET) < 0 {
+            throw StreamFailure.io(function: "lseek", message: String(cString: strerror(errno)))
+        }
+    }
+
     /// Reads up to `count` bytes, looping over short reads.
     func readFully(into buffer: UnsafeMutableRawPointer, count: Int) throws -> Int {
         var total = 0
@@ -236,6 +243,7 @@ final class FileSink: ByteSink {
     let path: String
     let descriptor: Int32
     private(set) var bytesWritten: UInt64 = 0
+    private var closed = false
 
     init(path: String) throws {
         self.path = path
@@ -243,12 +251,26 @@ final class FileSink: ByteSink {
         if descriptor < 0 { throw systemError("open", path) }
     }
 
-    deinit { close(descriptor) }
+    deinit { if !closed { Foundation.close(descriptor) } }
+
+    /// Closes the file, reporting what close(2) reports (a network file system may say ENOSPC only here).
+    func close() throws {
+        guard !closed else { return }
+        closed = true
+        if Foundation.close(descriptor) != 0 { throw systemError("close", path) }
+    }
+
+    /// Writes all of `bytes` to a new file at `path` (which must be a temporary name) and closes it.
+    static func write(_ bytes: UnsafeRawBufferPointer, to path: String) throws {
+        let sink = try FileSink(path: path)
+        try sink.write(bytes)
+        try sink.close()
+    }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
         var offset = 0
         while offset < bytes.count {
-            let n = Foundation.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+            let n = FaultInjection.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
             if n < 0 {
                 if errno == EINTR { continue }
                 throw systemError("write", path)
@@ -308,5 +330,37 @@ final class DeflateSink: ByteSink {
             if produced > 0 { try file.write(UnsafeRawBufferPointer(start: output, count: produced)) }
             if flush == Z_FINISH && status == Z_STREAM_END { return }
         } while stream.pointee.avail_out == 0 || (flush == Z_FINISH)
+    }
+}
+
+// MARK: - Test hook
+
+/// Lets tests make writes fail as on a full disk: after `failWrites(after:)` bytes more, every write returns
+/// ENOSPC. Off (one branch per write) unless a test turns it on.
+enum FaultInjection {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var enabled = false
+    nonisolated(unsafe) private static var budget = 0
+
+    static func failWrites(after bytes: Int?) {
+        lock.withLock {
+            enabled = bytes != nil
+            budget = bytes ?? 0
+        }
+    }
+
+    @inline(__always)
+    static func write(_ descriptor: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
+        guard enabled else { return Foundation.write(descriptor, bytes, count) }
+        let allowed: Int = lock.withLock {
+            let n = min(count, budget)
+            budget -= n
+            return n
+        }
+        if allowed == 0 && count > 0 {
+            errno = ENOSPC
+            return -1
+        }
+        return Foundation.write(descriptor, bytes, allowed)
     }
 }

@@ -1,7 +1,15 @@
-// Conversions behind `prism convert`:
-//   TFRecord → JSONL + image files (original bytes), JSONL or an image folder → TFRecord shards, and
-//   TFRecord → TFRecord (re-sharding, re-compression). Work runs in parallel over shards; every output is
-//   written under a temporary name and renamed when complete, so `resume` can skip finished ones.
+// Conversions behind `prism convert`: TFRecord → JSONL + image files (original bytes) + schema, JSONL or an image
+// folder → TFRecord shards, and TFRecord → TFRecord (re-sharding, re-compression).
+//
+// Every job is cut the same way: the inputs' records are numbered across files (RecordEnumeration.swift) and
+// output shard s of S holds records s·T/S ..< (s+1)·T/S. Shards are written in parallel. With a `slice` (worker
+// i of n: --shard-index / --shard-count) a run writes only shards `slice.range(of: S)`, so n workers together
+// write exactly the files one machine writes.
+//
+// Outputs are atomic per file: each is written under a temporary name and renamed when complete (a JSONL shard's
+// images go to a staging folder that is renamed into place just before the JSONL), so after a crash `resume`
+// skips the finished ones. A run that fails — a full disk, a bad record — takes back what it had published, so
+// it leaves nothing under a final name.
 import CZlib
 import Foundation
 
@@ -23,11 +31,18 @@ public struct ConvertOptions: Sendable {
     public var inputCompression: TFRecordCompression?
     public var outputCompression: TFRecordCompression = .none
     public var compressionLevel = Z_DEFAULT_COMPRESSION
+    /// Output files: TFRecord shards, or JSONL files (one shard: `<name>.jsonl`).
     public var shards = ShardPlan.shards(1)
-    /// Shard files are `<name>-00000-of-00008.tfrecord[.gz]`.
+    /// This worker's part (`--shard-index`/`--shard-count`): output shards `slice.range(of: shard count)`.
+    public var slice: ShardSlice?
+    /// Shard files are `<name>-00000-of-00008.tfrecord[.gz]` / `.jsonl`.
     public var name = "data"
     public var skipCorrupt = false
     public var resume = false
+    /// JSONL input: clamp out-of-range numbers and read booleans as 1 / 0 instead of refusing them.
+    public var lossy = false
+    /// JSONL input: the schema of every input (default: each file's own `<stem>.schema.json`, if there is one).
+    public var schemaPath: String?
     public var progress: ConvertProgress?
 
     public init() {}
@@ -36,16 +51,29 @@ public struct ConvertOptions: Sendable {
 public struct ConvertReport: Sendable {
     /// Records written in this run (finished shards skipped by `resume` not counted).
     public var records = 0
+    /// The data files of the shards this run is responsible for (written or resumed), in shard order.
     public var outputs: [String] = []
     public var resumed: [String] = []
     /// With `skipCorrupt`: every record given up on, in input order.
     public var skipped: [TFRecordError] = []
+    /// With `lossy`: values changed to fit (clamped, rounded to ±inf or 0, booleans).
+    public var lossyValues = 0
 }
 
 /// `name-00003-of-00008.tfrecord.gz`
 public func shardFileName(_ name: String, index: Int, count: Int, compression: TFRecordCompression) -> String {
-    func five(_ n: Int) -> String { let s = String(n); return String(repeating: "0", count: max(0, 5 - s.count)) + s }
-    return "\(name)-\(five(index))-of-\(five(count)).tfrecord\(compression.fileSuffix)"
+    "\(name)-\(fiveDigits(index))-of-\(fiveDigits(count)).tfrecord\(compression.fileSuffix)"
+}
+
+/// `data.jsonl` for a single shard, else `data-00003-of-00008.jsonl`; its schema is `<stem>.schema.json` and its
+/// images are in `images/<stem>/`.
+public func jsonlFileName(_ name: String, index: Int, count: Int) -> String {
+    (count == 1 ? name : "\(name)-\(fiveDigits(index))-of-\(fiveDigits(count))") + ".jsonl"
+}
+
+private func fiveDigits(_ n: Int) -> String {
+    let s = String(n)
+    return String(repeating: "0", count: max(0, 5 - s.count)) + s
 }
 
 // MARK: - Progress
@@ -98,6 +126,7 @@ struct ProgressBatch {
     var records = 0
     var bytes: UInt64 = 0
 
+    @inline(__always)
     mutating func add(_ size: Int) {
         records += 1
         bytes += UInt64(size)
@@ -111,446 +140,313 @@ struct ProgressBatch {
     }
 }
 
-// MARK: - Parallel work
+// MARK: - Shards, publishing, rolling back
 
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R { try lock.withLock { try body(&value) } }
-}
+/// The shards of a job and the ones this run writes.
+struct ShardJob {
+    let total: Int
+    let count: Int
+    let mine: Range<Int>
 
-/// Runs `body(0..<count)` over the cores; rethrows the error of the lowest index.
-func parallelFor(_ count: Int, _ body: (Int) throws -> Void) throws {
-    let errors = Locked<[Int: Error]>([:])
-    DispatchQueue.concurrentPerform(iterations: count) { i in
-        do { try body(i) } catch { errors.withLock { $0[i] = error } }
-    }
-    let all = errors.withLock { $0 }
-    if let first = all.keys.min(), let error = all[first] { throw error }
-}
-
-// MARK: - Record sources
-
-/// Something that yields serialized records by global index, so that shards can be cut into ranges.
-protocol RecordSource: Sendable {
-    var count: Int { get }
-    /// Records given up on while the source was indexed (under `skipCorrupt`).
-    var skippedWhileIndexing: [TFRecordError] { get }
-    /// Calls `body` for each record in `range`; records given up on under `skipCorrupt` are appended to `skipped`.
-    func forEach(in range: Range<Int>, skipped: inout [TFRecordError], _ body: (UnsafeRawBufferPointer) throws -> Void) throws
-}
-
-extension RecordSource {
-    var skippedWhileIndexing: [TFRecordError] { [] }
-}
-
-/// TFRecord files, indexed by record frame (a frame whose payload CRC fails is still counted, then skipped).
-struct TFRecordSource: RecordSource {
-    let files: [String]
-    let counts: [Int]
-    let compression: TFRecordCompression?
-    let skipCorrupt: Bool
-    /// A framing error (bad length, truncation) ends a file's records; found here, reported once.
-    let skippedWhileIndexing: [TFRecordError]
-    var count: Int { counts.reduce(0, +) }
-
-    init(files: [String], compression: TFRecordCompression?, skipCorrupt: Bool) throws {
-        self.files = files
-        self.compression = compression
-        self.skipCorrupt = skipCorrupt
-        // Count frames without payload CRCs: framing errors still surface here, as they should.
-        let found = Locked([(count: Int, skipped: [TFRecordError])](repeating: (0, []), count: files.count))
-        try parallelFor(files.count) { i in
-            let reader = try TFRecordReader(path: files[i], compression: compression, skipCorrupt: skipCorrupt)
-            reader.verifyChecksums = false
-            try reader.forEachRecord { _ in }
-            found.withLock { $0[i] = (reader.recordIndex, reader.skipped) }
-        }
-        counts = found.withLock { $0.map(\.count) }
-        skippedWhileIndexing = found.withLock { $0.flatMap(\.skipped) }
+    init(total: Int, options: ConvertOptions) {
+        self.total = total
+        count = options.shards.count(total: total)
+        mine = options.slice?.range(of: count) ?? 0 ..< count
     }
 
-    func forEach(in range: Range<Int>, skipped: inout [TFRecordError], _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
-        try forEachFileSlice(files: files, counts: counts, range: range) { file, local in
-            let reader = try TFRecordReader(path: file, compression: compression, skipCorrupt: skipCorrupt)
-            reader.verifyChecksums = false
-            while reader.recordIndex < local.lowerBound, try reader.withNextRecord({ _ in }) != nil {}
-            reader.verifyChecksums = true
-            let before = reader.skipped.count
-            while reader.recordIndex < local.upperBound, try reader.withNextRecord(body) != nil {}
-            skipped += reader.skipped[before...]
-        }
+    func records(_ shard: Int) -> Range<Int> { ShardSlice(index: shard, count: count).range(of: total) }
+
+    /// The shard that reports a problem found at record `number` (one past the last record: the last shard).
+    func shard(of number: Int) -> Int {
+        guard total > 0 else { return 0 }
+        let n = min(max(0, number), total - 1)
+        var shard = Int((Int64(n) * Int64(count)) / Int64(total))
+        while shard > 0 && records(shard).lowerBound > n { shard -= 1 }
+        while shard < count - 1 && records(shard).upperBound <= n { shard += 1 }
+        return shard
     }
 }
 
-/// Calls `body(file, local)` for every file holding part of the global record `range` (records numbered across
-/// `files` in order, `counts[i]` in file i), with `local` the file's own record indices.
-func forEachFileSlice(files: [String], counts: [Int], range: Range<Int>,
-                      _ body: (String, Range<Int>) throws -> Void) rethrows {
-    var first = 0
-    for (file, count) in zip(files, counts) {
-        defer { first += count }
-        let local = max(range.lowerBound, first) - first ..< min(range.upperBound, first + count) - first
-        if !local.isEmpty { try body(file, local) }
+/// What a run has put under final names, so that a run that fails can take it back.
+final class Publications: @unchecked Sendable {
+    private let published = Locked<[String]>([])
+
+    /// Renames a finished temporary file or folder to its final name.
+    func rename(_ temporary: String, to final: String) throws {
+        if Foundation.rename(temporary, final) != 0 { throw systemError("rename", final) }
+        published.withLock { $0.append(final) }
+    }
+
+    func record(_ final: String) { published.withLock { $0.append(final) } }
+
+    /// Removes everything published, newest first.
+    func rollBack() {
+        for path in published.withLock({ $0 }).reversed() { try? FileManager.default.removeItem(atPath: path) }
     }
 }
 
-/// JSONL files, one example per non-blank line; image fields hold paths relative to the JSONL file.
-struct JSONLSource: RecordSource {
-    let files: [String]
-    let counts: [Int]
-    let map: FeatureMap
-    let skipCorrupt: Bool
-    var count: Int { counts.reduce(0, +) }
-
-    init(files: [String], map: FeatureMap, skipCorrupt: Bool) throws {
-        self.files = files
-        self.map = map
-        self.skipCorrupt = skipCorrupt
-        counts = try files.map { file in
-            var n = 0
-            try LineReader.forEachLine(file) { _, _ in
-                n += 1
-                return true
-            }
-            return n
-        }
-    }
-
-    func forEach(in range: Range<Int>, skipped: inout [TFRecordError], _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
-        try forEachFileSlice(files: files, counts: counts, range: range) { file, local in
-            let base = (file as NSString).deletingLastPathComponent
-            var index = 0
-            var failures: [TFRecordError] = []
-            try LineReader.forEachLine(file) { line, number in
-                defer { index += 1 }
-                guard local.contains(index) else { return index < local.upperBound }
-                do {
-                    let example = try exampleFromJSONLine(line, base: base, map: map, file: file, line: number)
-                    try example.serialized().withUnsafeBytes(body)
-                } catch let error as TFRecordError where skipCorrupt {
-                    if case .io = error { throw error }
-                    failures.append(error)
-                }
-                return true
-            }
-            skipped += failures
-        }
-    }
-}
-
-/// Every JPEG/PNG file under a folder (sorted); a file in a subfolder gets that folder as its class text.
-struct ImageFolderSource: RecordSource {
-    let root: String
-    let files: [String]   // relative paths
-    var count: Int { files.count }
-
-    init(root: String) throws {
-        self.root = root
-        guard let walker = FileManager.default.enumerator(atPath: root) else {
-            throw TFRecordError.io(file: root, function: "opendir", message: "cannot list the folder")
-        }
-        var found: [String] = []
-        while let relative = walker.nextObject() as? String {
-            let lower = relative.lowercased()
-            if lower.hasSuffix(".jpg") || lower.hasSuffix(".jpeg") || lower.hasSuffix(".png") { found.append(relative) }
-        }
-        files = found.sorted()
-    }
-
-    func forEach(in range: Range<Int>, skipped: inout [TFRecordError], _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
-        for relative in files[range] {
-            let path = root + "/" + relative
-            let bytes = try readWholeFile(path)
-            guard let format = ImageFormat(magic: bytes) else {
-                throw TFRecordError.invalidInput(file: path, line: 0, message: "not a JPEG or PNG file")
-            }
-            var example = Example([
-                "image/encoded": .bytes([bytes]),
-                "image/format": .strings([format.rawValue]),
-                "image/filename": .strings([relative]),
-            ])
-            let folder = (relative as NSString).deletingLastPathComponent
-            if !folder.isEmpty { example["image/class/text"] = .strings([folder]) }
-            try example.serialized().withUnsafeBytes(body)
-        }
-    }
-}
-
-func exampleFromJSONLine(_ line: UnsafeRawBufferPointer, base: String, map: FeatureMap, file: String, line number: Int) throws -> Example {
-    let object: [String: Any]
+/// Runs `body(shard)` for this run's shards in parallel; if any fails, the others stop and the run's published
+/// files are removed before the error is rethrown.
+func runShards(_ job: ShardJob, _ publications: Publications, _ body: (Int, Cancellation) throws -> Void) throws {
+    let cancellation = Cancellation()
     do {
-        guard let parsed = try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
-            throw TFRecordError.invalidInput(file: file, line: number, message: "a line must be a JSON object")
-        }
-        object = parsed
-    } catch let error as TFRecordError {
-        throw error
+        try parallelFor(job.mine.count, cancellation: cancellation) { try body(job.mine.lowerBound + $0, cancellation) }
     } catch {
-        throw TFRecordError.invalidInput(file: file, line: number, message: "invalid JSON")
-    }
-    var example = Example()
-    for (jsonKey, value) in object where !(value is NSNull) {
-        let (tfKey, mapping) = map.tfKey(jsonKey)
-        do {
-            if mapping?.image == true, let paths = (value as? [String]) ?? (value as? String).map({ [$0] }) {
-                example[tfKey] = .bytes(try paths.map { try readWholeFile($0.hasPrefix("/") ? $0 : base + "/" + $0) })
-            } else {
-                example[tfKey] = try featureFromJSON(value, hint: mapping?.kind)
-            }
-        } catch let error as JSONValueError {
-            throw TFRecordError.invalidInput(file: file, line: number, message: "\"\(jsonKey)\": \(error.message)")
-        }
-    }
-    return example
-}
-
-func readWholeFile(_ path: String) throws -> [UInt8] {
-    let file = try FileSource(path: path)
-    return try [UInt8](unsafeUninitializedCapacity: Int(file.size)) { buffer, count in
-        count = try buffer.baseAddress.map { try file.readFully(into: $0, count: Int(file.size)) } ?? 0
+        publications.rollBack()
+        throw error
     }
 }
 
-/// Streams the non-blank lines of a file through a 1 MiB buffer.
-enum LineReader {
-    /// `body(line, lineNumber)` returns false to stop early.
-    static func forEachLine(_ path: String, _ body: (UnsafeRawBufferPointer, Int) throws -> Bool) throws {
-        let file = try FileSource(path: path)
-        var capacity = streamChunkSize
-        var buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
-        defer { buffer.deallocate() }
-        var start = 0, end = 0, number = 0, ended = false
-        while true {
-            // Emit every complete line in the buffer.
-            while let newline = memchr(buffer + start, 0x0A, end - start) {
-                let stop = buffer.distance(to: newline)
-                number += 1
-                let line = UnsafeRawBufferPointer(start: buffer + start, count: stop - start)
-                start = stop + 1
-                if !isBlank(line), try !body(line, number) { return }
-            }
-            if ended {
-                if end > start {
-                    number += 1
-                    let line = UnsafeRawBufferPointer(start: buffer + start, count: end - start)
-                    if !isBlank(line) { _ = try body(line, number) }
-                }
-                return
-            }
-            if start > 0 {
-                memmove(buffer, buffer + start, end - start)
-                end -= start
-                start = 0
-            }
-            if end == capacity {   // a line longer than the buffer
-                let bigger = UnsafeMutableRawPointer.allocate(byteCount: capacity * 2, alignment: 16)
-                bigger.copyMemory(from: buffer, byteCount: end)
-                buffer.deallocate()
-                buffer = bigger
-                capacity *= 2
-            }
-            let n: Int
-            do { n = try file.read(into: buffer + end, count: capacity - end) }
-            catch StreamFailure.io(let function, let message) { throw TFRecordError.io(file: path, function: function, message: message) }
-            if n == 0 { ended = true }
-            end += n
-        }
-    }
-
-    static func isBlank(_ line: UnsafeRawBufferPointer) -> Bool {
-        line.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
-    }
-}
-
-// MARK: - Writing shards
-
-func writeShards(_ source: RecordSource, to directory: String, options: ConvertOptions) throws -> ConvertReport {
-    try createDirectory(directory)
-    let total = source.count
-    let shardCount = options.shards.count(total: total)
-    options.progress?.setTotal(total)
-    let report = Locked(ConvertReport())
-    let skippedByShard = Locked([[TFRecordError]](repeating: [], count: shardCount))
-    try parallelFor(shardCount) { shard in
-        let path = directory + "/" + shardFileName(options.name, index: shard, count: shardCount, compression: options.outputCompression)
-        let range = shard * total / shardCount ..< (shard + 1) * total / shardCount
-        if options.resume && FileManager.default.fileExists(atPath: path) {
-            options.progress?.add(records: range.count, bytes: 0)
-            report.withLock { $0.resumed.append(path) }
-            return
-        }
-        let writer = try TFRecordWriter(path: path, compression: options.outputCompression, level: options.compressionLevel)
-        var batch = ProgressBatch(progress: options.progress)
-        var skipped: [TFRecordError] = []
-        try source.forEach(in: range, skipped: &skipped) { payload in
-            try writer.write(payload)
-            batch.add(payload.count)
-        }
-        try writer.close()
-        batch.flush()
-        skippedByShard.withLock { $0[shard] = skipped }
-        report.withLock { $0.records += writer.recordCount }
-    }
-    var result = report.withLock { $0 }
-    result.outputs = (0 ..< shardCount).map {
-        directory + "/" + shardFileName(options.name, index: $0, count: shardCount, compression: options.outputCompression)
-    }
-    result.resumed.sort()
-    result.skipped = inInputOrder(skippedByShard.withLock { $0.flatMap { $0 } } + source.skippedWhileIndexing)
-    return result
-}
-
-/// Skip reports ordered by file (in order of first mention, which is input order), then offset.
-private func inInputOrder(_ errors: [TFRecordError]) -> [TFRecordError] {
-    var rank: [String: Int] = [:]
-    for error in errors { if let file = error.location?.file, rank[file] == nil { rank[file] = rank.count } }
-    return errors.enumerated().sorted { a, b in
-        let x = (rank[a.element.location?.file ?? ""] ?? Int.max, a.element.location?.offset ?? 0, a.offset)
-        let y = (rank[b.element.location?.file ?? ""] ?? Int.max, b.element.location?.offset ?? 0, b.offset)
-        return x < y
-    }.map(\.element)
-}
+private func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
 func createDirectory(_ path: String) throws {
     do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
     catch { throw TFRecordError.io(file: path, function: "mkdir", message: error.localizedDescription) }
 }
 
+/// Skip reports in input order: by file, then by place in the file.
+private func inInputOrder(_ errors: [TFRecordError], files: [String]) -> [TFRecordError] {
+    var rank: [String: Int] = [:]
+    for (i, file) in files.enumerated() where rank[file] == nil { rank[file] = i }
+    func key(_ error: TFRecordError) -> (Int, UInt64) {
+        if case .invalidInput(let file, let line, _) = error { return (rank[file] ?? Int.max, UInt64(line)) }
+        return (rank[error.location?.file ?? ""] ?? Int.max, error.location?.offset ?? 0)
+    }
+    return errors.enumerated().sorted { a, b in
+        let x = key(a.element), y = key(b.element)
+        return (x.0, x.1, a.offset) < (y.0, y.1, b.offset)
+    }.map(\.element)
+}
+
+// MARK: - Sources of serialized examples
+
+/// Serialized records by global number, for writing TFRecord shards.
+protocol ExampleSource {
+    var total: Int { get }
+    var files: [String] { get }
+    /// Problems found while counting, each at the record number where it stands.
+    var countingErrors: [(number: Int, error: TFRecordError)] { get }
+    /// Calls `body` with each record's payload in `range`; records given up on under `skipCorrupt` go to `skipped`.
+    func forEach(in range: Range<Int>, skipped: inout [TFRecordError], lossyValues: inout Int,
+                 _ body: (UnsafeRawBufferPointer) throws -> Void) throws
+}
+
+extension RecordFiles {
+    /// Each framing error found while counting stands at the number just past its file's last readable record.
+    var countingErrors: [(number: Int, error: TFRecordError)] {
+        skippedWhileCounting.map { error in
+            let file = files.firstIndex(of: error.location?.file ?? "") ?? 0
+            return (starts[file] + counts[file], error)
+        }
+    }
+}
+
+/// TFRecord files, payloads copied as they are (CRCs checked on the way).
+struct TFRecordSource: ExampleSource {
+    let records: RecordFiles
+    var total: Int { records.total }
+    var files: [String] { records.files }
+    var countingErrors: [(number: Int, error: TFRecordError)] { records.countingErrors }
+
+    func forEach(in range: Range<Int>, skipped: inout [TFRecordError], lossyValues: inout Int,
+                 _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try records.forEach(in: range, skipped: &skipped) { try body($0.bytes) }
+    }
+}
+
+/// JSONL files, one example per non-blank line, each file read with its own schema.
+struct JSONLSource: ExampleSource {
+    let records: RecordFiles
+    let readers: [JSONLRowReader]
+    let skipCorrupt: Bool
+    var total: Int { records.total }
+    var files: [String] { records.files }
+    var countingErrors: [(number: Int, error: TFRecordError)] { [] }
+
+    init(files: [String], options: ConvertOptions) throws {
+        records = try RecordFiles(jsonl: files)
+        let shared = try options.schemaPath.map(JSONLSchema.read)
+        readers = try files.map { file in
+            let sidecar = JSONLSchema.path(forJSONL: file)
+            let schema = try shared ?? (fileExists(sidecar) ? JSONLSchema.read(sidecar) : nil)
+            return JSONLRowReader(file: file, map: options.featureMap, schema: schema, lossy: options.lossy)
+        }
+        skipCorrupt = options.skipCorrupt
+    }
+
+    func forEach(in range: Range<Int>, skipped: inout [TFRecordError], lossyValues: inout Int,
+                 _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        var unused: [TFRecordError] = []
+        try records.forEach(in: range, skipped: &unused) { record in
+            let payload: [UInt8]
+            do {
+                payload = try readers[record.file].payload(record.bytes, number: record.line, lossyValues: &lossyValues)
+            } catch let error as TFRecordError where skipCorrupt {
+                if case .io = error { throw error }
+                skipped.append(error)
+                return
+            }
+            try payload.withUnsafeBytes(body)
+        }
+    }
+}
+
+// MARK: - Writing TFRecord shards
+
+func writeShards(_ source: ExampleSource, to directory: String, options: ConvertOptions) throws -> ConvertReport {
+    try createDirectory(directory)
+    let job = ShardJob(total: source.total, options: options)
+    options.progress?.setTotal(job.mine.reduce(0) { $0 + job.records($1).count })
+    let report = Locked(ConvertReport())
+    let publications = Publications()
+    let counting = source.countingErrors
+    let path = { (shard: Int) in
+        directory + "/" + shardFileName(options.name, index: shard, count: job.count, compression: options.outputCompression)
+    }
+    try runShards(job, publications) { shard, cancellation in
+        let output = path(shard)
+        let range = job.records(shard)
+        var skipped = counting.filter { job.shard(of: $0.number) == shard }.map(\.error)
+        defer { report.withLock { $0.skipped += skipped } }
+        if options.resume && fileExists(output) {
+            options.progress?.add(records: range.count, bytes: 0)
+            report.withLock { $0.resumed.append(output) }
+            return
+        }
+        let writer = try TFRecordWriter(path: output, compression: options.outputCompression, level: options.compressionLevel)
+        var batch = ProgressBatch(progress: options.progress)
+        var lossy = 0
+        try source.forEach(in: range, skipped: &skipped, lossyValues: &lossy) { payload in
+            if writer.recordCount & 63 == 63 { try cancellation.check() }
+            try writer.write(payload)
+            batch.add(payload.count)
+        }
+        try writer.close()
+        publications.record(output)
+        batch.flush()
+        report.withLock {
+            $0.records += writer.recordCount
+            $0.lossyValues += lossy
+        }
+    }
+    var result = report.withLock { $0 }
+    result.outputs = job.mine.map(path)
+    result.resumed.sort()
+    result.skipped = inInputOrder(result.skipped, files: source.files)
+    return result
+}
+
 /// TFRecord files → shards (payloads copied as they are, CRCs checked on the way).
 public func convertTFRecords(_ inputs: [String], toShardsIn directory: String, options: ConvertOptions) throws -> ConvertReport {
-    try writeShards(TFRecordSource(files: inputs, compression: options.inputCompression, skipCorrupt: options.skipCorrupt),
-                    to: directory, options: options)
+    let records = try RecordFiles(tfrecords: inputs, compression: options.inputCompression, skipCorrupt: options.skipCorrupt)
+    return try writeShards(TFRecordSource(records: records), to: directory, options: options)
 }
 
-/// JSONL files (fields named by `options.featureMap`, image fields as paths) → shards.
+/// JSONL files → shards. Each file is read with its schema (`<stem>.schema.json` beside it, or
+/// `options.schemaPath`); without one, columns are named by `options.featureMap` and kinds read from the values.
 public func convertJSONL(_ inputs: [String], toShardsIn directory: String, options: ConvertOptions) throws -> ConvertReport {
-    try writeShards(JSONLSource(files: inputs, map: options.featureMap, skipCorrupt: options.skipCorrupt), to: directory, options: options)
+    try writeShards(JSONLSource(files: inputs, options: options), to: directory, options: options)
 }
 
-/// A folder of JPEG/PNG files → shards of image/encoded, image/format, image/filename (+ image/class/text).
+/// A folder of JPEG/PNG files → shards of tf.Examples as TensorFlow's image converters write them (see
+/// ImageFolderSource).
 public func convertImageFolder(_ folder: String, toShardsIn directory: String, options: ConvertOptions) throws -> ConvertReport {
-    try writeShards(ImageFolderSource(root: folder), to: directory, options: options)
+    try writeShards(ImageFolderSource(root: folder, skipCorrupt: options.skipCorrupt), to: directory, options: options)
 }
 
 // MARK: - TFRecord → JSONL
 
-/// TFRecord files → `<directory>/<name>.jsonl` plus `<directory>/images/…` (original bytes). Input files are
-/// converted in parallel into parts, which are joined in input order at the end.
+/// TFRecord files → `<directory>/<name>.jsonl` (or one JSONL file per shard), each with its schema
+/// (`<stem>.schema.json`) and its images (`images/<stem>/<input>-<record>.jpg`, the original bytes).
 public func convertTFRecordsToJSONL(_ inputs: [String], in directory: String, options: ConvertOptions) throws -> ConvertReport {
-    let output = directory + "/" + options.name + ".jsonl"
-    if options.resume && FileManager.default.fileExists(atPath: output) {
-        return ConvertReport(records: 0, outputs: [output], resumed: [output], skipped: [])
-    }
-    let parts = directory + "/.\(options.name).parts"
-    try createDirectory(directory + "/images")
-    try createDirectory(parts)
+    try createDirectory(directory)
+    let records = try RecordFiles(tfrecords: inputs, compression: options.inputCompression, skipCorrupt: options.skipCorrupt)
+    let job = ShardJob(total: records.total, options: options)
+    options.progress?.setTotal(job.mine.reduce(0) { $0 + job.records($1).count })
     let stems = uniqueStems(inputs)
     let report = Locked(ConvertReport())
-    let skippedByInput = Locked([[TFRecordError]](repeating: [], count: inputs.count))
-    try parallelFor(inputs.count) { i in
-        let part = parts + "/" + String(i) + ".jsonl"
-        if options.resume && FileManager.default.fileExists(atPath: part) {
-            report.withLock { $0.resumed.append(inputs[i]) }
+    let publications = Publications()
+    let counting = records.countingErrors
+    try runShards(job, publications) { shard, cancellation in
+        let file = jsonlFileName(options.name, index: shard, count: job.count)
+        let stem = String(file.dropLast(6))
+        let output = directory + "/" + file
+        let range = job.records(shard)
+        var skipped = counting.filter { job.shard(of: $0.number) == shard }.map(\.error)
+        defer { report.withLock { $0.skipped += skipped } }
+        if options.resume && fileExists(output) {
+            options.progress?.add(records: range.count, bytes: 0)
+            report.withLock { $0.resumed.append(output) }
             return
         }
-        let (count, skipped) = try exportJSONL(inputs[i], stem: stems[i], directory: directory, part: part, options: options)
-        skippedByInput.withLock { $0[i] = skipped }
+        let staging = directory + "/." + stem + ".images.partial"
+        let schemaPath = JSONLSchema.path(forJSONL: output)
+        try? FileManager.default.removeItem(atPath: staging)   // left by a crashed run
+        defer {
+            try? FileManager.default.removeItem(atPath: staging)
+            unlink(output + ".partial")
+            unlink(schemaPath + ".partial")
+        }
+        // Rows are written once; a second time only if a bytes column turns out not to be UTF-8 throughout, so
+        // that the column can be base64 in every row.
+        var base64Columns: Set<JSONLRowWriter.ColumnKey> = []
+        var writer: JSONLRowWriter
+        var sink: FileSink
+        var count = 0
+        var undecodable: [TFRecordError] = []
+        let skippedWhileCounting = skipped
+        repeat {
+            try? FileManager.default.removeItem(atPath: staging)
+            writer = JSONLRowWriter(map: options.featureMap, imageDirectory: staging, imagePrefix: "images/" + stem + "/",
+                                    base64Columns: base64Columns)
+            sink = try FileSink(path: output + ".partial")
+            var batch = ProgressBatch(progress: base64Columns.isEmpty ? options.progress : nil)
+            count = 0
+            undecodable = []
+            skipped = skippedWhileCounting
+            try records.forEach(in: range, skipped: &skipped) { record in
+                if count & 63 == 63 { try cancellation.check() }
+                batch.add(record.bytes.count)
+                do {
+                    try writer.append(record.bytes) { stems[record.file] + "-" + sixDigits(record.index) }
+                } catch TFRecordError.invalidExample(nil, let reason) {
+                    let error = TFRecordError.invalidExample(RecordLocation(file: inputs[record.file], record: record.index, offset: record.offset), reason: reason)
+                    guard options.skipCorrupt else { throw error }
+                    undecodable.append(error)
+                    return
+                }
+                count += 1
+                if writer.out.count >= streamChunkSize { try writer.out.drain(into: sink) }
+            }
+            batch.flush()
+            base64Columns.formUnion(writer.newBase64Columns)
+        } while !writer.newBase64Columns.isEmpty
+        skipped += undecodable
+        try writer.out.drain(into: sink)
+        if fsync(sink.descriptor) != 0 { throw systemError("fsync", output + ".partial") }
+        try sink.close()
+        try writer.schema.schema().encoded().withUnsafeBytes { try FileSink.write($0, to: schemaPath + ".partial") }
+        // Publish the images, the schema, then the JSONL: a JSONL under its final name always has its images.
+        if writer.imagesWritten > 0 {
+            let images = directory + "/images/" + stem
+            try createDirectory(directory + "/images")
+            try? FileManager.default.removeItem(atPath: images)   // a crashed run's, whose JSONL never appeared
+            try publications.rename(staging, to: images)
+        }
+        try publications.rename(schemaPath + ".partial", to: schemaPath)
+        try publications.rename(output + ".partial", to: output)
         report.withLock { $0.records += count }
     }
-    // Join the parts in input order, then publish the JSONL under its final name.
-    let joined = try FileSink(path: output + ".partial")
-    for i in inputs.indices {
-        let part = parts + "/" + String(i) + ".jsonl"
-        try copyFile(part, into: joined)
-    }
-    if fsync(joined.descriptor) != 0 || rename(output + ".partial", output) != 0 { throw systemError("rename", output) }
-    try? FileManager.default.removeItem(atPath: parts)
     var result = report.withLock { $0 }
-    result.outputs = [output]
-    result.skipped = skippedByInput.withLock { $0.flatMap { $0 } }
+    result.outputs = job.mine.map { directory + "/" + jsonlFileName(options.name, index: $0, count: job.count) }
+    result.resumed.sort()
+    result.skipped = inInputOrder(result.skipped, files: inputs)
     return result
 }
 
-private func exportJSONL(_ input: String, stem: String, directory: String, part: String,
-                         options: ConvertOptions) throws -> (Int, [TFRecordError]) {
-    let reader = try TFRecordReader(path: input, compression: options.inputCompression, skipCorrupt: options.skipCorrupt)
-    let sink = try FileSink(path: part + ".partial")
-    var json = JSONWriter()
-    var batch = ProgressBatch(progress: options.progress)
-    var count = 0
-    let map = options.featureMap
-    while true {
-        let location = RecordLocation(file: input, record: reader.recordIndex, offset: reader.offset)
-        let example: Example
-        do {
-            guard let next = try reader.withNextRecord({ payload -> Example in
-                batch.add(payload.count)
-                return try Example(serialized: payload)
-            }) else { break }
-            example = next
-        } catch TFRecordError.invalidExample(nil, let reason) {
-            let error = TFRecordError.invalidExample(location, reason: reason)
-            guard options.skipCorrupt else { throw error }
-            reader.noteSkipped(error)
-            continue
-        }
-        let name = stem + "-" + String(format: "%06d", location.record)
-        json.raw("{")
-        var first = true
-        // Conventional keys first, in table order, then the rest by name.
-        let keys = map.entries.map(\.tf).filter { example[$0] != nil } + example.features.keys.filter { map.byTF($0) == nil }.sorted()
-        for key in keys {
-            let feature = example[key]!
-            if !first { json.raw(",") }
-            first = false
-            json.string(map.jsonKey(key))
-            json.raw(":")
-            let mapping = map.byTF(key)
-            if mapping?.image == true, case .bytes(let images) = feature, !images.isEmpty {
-                let paths = try images.enumerated().map { j, bytes in
-                    try writeImage(bytes, directory: directory,
-                                   name: name + (mapping!.json == "image" ? "" : "-" + sanitized(mapping!.json)) + (images.count > 1 ? "-\(j)" : ""),
-                                   format: formatHint(example))
-                }
-                if paths.count == 1 && !mapping!.list { json.string(paths[0]) }
-                else { json.raw("["); json.raw(paths.map { "\"\($0)\"" }.joined(separator: ",")); json.raw("]") }
-            } else {
-                json.feature(feature, list: mapping?.list ?? false)
-            }
-        }
-        json.raw("}\n")
-        count += 1
-        if json.bytes.count >= streamChunkSize {
-            try json.bytes.withUnsafeBytes { try sink.write($0) }
-            json.bytes.removeAll(keepingCapacity: true)
-        }
-    }
-    try json.bytes.withUnsafeBytes { try sink.write($0) }
-    batch.flush()
-    if rename(part + ".partial", part) != 0 { throw systemError("rename", part) }
-    return (count, reader.skipped)
-}
-
-private func formatHint(_ example: Example) -> String? {
-    if case .bytes(let values)? = example["image/format"], let first = values.first { return String(decoding: first, as: UTF8.self) }
-    return nil
-}
-
-/// Writes an image file (temporary name, then rename) and returns its path relative to `directory`.
-private func writeImage(_ bytes: [UInt8], directory: String, name: String, format: String?) throws -> String {
-    let ext = ImageFormat(magic: bytes)?.fileExtension ?? format.map(sanitized) ?? "bin"
-    let relative = "images/" + name + "." + ext
-    let path = directory + "/" + relative
-    let sink = try FileSink(path: path + ".partial")
-    try bytes.withUnsafeBytes { try sink.write($0) }
-    if rename(path + ".partial", path) != 0 { throw systemError("rename", path) }
-    return relative
-}
-
-private func sanitized(_ text: String) -> String {
-    String(text.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
+private func sixDigits(_ n: Int) -> String {
+    let s = String(n)
+    return s.count >= 6 ? s : String(repeating: "0", count: 6 - s.count) + s
 }
 
 /// File names without extensions, made unique (`train-00000-of-00002`).
@@ -559,22 +455,20 @@ private func uniqueStems(_ paths: [String]) -> [String] {
     return paths.map { path in
         var stem = (path as NSString).lastPathComponent
         for suffix in [".gz", ".zz", ".zlib", ".tfrecords", ".tfrecord"] where stem.hasSuffix(suffix) { stem.removeLast(suffix.count) }
-        stem = sanitized(stem)
+        stem = sanitizedFileName(stem)
         let n = seen[stem, default: 0]
         seen[stem] = n + 1
         return n == 0 ? stem : "\(stem)_\(n)"
     }
 }
 
-private func copyFile(_ path: String, into sink: FileSink) throws {
-    let source = try FileSource(path: path)
-    let buffer = UnsafeMutableRawPointer.allocate(byteCount: streamChunkSize, alignment: 16)
-    defer { buffer.deallocate() }
-    while true {
-        let n: Int
-        do { n = try source.read(into: buffer, count: streamChunkSize) }
-        catch StreamFailure.io(let function, let message) { throw TFRecordError.io(file: path, function: function, message: message) }
-        if n == 0 { return }
-        try sink.write(UnsafeRawBufferPointer(start: buffer, count: n))
+func readWholeFile(_ path: String) throws -> [UInt8] {
+    let file = try FileSource(path: path)
+    do {
+        return try [UInt8](unsafeUninitializedCapacity: Int(file.size)) { buffer, count in
+            count = try buffer.baseAddress.map { try file.readFully(into: $0, count: Int(file.size)) } ?? 0
+        }
+    } catch StreamFailure.io(let function, let message) {
+        throw TFRecordError.io(file: path, function: function, message: message)
     }
 }

@@ -1,6 +1,6 @@
-// tf.Example (spec §3) as Swift values, decoded and encoded through the protobuf-c code in CExampleProto.
-// protobuf-c does the wire work (unknown fields skipped, packed and unpacked numbers, last oneof wins);
-// this file only copies between its C structs and Swift values.
+// tf.Example (spec §3) as Swift values. Decoded by the zero-copy parser in ExampleWire.swift (which accepts
+// exactly what protobuf-c accepts), encoded through the protobuf-c code in CExampleProto; this file only copies
+// between those and Swift values.
 import CExampleProto
 import CProtobufC
 import Foundation
@@ -48,9 +48,9 @@ public struct Example: Hashable, Sendable {
 
     /// Decodes a serialized tf.Example; throws `.invalidExample(nil, …)` if it is not one.
     public init(serialized: UnsafeRawBufferPointer) throws {
-        let message = try ProtoCodec.unpack(serialized, tensorflow__example__unpack)
-        defer { tensorflow__example__free_unpacked(message, nil) }
-        features = try ProtoCodec.features(message.pointee.features)
+        var parser = ExampleParser()
+        try parser.parse(serialized, sequence: false)
+        features = parser.materializedFeatures()
     }
 
     public init<Bytes: ContiguousBytes>(serialized: Bytes) throws {
@@ -122,7 +122,30 @@ enum ProtoCodec {
         }
     }
 
-    // MARK: Decoding
+    // MARK: Decoding (the reference the wire parser is tested against; nothing else decodes with protobuf-c)
+
+    static func referenceExample(_ bytes: UnsafeRawBufferPointer) throws -> Example {
+        let message = try unpack(bytes, tensorflow__example__unpack)
+        defer { tensorflow__example__free_unpacked(message, nil) }
+        return Example(try features(message.pointee.features))
+    }
+
+    static func referenceSequenceExample(_ bytes: UnsafeRawBufferPointer) throws -> SequenceExample {
+        let message = try unpack(bytes, tensorflow__sequence_example__unpack)
+        defer { tensorflow__sequence_example__free_unpacked(message, nil) }
+        var lists: [String: [Feature]] = [:]
+        if let entries = message.pointee.feature_lists, entries.pointee.n_feature_list > 0 {
+            for i in 0 ..< entries.pointee.n_feature_list {
+                guard let entry = entries.pointee.feature_list[i] else { continue }
+                var steps: [Feature] = []
+                if let list = entry.pointee.value, list.pointee.n_feature > 0 {
+                    steps = (0 ..< list.pointee.n_feature).map { feature(list.pointee.feature[$0]) }
+                }
+                lists[try key(entry.pointee.key)] = steps
+            }
+        }
+        return SequenceExample(context: try features(message.pointee.context), featureLists: lists)
+    }
 
     static func features(_ features: UnsafeMutablePointer<Tensorflow__Features>?) throws -> [String: Feature] {
         guard let features, features.pointee.n_feature > 0 else { return [:] }

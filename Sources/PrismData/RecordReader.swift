@@ -95,9 +95,67 @@ public final class TFRecordReader {
         try withNextRecord { [UInt8]($0) }
     }
 
-    /// Calls `body` for every remaining record.
+    /// Calls `body` for every remaining record, as repeated `withNextRecord` calls would (same records, same errors,
+    /// same skips), but faster: records already in the buffer are framed and checked with the reader's position in
+    /// local variables, which the reader's properties catch up with only between buffer refills.
+    /// `recordIndex` and `offset` are current when it returns or throws, not during `body`.
+    /// A `.invalidExample(nil, …)` thrown by `body` is given the record's location; with `skipCorrupt` it is
+    /// noted in `skipped` and reading goes on.
     public func forEachRecord(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
-        while try withNextRecord(body) != nil {}
+        while !finished {
+            var s = start, off = offset, index = recordIndex, recordStart = offset
+            let e = end, base = buffer, verify = verifyChecksums, plain = compression == .none, size = fileSize
+            do {
+                while e - s >= 12 {
+                    let header = base + s
+                    let length = header.loadUnaligned(as: UInt64.self).littleEndian
+                    let lengthCRC = header.loadUnaligned(fromByteOffset: 8, as: UInt32.self).littleEndian
+                    guard CRC32C.mask(CRC32C.checksum(UnsafeRawBufferPointer(start: header, count: 8))) == lengthCRC,
+                          !plain || length <= size - min(size, off + 12), e - s >= 16, length <= UInt64(e - s - 16) else { break }
+                    let payload = UnsafeRawBufferPointer(start: header + 12, count: Int(length))
+                    if verify {
+                        let dataCRC = (header + 12 + Int(length)).loadUnaligned(as: UInt32.self).littleEndian
+                        guard CRC32C.mask(CRC32C.checksum(payload)) == dataCRC else { break }
+                    }
+                    recordStart = off
+                    s += 16 + Int(length)
+                    off += 16 + length
+                    index += 1
+                    try body(payload)
+                }
+                start = s
+                offset = off
+                recordIndex = index
+            } catch TFRecordError.invalidExample(nil, let reason) {
+                start = s
+                offset = off
+                recordIndex = index
+                try noteInvalid(reason, at: recordStart)
+                continue
+            } catch {
+                start = s
+                offset = off
+                recordIndex = index
+                throw error
+            }
+            // What the fast loop left (a refill, a corrupt or truncated record, the end) goes the careful way.
+            var length = -1
+            do {
+                if try withNextRecord({ (payload: UnsafeRawBufferPointer) -> Void in
+                    length = payload.count
+                    try body(payload)
+                }) == nil { return }
+            } catch TFRecordError.invalidExample(nil, let reason) where length >= 0 {
+                try noteInvalid(reason, at: offset - UInt64(16 + length))
+            }
+        }
+    }
+
+    /// A payload that `body` found not to be a tf.Example: thrown with its location, or noted with `skipCorrupt`.
+    private func noteInvalid(_ reason: String, at recordOffset: UInt64) throws {
+        let error = TFRecordError.invalidExample(RecordLocation(file: path, record: recordIndex - 1, offset: recordOffset), reason: reason)
+        guard skipCorrupt else { throw error }
+        skipped.append(error)
     }
 
     /// The next record decoded as a tf.Example; a payload that is not one throws `.invalidExample` with its
@@ -118,6 +176,74 @@ public final class TFRecordReader {
     /// Records an error found above the framing layer (e.g. an undecodable payload) as skipped.
     public func noteSkipped(_ error: TFRecordError) { skipped.append(error) }
 
+    // MARK: - Frames, for callers that number records themselves
+
+    /// The next frame's payload (valid until the next call), or nil at the end, skipping nothing: a payload whose
+    /// CRC fails throws `.corruptedData` with the reader already past it, so the next call reads the next frame;
+    /// any other error ends the file. `skipCorrupt` plays no part here.
+    func nextFrame() throws -> UnsafeRawBufferPointer? {
+        guard !finished else { return nil }
+        do {
+            guard let payload = try nextPayload() else {
+                finished = true
+                return nil
+            }
+            return payload
+        } catch let error as TFRecordError {
+            if case .corruptedData = error {} else { finished = true }
+            throw error
+        }
+    }
+
+    /// Steps over up to `count` frames without reading their payloads where it can (uncompressed files: only the
+    /// 12-byte headers are read, the reader seeks past the rest) and without checking payload CRCs. Returns how
+    /// many it stepped over: fewer only at the end of the file. Framing errors throw, as in `nextFrame`.
+    @discardableResult
+    func skipFrames(_ count: Int) throws -> Int {
+        var done = 0
+        while done < count && !finished {
+            let headerAvailable = try fill(12)
+            if headerAvailable == 0 { finished = true; break }
+            guard headerAvailable >= 12 else {
+                finished = true
+                throw TFRecordError.truncatedHeader(location, available: headerAvailable)
+            }
+            let length = try checkedLength(buffer + start)
+            let recordSize = 12 + Int(length) + 4
+            if end - start >= recordSize || compression != .none {
+                let available = try fill(recordSize)
+                guard available >= recordSize else {
+                    finished = true
+                    throw TFRecordError.truncatedPayload(location, length: length, available: UInt64(max(0, available - 12)))
+                }
+                advance(recordSize)
+            } else {
+                // The payload is not buffered: seek past it (the size check above guarantees it is in the file).
+                try seekFile(to: offset + UInt64(recordSize))
+                recordIndex += 1
+            }
+            done += 1
+        }
+        return done
+    }
+
+    /// Starts reading at the record that begins at `offset` (uncompressed files; from an index), numbered `record`.
+    func seek(toOffset newOffset: UInt64, record: Int) throws {
+        precondition(compression == .none, "seek needs an uncompressed file")
+        try seekFile(to: newOffset)
+        recordIndex = record
+        finished = false
+    }
+
+    private func seekFile(to newOffset: UInt64) throws {
+        guard let file = source as? FileSource else { preconditionFailure("seek on a compressed stream") }
+        do { try file.seek(to: newOffset) } catch { throw Self.fileError(error, path) }
+        start = 0
+        end = 0
+        sourceEnded = newOffset >= fileSize
+        offset = newOffset
+    }
+
     // MARK: - Framing
 
     private var location: RecordLocation { RecordLocation(file: path, record: recordIndex, offset: offset) }
@@ -127,23 +253,7 @@ public final class TFRecordReader {
         if headerAvailable == 0 { return nil }
         guard headerAvailable >= 12 else { throw TFRecordError.truncatedHeader(location, available: headerAvailable) }
 
-        let header = buffer + start
-        let length = header.loadUnaligned(as: UInt64.self).littleEndian
-        let lengthCRC = header.loadUnaligned(fromByteOffset: 8, as: UInt32.self).littleEndian
-        guard CRC32C.mask(CRC32C.checksum(UnsafeRawBufferPointer(start: header, count: 8))) == lengthCRC else {
-            throw TFRecordError.corruptedLength(location)
-        }
-
-        // Refuse impossible lengths before allocating anything for them.
-        if compression == .none {
-            let left = fileSize - min(fileSize, offset + 12)
-            if length > left || left - length < 4 {
-                throw TFRecordError.truncatedPayload(location, length: length, available: left)
-            }
-        } else if length > maxRecordBytes {
-            throw TFRecordError.recordTooLarge(location, length: length, limit: maxRecordBytes)
-        }
-
+        let length = try checkedLength(buffer + start)
         let recordSize = 12 + Int(length) + 4
         let available = try fill(recordSize)
         guard available >= recordSize else {
@@ -160,6 +270,26 @@ public final class TFRecordReader {
         }
         advance(recordSize)
         return payload
+    }
+
+    /// The length in a 12-byte header, its CRC checked and its size possible: impossible lengths are refused
+    /// before anything is allocated for them.
+    @inline(__always)
+    private func checkedLength(_ header: UnsafeMutableRawPointer) throws -> UInt64 {
+        let length = header.loadUnaligned(as: UInt64.self).littleEndian
+        let lengthCRC = header.loadUnaligned(fromByteOffset: 8, as: UInt32.self).littleEndian
+        guard CRC32C.mask(CRC32C.checksum(UnsafeRawBufferPointer(start: header, count: 8))) == lengthCRC else {
+            throw TFRecordError.corruptedLength(location)
+        }
+        if compression == .none {
+            let left = fileSize - min(fileSize, offset + 12)
+            if length > left || left - length < 4 {
+                throw TFRecordError.truncatedPayload(location, length: length, available: left)
+            }
+        } else if length > maxRecordBytes {
+            throw TFRecordError.recordTooLarge(location, length: length, limit: maxRecordBytes)
+        }
+        return length
     }
 
     private func advance(_ size: Int) {

@@ -14,19 +14,10 @@ public struct SequenceExample: Hashable, Sendable {
     /// Decodes a serialized tf.SequenceExample; throws `.invalidExample(nil, …)` if it is not one.
     /// (A tf.Example also decodes, as a SequenceExample with only a context: field 1 is shared.)
     public init(serialized: UnsafeRawBufferPointer) throws {
-        let message = try ProtoCodec.unpack(serialized, tensorflow__sequence_example__unpack)
-        defer { tensorflow__sequence_example__free_unpacked(message, nil) }
-        context = try ProtoCodec.features(message.pointee.context)
-        featureLists = [:]
-        guard let lists = message.pointee.feature_lists, lists.pointee.n_feature_list > 0 else { return }
-        for i in 0 ..< lists.pointee.n_feature_list {
-            guard let entry = lists.pointee.feature_list[i] else { continue }
-            var steps: [Feature] = []
-            if let list = entry.pointee.value, list.pointee.n_feature > 0 {
-                steps = (0 ..< list.pointee.n_feature).map { ProtoCodec.feature(list.pointee.feature[$0]) }
-            }
-            featureLists[try ProtoCodec.key(entry.pointee.key)] = steps
-        }
+        var parser = ExampleParser()
+        try parser.parse(serialized)
+        context = parser.materializedFeatures()
+        featureLists = parser.materializedFeatureLists()
     }
 
     public init<Bytes: ContiguousBytes>(serialized: Bytes) throws {

@@ -7,10 +7,21 @@ struct ConvertCommand: ParsableCommand {
         commandName: "convert",
         abstract: "Convert TFRecord datasets to and from JSONL + image files, or re-shard them.",
         discussion: """
-        TFRecord → JSONL: writes OUT/<name>.jsonl and OUT/images/* (original image bytes). Conventional keys \
-        (image/encoded → image, image/height → height, image/object/bbox/xmin → xmin, …) are renamed unless \
-        --keep-keys. JSONL or an image folder → TFRecord, and TFRecord → TFRecord (--to tfrecord): shards named \
-        <name>-00000-of-00008.tfrecord[.gz]. Outputs appear under their final names only when complete.
+        TFRecord → JSONL: writes OUT/<name>.jsonl, its schema OUT/<name>.schema.json and its images in \
+        OUT/images/<name>/ (original bytes); with --shards N, one such set per shard, <name>-00000-of-0000N. Every \
+        feature is a JSON list; a tf.SequenceExample is {"context": {…}, "feature_lists": {"key": [[…], …]}}. \
+        Conventional keys (image/encoded → image, image/object/bbox/xmin → xmin, …) are renamed unless --keep-keys.
+
+        JSONL → TFRecord reads each file's schema (data.jsonl → data.schema.json) when it is there, so a round \
+        trip gives back the same keys, kinds and empty lists. Numbers that do not fit int64 / float32 and booleans \
+        are errors naming the file and line, unless --lossy. An image folder → TFRecord writes the bytes, format, \
+        file name, height, width and, for images in subfolders, image/class/text and image/class/label (0-based, \
+        subfolders sorted). TFRecord → TFRecord (--to tfrecord) re-shards and re-compresses.
+
+        Shards are named <name>-00000-of-00008.tfrecord[.gz]. --shard-index I --shard-count N makes this run worker \
+        I of N: it writes its share of the output shards (by default one: N shards in all), exactly the files one \
+        machine would write. Outputs appear under their final names only when complete, and a failed run removes \
+        what it published.
         """)
 
     enum Target: String, ExpressibleByArgument { case jsonl, tfrecord }
@@ -18,7 +29,7 @@ struct ConvertCommand: ParsableCommand {
     @Argument(help: "Inputs: TFRecord files (or folders of them), JSONL files, or one folder of images.") var inputs: [String]
     @Option(name: .shortAndLong, help: "Output folder.") var output: String
     @Option(help: "Output format: jsonl or tfrecord (default: jsonl from TFRecord inputs, tfrecord otherwise).") var to: Target?
-    @Option(help: "Number of output shards.") var shards: Int?
+    @Option(help: "Number of output shards (default 1, or --shard-count).") var shards: Int?
     @Option(help: "Records per output shard (instead of --shards).") var recordsPerShard: Int?
     @Option(help: "Output compression: none, gzip, zlib.") var compression: CompressionOption = .none
     @Option(help: "zlib level for gzip/zlib output, 1 (fast) to 9 (small); default 6.") var compressionLevel: Int32 = 6
@@ -27,6 +38,10 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "Rename a feature: TF_KEY=JSON_FIELD (repeatable).") var map: [String] = []
     @Option(help: "Treat a bytes feature as images written to files (repeatable).") var imageKey: [String] = []
     @Flag(help: "Keep feature keys as they are (no conventional renames, no image files unless --image-key).") var keepKeys = false
+    @Option(help: "Run as worker I of --shard-count N: write only this worker's shards.") var shardIndex: Int?
+    @Option(help: "Number of workers sharing the job (with --shard-index).") var shardCount: Int?
+    @Option(help: "JSONL input: the schema.json to read every input with (default: each file's <stem>.schema.json).") var schema: String?
+    @Flag(help: "JSONL input: clamp integers beyond int64 and floats beyond float32, read booleans as 1/0, instead of stopping.") var lossy = false
     @Flag(help: "Skip corrupt records and list them at the end instead of stopping at the first.") var skipCorrupt = false
     @Flag(help: "Skip outputs that already exist (finished by an earlier, interrupted run).") var resume = false
     @Flag(name: .shortAndLong, help: "No progress bar.") var quiet = false
@@ -39,6 +54,11 @@ struct ConvertCommand: ParsableCommand {
         if compression == .auto { throw ValidationError("--compression must be none, gzip or zlib") }
         for rule in map where rule.split(separator: "=").count != 2 {
             throw ValidationError("--map \(rule): expected TF_KEY=JSON_FIELD")
+        }
+        if (shardIndex == nil) != (shardCount == nil) { throw ValidationError("--shard-index and --shard-count go together") }
+        if let shardCount, shardCount < 1 { throw ValidationError("--shard-count must be at least 1") }
+        if let shardIndex, let shardCount, !(0 ..< shardCount).contains(shardIndex) {
+            throw ValidationError("--shard-index must be 0 to \(shardCount - 1)")
         }
     }
 
@@ -61,7 +81,7 @@ struct ConvertCommand: ParsableCommand {
         let kind = try inputKind()
         let target = to ?? (kind == .tfrecord ? .jsonl : .tfrecord)
         if target == .jsonl && kind != .tfrecord { throw UserError("--to jsonl needs TFRecord inputs") }
-        if target == .jsonl && (shards != nil || recordsPerShard != nil) { throw UserError("--shards applies to TFRecord output only") }
+        if (lossy || schema != nil) && kind != .jsonl { throw UserError("--lossy and --schema apply to JSONL inputs only") }
 
         var options = ConvertOptions()
         options.featureMap = keepKeys ? .none : .conventional
@@ -73,7 +93,10 @@ struct ConvertCommand: ParsableCommand {
         options.inputCompression = inputCompression.compression
         options.outputCompression = compression.compression ?? .none
         options.compressionLevel = compressionLevel
-        options.shards = recordsPerShard.map(ShardPlan.recordsPerShard) ?? .shards(shards ?? 1)
+        options.shards = recordsPerShard.map(ShardPlan.recordsPerShard) ?? .shards(shards ?? shardCount ?? 1)
+        if let shardIndex, let shardCount { options.slice = ShardSlice(index: shardIndex, count: shardCount) }
+        options.lossy = lossy
+        options.schemaPath = schema
         options.name = name
         options.skipCorrupt = skipCorrupt
         options.resume = resume
@@ -94,10 +117,15 @@ struct ConvertCommand: ParsableCommand {
         }
         bar?.finish()
         let seconds = Date().timeIntervalSince(started)
-        var line = "wrote \(report.records) records to \(report.outputs.count) file\(report.outputs.count == 1 ? "" : "s") in \(output)"
+        let written = report.outputs.count - report.resumed.count
+        var line = "wrote \(report.records) records to \(written) file\(written == 1 ? "" : "s") in \(output)"
         if !report.resumed.isEmpty { line += " (\(report.resumed.count) already finished, skipped)" }
+        if let slice = options.slice { line += " as worker \(slice)" }
         line += String(format: " in %.2f s", seconds)
         print(line)
+        if report.lossyValues > 0 {
+            FileHandle.standardError.write("--lossy changed \(report.lossyValues) value\(report.lossyValues == 1 ? "" : "s") to fit\n".data(using: .utf8)!)
+        }
         reportSkipped(report.skipped.map(\.description))
     }
 }

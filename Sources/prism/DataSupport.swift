@@ -1,4 +1,4 @@
-// Shared pieces of `prism convert` and `prism inspect`: compression options, input expansion, the progress bar.
+// Shared pieces of `prism convert`, `prism inspect` and `prism index`: compression options, input expansion, the progress bar.
 import ArgumentParser
 import Foundation
 import PrismData
@@ -26,7 +26,7 @@ func expandTFRecordInputs(_ inputs: [String]) throws -> [String] {
 
 func isTFRecordName(_ name: String) -> Bool {
     let lower = name.lowercased()
-    return lower.contains(".tfrecord") && !lower.hasSuffix(".partial")
+    return lower.contains(".tfrecord") && !lower.hasSuffix(".partial") && !lower.hasSuffix(".tfindex")
 }
 
 /// A one-line progress bar on stderr when it is a terminal and CI is not set; nil otherwise.

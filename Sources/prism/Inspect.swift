@@ -14,8 +14,8 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Skip corrupt records and list them at the end instead of stopping at the first.") var skipCorrupt = false
     @Option(help: "Sample values shown per feature.") var samples = 3
     @Option(help: "Stop after this many records.") var limit: Int?
-    @Flag(help: "Only count records, checking every CRC (and, with --decode, decoding every tf.Example); prints throughput.") var count = false
-    @Flag(help: "With --count: decode each record as a tf.Example too.") var decode = false
+    @Flag(help: "Only count records, checking every CRC (and, with --decode, parsing every record); prints throughput.") var count = false
+    @Flag(help: "With --count: parse each record as a tf.Example / tf.SequenceExample too, reading every value.") var decode = false
 
     func validate() throws {
         if samples < 0 { throw ValidationError("--samples must be 0 or more") }
@@ -37,15 +37,20 @@ struct InspectCommand: ParsableCommand {
         reportSkipped(summary.skipped)
     }
 
-    /// The fast path the benchmarks time: framing + CRC (+ decode), nothing kept.
+    /// The fast path the benchmarks time: framing + CRC (+ a full parse that reads every value), nothing kept.
     func countRecords(_ paths: [String]) throws {
         let started = Date()
-        var records = 0, bytes: UInt64 = 0, features = 0
+        var records = 0, bytes: UInt64 = 0
+        var tally = ValueTally()
         var skipped: [String] = []
+        var parser = ExampleParser()
         for path in paths {
             let reader = try TFRecordReader(path: path, compression: compression.compression, skipCorrupt: skipCorrupt)
             if decode {
-                while let example = try reader.nextExample() { features += example.features.count }
+                try reader.forEachRecord { payload in
+                    try parser.parse(payload)
+                    tally.add(&parser)
+                }
             } else {
                 try reader.forEachRecord { _ in }
             }
@@ -56,7 +61,7 @@ struct InspectCommand: ParsableCommand {
         let seconds = Date().timeIntervalSince(started)
         let rate = seconds > 0 ? Double(bytes) / seconds / 1e9 : 0
         print("\(records) records, \(formatBytes(bytes)) in \(String(format: "%.3f", seconds)) s: \(String(format: "%.2f", rate)) GB/s"
-              + (decode ? ", \(features) features" : ""))
+              + (decode ? ", \(tally.features) features, \(tally.values) values" : ""))
         reportSkipped(skipped)
     }
 
@@ -90,5 +95,27 @@ struct InspectCommand: ParsableCommand {
             (0 ..< 4).map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
                 + "  " + row[4]
         }.joined(separator: "\n") + "\n"
+    }
+}
+
+/// Reads every value of every parsed record (ints and floats summed, bytes measured), so that `--count --decode`
+/// times a parse that delivers the values, not only one that checks them.
+struct ValueTally {
+    var features = 0, values = 0
+    var checksum: UInt64 = 0
+
+    mutating func add(_ parser: inout ExampleParser) {
+        parser.forEachFeatureView { add($0) }
+    }
+
+    @inline(__always)
+    private mutating func add(_ feature: FeatureView) {
+        features += 1
+        values += feature.count
+        switch feature.kind {
+        case .int64: feature.forEachInt64 { checksum &+= UInt64(bitPattern: $0) }
+        case .float: feature.forEachFloat { checksum &+= UInt64($0.bitPattern) }
+        case .bytes: feature.forEachBytes { checksum &+= UInt64($0.count) }
+        }
     }
 }

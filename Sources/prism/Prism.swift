@@ -9,7 +9,7 @@ struct Prism: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             ChatCommand.self, AskCommand.self, SegmentCommand.self,
-            ConvertCommand.self, InspectCommand.self,
+            ConvertCommand.self, InspectCommand.self, IndexCommand.self,
             EvalCommand.self, BenchCommand.self, DemoCommand.self,
         ]
     )

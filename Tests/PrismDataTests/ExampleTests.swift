@@ -1,4 +1,4 @@
-// tf.Example decoding through protobuf-c, on hand-made wire bytes for the cases of spec §3 and §6.
+// tf.Example decoding, on hand-made wire bytes for the cases of spec §3 and §6.
 import XCTest
 @testable import PrismData
 
@@ -74,18 +74,28 @@ final class ExampleTests: XCTestCase {
         XCTAssertEqual(try Example(serialized: noKind), Example(["k": .bytes([])]))
     }
 
-    func testInvalidProtobufIsATypedError() {
-        let cases: [(String, [UInt8])] = [
-            ("garbage", [0xFF, 0xFF, 0xFF, 0xFF]),
-            ("nested length past the end", [0x0A, 100, 0x0A, 0x01]),
-            ("truncated varint", [0x08, 0x80]),
-            ("wrong wire type for features", varintField(1, 5)),
-            ("end-group without start", [0x0C]),
+    func testInvalidProtobufIsATypedErrorNamingTheByte() {
+        let entry = field(1, Array("k".utf8))
+        let cases: [([UInt8], String)] = [
+            ([0xFF, 0xFF, 0xFF, 0xFF], "invalid field tag (byte 0)"),
+            ([0x0A, 100, 0x0A, 0x01], "Example.features runs past the end of its message (byte 0)"),
+            ([0x18, 0x80], "unknown field runs past the end of its message (byte 0)"),            // truncated varint
+            (varintField(1, 5), "Example.features has wire type 0 (byte 0)"),
+            ([0x1C], "unsupported wire type 4 (byte 0)"),                                          // end-group
+            ([0x0C], "Example.features has wire type 4 (byte 0)"),
+            // Example.features (bytes 0-1), FeatureEntry (2-3), its key (4-6), its value (7-8), the list (9-10).
+            (field(1, field(1, entry + field(2, field(2, field(1, [1, 2, 3]))))), "packed floats of 3 bytes, not a multiple of 4 (byte 11)"),
+            (field(1, field(1, entry + field(2, field(3, [0x0D, 0, 0, 0, 0])))), "Int64List.value has wire type 5 (byte 11)"),
+            (field(1, field(1, entry + field(2, field(3, field(1, [0x80]))))), "truncated varint in packed Int64List (byte 13)"),
+            (field(1, field(1, entry + field(2, field(1, [0x08, 1])))), "BytesList.value has wire type 0 (byte 11)"),
+            (field(1, field(1, entry + varintField(2, 1))), "FeatureEntry.value has wire type 0 (byte 7)"),
         ]
-        for (name, bytes) in cases {
-            XCTAssertThrowsError(try Example(serialized: bytes), name) { error in
-                XCTAssertEqual(error as? TFRecordError, .invalidExample(nil, reason: "protobuf-c unpack failed: not a valid protobuf message"), name)
+        for (bytes, reason) in cases {
+            XCTAssertThrowsError(try Example(serialized: bytes), reason) { error in
+                XCTAssertEqual(error as? TFRecordError, .invalidExample(nil, reason: reason))
             }
+            // protobuf-c, the reference, refuses each of them too.
+            XCTAssertThrowsError(try bytes.withUnsafeBytes { try ProtoCodec.referenceExample($0) }, reason)
         }
     }
 

@@ -16,7 +16,7 @@ final class SequenceExampleTests: XCTestCase {
 
     func testInvalidBytesAreATypedError() {
         XCTAssertThrowsError(try SequenceExample(serialized: [0x12, 0x05, 0x01])) { error in
-            XCTAssertEqual(error as? TFRecordError, .invalidExample(nil, reason: "protobuf-c unpack failed: not a valid protobuf message"))
+            XCTAssertEqual(error as? TFRecordError, .invalidExample(nil, reason: "SequenceExample.feature_lists runs past the end of its message (byte 0)"))
         }
     }
 }

@@ -61,6 +61,36 @@ func readAll(_ path: String, compression: TFRecordCompression? = nil, skipCorrup
     }
 }
 
+/// Every record of a TFRecord file decoded as a tf.Example.
+func readExamples(_ path: String) throws -> [Example] {
+    let reader = try TFRecordReader(path: path)
+    var out: [Example] = []
+    while let example = try reader.nextExample() { out.append(example) }
+    return out
+}
+
+/// Every payload of a TFRecord file.
+func readPayloads(_ path: String) throws -> [[UInt8]] {
+    let reader = try TFRecordReader(path: path)
+    var out: [[UInt8]] = []
+    while let payload = try reader.next() { out.append(payload) }
+    return out
+}
+
+/// Every file under a folder (relative paths, sorted), hidden ones included.
+func filesUnder(_ path: String) -> [String] {
+    (FileManager.default.enumerator(atPath: path)?.allObjects as? [String] ?? []).filter { relative in
+        var isDirectory: ObjCBool = false
+        FileManager.default.fileExists(atPath: path + "/" + relative, isDirectory: &isDirectory)
+        return !isDirectory.boolValue
+    }.sorted()
+}
+
+/// Payloads compared as protobuf-c re-encodes them (so NaNs compare by their bits): equal records, equal bytes.
+func canonical(_ payload: [UInt8]) throws -> [UInt8] {
+    try payload.withUnsafeBytes { try ProtoCodec.referenceSequenceExample($0) }.serialized()
+}
+
 func readBytes(_ path: String) -> [UInt8] { [UInt8](FileManager.default.contents(atPath: path) ?? Data()) }
 
 func writeBytes(_ bytes: [UInt8], to path: String) { precondition(FileManager.default.createFile(atPath: path, contents: Data(bytes)), "cannot write \(path)") }
