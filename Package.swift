@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 // Prism: a CPU-first vision-language pipeline (Kimi-VL-shaped VLM, SAM-style segmenter, TFRecord tools).
 import PackageDescription
 
@@ -19,9 +19,18 @@ let package = Package(
         .library(name: "PrismVLM", targets: ["PrismVLM"]),
         .library(name: "PrismSAM", targets: ["PrismSAM"]),
         .library(name: "PrismChat", targets: ["PrismChat"]),
+        .library(name: "PrismServe", targets: ["PrismServe"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // `prism serve`: HTTP server and Prometheus metrics. Hummingbird's default traits pull in swift-configuration,
+        // which Prism does not use; leaving them off keeps the build shorter. Image URLs are fetched with Foundation's
+        // URLSession (libcurl), not AsyncHTTPClient, whose BoringSSL build would add minutes to every CI run.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.100.0"),
     ],
     targets: [
         system("CBLAS", "openblas", "libopenblas-dev"),
@@ -30,6 +39,7 @@ let package = Package(
         system("CZlib", "zlib", "zlib1g-dev"),
         system("CProtobufC", "libprotobuf-c", "libprotobuf-c-dev"),
         system("CEdit", "libedit", "libedit-dev"),
+        system("CCrypto", "libcrypto", "libssl-dev"),
 
         // Small C kernels: f16 widening with F16C where the CPU has it.
         .target(name: "CPrismKernels", cSettings: [.unsafeFlags(["-O3"])]),
@@ -44,15 +54,24 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // libjpeg / libpng behind return codes (their errors longjmp, which Swift cannot catch).
         .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"]),
-        .target(name: "PrismIO", dependencies: ["PrismCore", "CImageCodecs"]),
+        .target(name: "PrismIO", dependencies: ["PrismCore", "CImageCodecs", "CCrypto"]),
         .target(name: "PrismTokenizer", dependencies: ["PrismIO"]),
         .target(name: "PrismData", dependencies: ["PrismIO", "CZlib", "CCRC32C", "CExampleProto", "CExampleWire", "CProtobufC"]),
         .target(name: "PrismVLM", dependencies: ["PrismCore", "PrismIO", "PrismTokenizer"]),
         .target(name: "PrismSAM", dependencies: ["PrismCore", "PrismIO"]),
         // The chat REPL's logic (commands, state, transcript, loop) with injected I/O and engines.
         .target(name: "PrismChat", dependencies: ["PrismCore", "PrismIO", "PrismTokenizer", "PrismVLM", "PrismSAM"]),
+        // `prism serve`: OpenAI-compatible routes, request/response types, SSE, limits and metrics over the engine.
+        .target(name: "PrismServe", dependencies: [
+            "PrismCore", "PrismIO", "PrismTokenizer", "PrismVLM", "PrismSAM", "PrismChat",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
         .executableTarget(name: "prism", dependencies: [
-            "PrismCore", "PrismIO", "PrismData", "PrismTokenizer", "PrismVLM", "PrismSAM", "PrismChat", "CEdit",
+            "PrismCore", "PrismIO", "PrismData", "PrismTokenizer", "PrismVLM", "PrismSAM", "PrismChat", "PrismServe", "CEdit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -64,6 +83,7 @@ let package = Package(
         .testTarget(name: "PrismVLMTests", dependencies: ["PrismVLM", "PrismTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "PrismSAMTests", dependencies: ["PrismSAM", "PrismTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "PrismChatTests", dependencies: ["PrismChat", "PrismTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "PrismServeTests", dependencies: ["PrismServe", "PrismTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

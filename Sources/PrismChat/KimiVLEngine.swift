@@ -17,22 +17,22 @@ public enum ChatEngineError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// A Kimi-VL model, its tokenizer and chat template behind the REPL's `ChatEngine`.
+/// A Kimi-VL model, its tokenizer and chat template behind the REPL's `ChatEngine`, over the one
+/// `GenerationEngine`.
 ///
-/// The KV cache outlives a reply: each new reply tokenizes the whole conversation, keeps the longest prefix
-/// already in the cache (never splitting an image's pad run) and prefills only the rest. A follow-up question
-/// therefore costs its own tokens, not the history's, and images are encoded once per conversation.
+/// Each reply tokenizes the whole conversation and submits it; the engine's prefix cache holds the previous
+/// turns' KV (keyed by tokens and image digests), so a follow-up question costs its own tokens, not the
+/// history's, and an image is encoded once while it stays cached.
 public final class KimiVLEngine: ChatEngine {
-    public let model: KimiVL
+    public let engine: GenerationEngine
+    public var model: KimiVL { engine.model }
     public let tokenizer: TikTokenizer
     public let template: ChatTemplate
     public let directory: URL
-    private let stopIDs: Set<Int>
-    private let cache: KVCache
-    private var cachedTokens: [Int] = []
+    public let stopIDs: Set<Int>
     private var processed: [String: ProcessedImage] = [:]
 
-    public init(directory: URL, template: ChatTemplate) throws {
+    public init(directory: URL, template: ChatTemplate, options: EngineOptions = EngineOptions()) throws {
         let fm = FileManager.default
         guard fm.fileExists(atPath: directory.appendingPathComponent("tiktoken.model").path) else {
             if !fm.fileExists(atPath: directory.appendingPathComponent("config.json").path) {
@@ -41,11 +41,10 @@ public final class KimiVLEngine: ChatEngine {
             throw ChatEngineError.noTokenizer(directory: directory.path)
         }
         self.directory = directory
-        model = try KimiVL.load(directory: directory)
+        engine = GenerationEngine(model: try KimiVL.load(directory: directory), options: options)
         tokenizer = try TikTokenizer(directory: directory)
         self.template = template
         stopIDs = Set(template.stopTokenIDs(tokenizer))
-        cache = model.newCache()
     }
 
     /// Decodes and preprocesses an image once per path (the REPL validates paths with this too).
@@ -79,70 +78,43 @@ public final class KimiVLEngine: ChatEngine {
         return (tokens, images)
     }
 
-    public func reply(to state: ChatState, onText: (String) -> Void, shouldStop: () -> Bool) throws -> ReplyStats {
+    /// The engine request for the assistant's next turn with these settings.
+    public func request(_ state: ChatState) throws -> GenerationRequest {
         let (tokens, images) = try promptTokens(state)
         let limit = model.textConfig.maxPositionEmbeddings
         guard tokens.count + 1 <= limit else { throw ChatEngineError.contextTooLong(tokens: tokens.count, limit: limit) }
+        let s = state.settings
+        return GenerationRequest(prompt: Prompt(tokens: tokens, images: images),
+                                 sampling: SamplingParameters(temperature: Float(s.temperature), topP: Float(s.topP), topK: s.topK, seed: s.seed),
+                                 maxTokens: s.maxTokens, stopTokens: stopIDs)
+    }
 
-        // Reuse the cached prefix; an image's pads are all re-run or none (its embedding is computed whole).
-        let runs = padRuns(tokens)
-        var keep = zip(tokens, cachedTokens).prefix { $0 == $1 }.count
-        keep = min(keep, tokens.count - 1)            // at least one token must run to produce logits
-        if let cut = runs.first(where: { $0.contains(keep) && $0.lowerBound < keep }) { keep = cut.lowerBound }
-        cache.truncate(to: keep)
-        cachedTokens = Array(tokens[..<keep])
-        let newImages = zip(runs, images).filter { $0.0.lowerBound >= keep }.map(\.1)
-
-        var stats = ReplyStats()
-        stats.cachedTokens = keep
-        stats.promptTokens = tokens.count - keep
-        stats.imageTokens = newImages.reduce(0) { $0 + $1.tokenCount }
-        let settings = state.settings
-        var sampler = Sampler(SamplingParameters(temperature: Float(settings.temperature), topP: Float(settings.topP),
-                                                 topK: settings.topK, seed: settings.seed))
+    public func reply(to state: ChatState, onText: (String) -> Void, shouldStop: () -> Bool) throws -> ReplyStats {
+        let request = try request(state)
         var text = StreamingDecoder(tokenizer)
-        var history = tokens.filter { $0 != model.mediaPadId }
-
-        var t0 = DispatchTime.now().uptimeNanoseconds
-        var logits = try model.prefill(Prompt(tokens: Array(tokens[keep...]), images: newImages), cache: cache)
-        cachedTokens = tokens
-        stats.prefillSeconds = seconds(since: t0)
-        t0 = DispatchTime.now().uptimeNanoseconds
-        let budget = min(settings.maxTokens, limit - tokens.count)
-        while stats.generatedTokens < budget {
-            if shouldStop() { stats.interrupted = true; break }
-            let next = sampler.sample(logits: logits, history: history)
-            if stopIDs.contains(next) { break }
-            stats.generatedTokens += 1
-            history.append(next)
-            let piece = text.append(next)
+        let result = try engine.generate(request) { token in
+            if shouldStop() { return false }
+            let piece = text.append(token)
             if !piece.isEmpty { onText(piece) }
-            if stats.generatedTokens == budget { break }
-            logits = try model.decode(token: next, cache: cache)
-            cachedTokens.append(next)
+            return true
         }
         let rest = text.finish()
         if !rest.isEmpty { onText(rest) }
-        stats.decodeSeconds = seconds(since: t0)
+        if case .failed(let message) = result.finish { throw GenerationFailure(message) }
+        var stats = ReplyStats()
+        stats.cachedTokens = result.usage.cachedTokens
+        stats.promptTokens = result.usage.prefilledTokens
+        stats.imageTokens = result.usage.imageTokens
+        stats.generatedTokens = result.tokens.count
+        stats.prefillSeconds = result.usage.prefillSeconds
+        stats.decodeSeconds = result.usage.decodeSeconds
+        stats.interrupted = result.finish == .cancelled
         return stats
     }
-
-    /// Ranges of consecutive media-pad ids, one per image in order.
-    func padRuns(_ tokens: [Int]) -> [Range<Int>] {
-        var runs: [Range<Int>] = []
-        var i = 0
-        while i < tokens.count {
-            if tokens[i] == model.mediaPadId {
-                let start = i
-                while i < tokens.count && tokens[i] == model.mediaPadId { i += 1 }
-                runs.append(start..<i)
-            } else { i += 1 }
-        }
-        return runs
-    }
-
-    /// Tokens whose keys and values are in the cache (for tests and /stats).
-    public var cachedTokenCount: Int { cache.count }
 }
 
-func seconds(since t0: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }
+/// A generation step failed (the engine reports it as a finish reason; the REPL shows it as an error).
+public struct GenerationFailure: Error, CustomStringConvertible {
+    public let description: String
+    init(_ d: String) { description = d }
+}

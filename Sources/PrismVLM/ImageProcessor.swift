@@ -11,6 +11,13 @@ public struct ProcessedImage: Sendable {
     public let grid: GridSize
     /// Image tokens it becomes after the kh×kw merge: the number of `<|media_pad|>` ids the prompt needs.
     public let tokenCount: Int
+    /// SHA-256 of the encoded bytes it was decoded from; the engine caches its embedding (and KV prefixes
+    /// that contain it) under this name. nil: never cached.
+    public var digest: ContentDigest?
+
+    public init(pixelValues: Tensor, grid: GridSize, tokenCount: Int, digest: ContentDigest? = nil) {
+        self.pixelValues = pixelValues; self.grid = grid; self.tokenCount = tokenCount; self.digest = digest
+    }
 }
 
 public enum ImageProcessingError: Error, CustomStringConvertible, Equatable {

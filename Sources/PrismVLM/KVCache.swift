@@ -18,6 +18,16 @@ public final class KVCache {
         layers = Array(repeating: [], count: config.numHiddenLayers)
     }
 
+    /// A new cache holding the first `n` tokens of `other`: a prefix-cache hit continues from a copy, so the
+    /// cached entry stays intact for the next request that shares it.
+    public init(prefixOf other: KVCache, count n: Int) {
+        precondition(n >= 0 && n <= other.count, "KVCache(prefixOf:count: \(n)) of a cache with \(other.count) tokens")
+        latentWidth = other.latentWidth
+        width = other.width
+        layers = other.layers.map { Array($0[0..<(n * other.width)]) }
+        count = n
+    }
+
     /// Appends rows [n, width] to `layer`; they become visible to `count` after `commit(n)`.
     func append(layer: Int, rows: UnsafeBufferPointer<Float>) {
         precondition(rows.count % width == 0, "KVCache.append: \(rows.count) floats is not a multiple of \(width)")

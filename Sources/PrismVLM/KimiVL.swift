@@ -83,8 +83,18 @@ public final class KimiVL {
     /// A fresh, empty cache for one sequence.
     public func newCache() -> KVCache { KVCache(config: textConfig) }
 
-    /// Decodes and preprocesses an image file.
-    public func preprocess(imageAt url: URL) throws -> ProcessedImage { try imageProcessor(RGBImage(contentsOf: url)) }
+    /// Decodes and preprocesses an image file; the result carries the digest of the file's bytes.
+    public func preprocess(imageAt url: URL) throws -> ProcessedImage {
+        guard let data = FileManager.default.contents(atPath: url.path) else { return try imageProcessor(RGBImage(contentsOf: url)) }
+        return try preprocess(imageData: data, name: url.path)
+    }
+
+    /// Decodes and preprocesses encoded image bytes (JPEG or PNG); `name` labels errors.
+    public func preprocess(imageData data: Data, name: String) throws -> ProcessedImage {
+        var p = try imageProcessor(RGBImage(data: data, path: name))
+        p.digest = ContentDigest(of: data)
+        return p
+    }
 
     // MARK: - Vision
 
@@ -160,27 +170,5 @@ public final class KimiVL {
     /// One decode step: appends `token` to `cache` and returns the next-token logits [V].
     public func decode(token: Int, cache: KVCache) throws -> [Float] {
         try decode(tokens: [token], caches: [cache]).data
-    }
-
-    // MARK: - Generation
-
-    public enum FinishReason: Equatable, Sendable { case stopToken(Int), maxTokens, cancelled }
-
-    /// Prefills `prompt`, then samples up to `maxTokens` tokens, stopping at any of `stopTokens` (not included
-    /// in the result). `onToken` sees each new token and may return false to stop early.
-    public func generate(_ prompt: Prompt, cache: KVCache, sampler: inout Sampler, maxTokens: Int,
-                         stopTokens: Set<Int>, onToken: (Int) -> Bool = { _ in true }) throws -> (tokens: [Int], finish: FinishReason) {
-        var logits = try prefill(prompt, cache: cache)
-        var history = prompt.tokens.filter { $0 != mediaPadId }
-        var out: [Int] = []
-        while out.count < maxTokens {
-            let next = sampler.sample(logits: logits, history: history)
-            if stopTokens.contains(next) { return (out, .stopToken(next)) }
-            out.append(next); history.append(next)
-            if !onToken(next) { return (out, .cancelled) }
-            if out.count == maxTokens { break }
-            logits = try decode(token: next, cache: cache)
-        }
-        return (out, .maxTokens)
     }
 }

@@ -10,7 +10,7 @@ struct Prism: AsyncParsableCommand {
         subcommands: [
             ChatCommand.self, AskCommand.self, SegmentCommand.self,
             ConvertCommand.self, InspectCommand.self, IndexCommand.self,
-            EvalCommand.self, BenchCommand.self, DemoCommand.self,
+            EvalCommand.self, BenchCommand.self, DemoCommand.self, ServeCommand.self,
         ]
     )
 }

@@ -42,20 +42,19 @@ final class KimiVLTests: XCTestCase {
     func testGreedyGenerationIsDeterministicAndStops() throws {
         let m = MoonViTTests.model
         let prompt = Prompt(tokens: g.ints("prompt.ids"), images: try images(m))
-        var s1 = Sampler(.greedy), s2 = Sampler(.greedy)
-        let a = try m.generate(prompt, cache: m.newCache(), sampler: &s1, maxTokens: 5, stopTokens: [])
-        let b = try m.generate(prompt, cache: m.newCache(), sampler: &s2, maxTokens: 5, stopTokens: [])
+        let engine = GenerationEngine(model: m)
+        let a = try engine.generate(GenerationRequest(prompt: prompt, maxTokens: 5))
+        let b = try engine.generate(GenerationRequest(prompt: prompt, maxTokens: 5))
         XCTAssertEqual(a.tokens, b.tokens)
         XCTAssertEqual(a.tokens.count, 5)
-        XCTAssertEqual(a.finish, .maxTokens)
+        XCTAssertEqual(a.finish, .length)
         // the first greedy token is the argmax of the reference's last-row logits
         let e = g.tensor("prompt.logits")
         let lastRow = Array(e.data[(e.count - 96)...])
         XCTAssertEqual(a.tokens[0], lastRow.indices.max { lastRow[$0] < lastRow[$1] }!)
-        var s3 = Sampler(.greedy)
-        let c = try m.generate(prompt, cache: m.newCache(), sampler: &s3, maxTokens: 5, stopTokens: [a.tokens[2]])
-        XCTAssertEqual(c.tokens, Array(a.tokens[0..<2]))
-        XCTAssertEqual(c.finish, .stopToken(a.tokens[2]))
+        let c = try engine.generate(GenerationRequest(prompt: prompt, maxTokens: 5, stopTokens: [a.tokens[2]]))
+        XCTAssertEqual(c.tokens, Array(a.tokens[0..<a.tokens.firstIndex(of: a.tokens[2])!]))
+        XCTAssertEqual(c.finish, .stop(token: a.tokens[2]))
     }
 
     /// `Tools/make_random_checkpoint.py --preset tiny`: sharded index, bf16, official names. Loads and generates
@@ -68,8 +67,8 @@ final class KimiVLTests: XCTestCase {
         XCTAssertEqual(img.grid, GridSize(h: 4, w: 6))
         let withImage = Prompt(tokens: [1, 2] + Array(repeating: m.mediaPadId, count: img.tokenCount) + [3, 4], images: [img])
         let textOnly = Prompt(tokens: [9, 8, 7])
-        var sampler = Sampler(SamplingParameters(temperature: 0.7, topP: 0.9, topK: 20, repetitionPenalty: 1.1, seed: 3))
-        let out = try m.generate(withImage, cache: m.newCache(), sampler: &sampler, maxTokens: 4, stopTokens: [251])
+        let params = SamplingParameters(temperature: 0.7, topP: 0.9, topK: 20, repetitionPenalty: 1.1, seed: 3)
+        let out = try GenerationEngine(model: m).generate(GenerationRequest(prompt: withImage, sampling: params, maxTokens: 4, stopTokens: [251]))
         XCTAssertFalse(out.tokens.isEmpty)
         XCTAssertTrue(out.tokens.allSatisfy { $0 >= 0 && $0 < 256 })
         let packed = try m.prefill([withImage, textOnly], caches: [m.newCache(), m.newCache()])

@@ -1,0 +1,31 @@
+@testable import PrismServe
+import XCTest
+
+final class StopTextTests: XCTestCase {
+    /// Pieces arrive token by token; nothing of a stop string (or after it) is ever sent, and text that turned out
+    /// not to start one is sent once it is known.
+    func testHoldsBackPossibleStartsAndCutsAtTheFirstStop() {
+        var s = StopText(["END", "xyz"])
+        XCTAssertEqual(s.append("hello E"), "hello ")
+        XCTAssertEqual(s.append("N"), "")
+        XCTAssertEqual(s.append("vy "), "ENvy ")
+        XCTAssertEqual(s.append("and x"), "and ")
+        XCTAssertEqual(s.append("yzzz tail"), "")
+        XCTAssertTrue(s.stopped)
+        XCTAssertEqual(s.append("more"), "")
+        XCTAssertEqual(s.finish(), "")
+        XCTAssertEqual(s.answer, "hello ENvy and ")
+    }
+
+    func testEarliestStopWinsAndFinishFlushes() {
+        var s = StopText(["b", "abc"])
+        XCTAssertEqual(s.append("xxab"), "xxa")
+        XCTAssertTrue(s.stopped)
+        var t = StopText(["abc"])
+        XCTAssertEqual(t.append("zzab"), "zz")
+        XCTAssertEqual(t.finish(), "ab")
+        XCTAssertEqual(t.answer, "zzab")
+        var none = StopText([])
+        XCTAssertEqual(none.append("abc"), "abc")
+    }
+}
