@@ -343,10 +343,17 @@ static int dedupe(const uint8_t *base, pw_entry *entries, size_t *count) {
     if (n < 2) return 1;
     int duplicate = 0;
     if (n <= 16) {
+        // Every pair, compared first by a signature (length and first bytes), so that memcmp runs only on likely twins.
+        uint64_t sig[16];
+        for (size_t i = 0; i < n; i++) {
+            uint64_t head = 0;
+            size_t k = entries[i].key_length < 7 ? entries[i].key_length : 7;
+            memcpy(&head, base + entries[i].key_offset, k);
+            sig[i] = head ^ ((uint64_t)entries[i].key_length << 56);
+        }
         for (size_t i = 0; i + 1 < n && !duplicate; i++)
             for (size_t j = i + 1; j < n; j++)
-                if (entries[i].key_length == entries[j].key_length &&
-                    (entries[i].key_length == 0 || base[entries[i].key_offset] == base[entries[j].key_offset]) &&
+                if (sig[i] == sig[j] && entries[i].key_length == entries[j].key_length &&
                     memcmp(base + entries[i].key_offset, base + entries[j].key_offset, entries[i].key_length) == 0) {
                     duplicate = 1;
                     break;

@@ -382,7 +382,9 @@ public func convertTFRecordsToJSONL(_ inputs: [String], in directory: String, op
         let staging = directory + "/." + stem + ".images.partial"
         let schemaPath = JSONLSchema.path(forJSONL: output)
         try? FileManager.default.removeItem(atPath: staging)   // left by a crashed run
+        let files = BackgroundFileWriter()
         defer {
+            files.waitForAll()
             try? FileManager.default.removeItem(atPath: staging)
             unlink(output + ".partial")
             unlink(schemaPath + ".partial")
@@ -398,7 +400,7 @@ public func convertTFRecordsToJSONL(_ inputs: [String], in directory: String, op
         repeat {
             try? FileManager.default.removeItem(atPath: staging)
             writer = JSONLRowWriter(map: options.featureMap, imageDirectory: staging, imagePrefix: "images/" + stem + "/",
-                                    base64Columns: base64Columns)
+                                    base64Columns: base64Columns, files: files)
             sink = try FileSink(path: output + ".partial")
             var batch = ProgressBatch(progress: base64Columns.isEmpty ? options.progress : nil)
             count = 0
@@ -419,6 +421,7 @@ public func convertTFRecordsToJSONL(_ inputs: [String], in directory: String, op
                 if writer.out.count >= streamChunkSize { try writer.out.drain(into: sink) }
             }
             batch.flush()
+            try files.finish()
             base64Columns.formUnion(writer.newBase64Columns)
         } while !writer.newBase64Columns.isEmpty
         skipped += undecodable

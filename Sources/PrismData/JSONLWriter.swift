@@ -60,8 +60,14 @@ struct JSONLRowWriter {
     private var order: [Int] = []
     private var orderedColumns: [Int] = []
 
-    init(map: FeatureMap, imageDirectory: String, imagePrefix: String, base64Columns: Set<ColumnKey> = []) {
+    /// Image files are written by a few background threads while rows go on: creating files is kernel work
+    /// (inode allocation), which then runs on the other cores. The caller waits for them (`files.finish()`).
+    let files: BackgroundFileWriter
+
+    init(map: FeatureMap, imageDirectory: String, imagePrefix: String, base64Columns: Set<ColumnKey> = [],
+         files: BackgroundFileWriter = BackgroundFileWriter()) {
         self.map = map
+        self.files = files
         self.base64Columns = base64Columns
         self.imageDirectory = imageDirectory
         self.imagePrefix = imagePrefix
@@ -257,7 +263,7 @@ struct JSONLRowWriter {
         try feature.forEachBytes { bytes in
             let ext = ImageFormat(magic: bytes)?.fileExtension ?? formatHint().map(sanitizedFileName) ?? "bin"
             let file = name + (feature.count > 1 ? "-\(j)" : "") + "." + ext
-            try FileSink.write(bytes, to: imageDirectory + "/" + file)
+            try files.write(bytes, to: imageDirectory + "/" + file)
             imagesWritten += 1
             if j > 0 { out.append(UInt8(ascii: ",")) }
             appendString(Array((imagePrefix + file).utf8), to: &out)
@@ -304,4 +310,45 @@ private func hexDigit(_ v: UInt8) -> UInt8 { v < 10 ? UInt8(ascii: "0") + v : UI
 /// Letters, digits, '-' and '_' kept; anything else becomes '_'.
 func sanitizedFileName(_ text: String) -> String {
     String(text.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
+}
+
+/// Writes whole files on background threads, a bounded number at a time; the first failure is thrown by the next
+/// `write` or by `finish`.
+final class BackgroundFileWriter: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "prism.convert.files", attributes: .concurrent)
+    private let group = DispatchGroup()
+    private let slots: DispatchSemaphore
+    private let failure = Locked<Error?>(nil)
+
+    init(inFlight: Int = max(2, 2 * ProcessInfo.processInfo.activeProcessorCount)) {
+        slots = DispatchSemaphore(value: inFlight)
+    }
+
+    /// Copies `bytes` and writes them to `path` (a temporary name: the caller publishes the folder).
+    func write(_ bytes: UnsafeRawBufferPointer, to path: String) throws {
+        if let error = failure.withLock({ $0 }) { throw error }
+        let copy = [UInt8](bytes)
+        slots.wait()
+        group.enter()
+        queue.async { [self] in
+            defer {
+                slots.signal()
+                group.leave()
+            }
+            do { try copy.withUnsafeBytes { try FileSink.write($0, to: path) } } catch {
+                failure.withLock { if $0 == nil { $0 = error } }
+            }
+        }
+    }
+
+    /// Waits for every write; throws the first failure.
+    func finish() throws {
+        group.wait()
+        if let error = failure.withLock({ $0 }) { throw error }
+    }
+
+    /// Waits for every write, failed or not (before a failed run removes its temporary files).
+    func waitForAll() { group.wait() }
+
+    deinit { group.wait() }
 }

@@ -6,8 +6,9 @@ Workloads, each timed best-of-N on a warm page cache, single process:
               tf.data: TFRecordDataset(...).reduce (C++, checks CRCs); tfrecord: tfrecord_iterator
               (pure Python; it does NOT check CRCs, which only flatters it).
 Every tool is timed on the work itself: peers inside their process after imports, prism by its own report.
-  read+parse  also decode every tf.Example. prism: `inspect --count --decode`; tf.data: batch(256) +
-              tf.io.parse_example with the known spec; tfrecord: tfrecord_loader (protobuf → numpy).
+  read+parse  also parse every tf.Example and read every value. prism: `inspect --count --decode` (a full
+              validating parse, ints and floats decoded and summed); tf.data: batch(256) + tf.io.parse_example with
+              the known spec; tfrecord: tfrecord_loader (protobuf → numpy).
   convert     TFRecord → JSONL + image files (original bytes). prism: `prism convert`; peers: the obvious
               Python loop over their parsed records (write image, json.dumps the rest).
 Prints MB/s for each and prism's speed-up over each peer.
