@@ -6,7 +6,7 @@ struct AskCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ask",
         abstract: "Answer one question about images and exit.",
-        discussion: "The answer alone goes to stdout (stats to stderr). Without -p the question is read from stdin.")
+        discussion: "The answer alone goes to stdout (stats to stderr). Without -p the question is read from stdin.\n\n" + batchDiscussion)
 
     @OptionGroup var modelArguments: ModelArguments
     @OptionGroup var generate: GenerateArguments
@@ -14,8 +14,10 @@ struct AskCommand: ParsableCommand {
     @Option(name: [.short, .customLong("prompt")], help: "The question.") var prompt: String?
     @Option(help: "System prompt.") var system: String?
     @Flag(help: "Print one JSON object (answer, token counts, speeds) instead of plain text.") var json = false
+    @OptionGroup(title: "Batch mode (--batch INPUT… -o OUTPUT.jsonl: one answer per dataset row)") var batch: AskBatchArguments
 
     func run() throws {
+        if batch.isBatch { return try runBatch() }
         let question: String
         if let prompt { question = prompt } else if !Terminal.stdinIsTTY {
             question = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)

@@ -3,6 +3,7 @@ import Foundation
 import PrismChat
 import PrismIO
 import PrismTokenizer
+import PrismVLM
 
 /// `-m DIR`, shared by every command that runs the vision-language model.
 struct ModelArguments: ParsableArguments {
@@ -22,12 +23,13 @@ struct ModelArguments: ParsableArguments {
     }
 
     /// Loads the engine, with a one-line progress note on a terminal (stderr) and silence otherwise.
-    func loadEngine() throws -> KimiVLEngine {
+    func loadEngine(options: EngineOptions = EngineOptions()) throws -> KimiVLEngine {
         let dir = try directory()
         let t0 = Date()
         if Terminal.stderrIsTTY { Terminal.writeErr("loading \(dir.lastPathComponent)…") }
         let engine = try KimiVLEngine(directory: dir,
-                                      template: ChatTemplate.load(explicit: template.map { URL(fileURLWithPath: $0) }))
+                                      template: ChatTemplate.load(explicit: template.map { URL(fileURLWithPath: $0) }),
+                                      options: options)
         if Terminal.stderrIsTTY {
             Terminal.writeErr(String(format: "\r\u{1B}[2mloaded %@ in %.1f s\u{1B}[0m\u{1B}[K\n", dir.lastPathComponent,
                                      Date().timeIntervalSince(t0)))

@@ -13,7 +13,7 @@ struct SegmentCommand: ParsableCommand {
         predicted IoU and area. Example: prism segment photo.jpg --point 320,240 --point 100,80,0 --multimask
         """)
 
-    @Argument(help: "Image file (JPEG or PNG).") var image: String
+    @Argument(help: "Image file (JPEG or PNG).") var image: String?
     @Option(name: .customLong("point"), help: "Click X,Y[,1|0] in image pixels; 1 = on the object (default), 0 = background. Repeatable.")
     var points: [String] = []
     @Option(name: .customLong("box"), help: "Box X0,Y0,X1,Y1 in image pixels (at most one).") var box: String?
@@ -22,17 +22,20 @@ struct SegmentCommand: ParsableCommand {
     @Option(name: .customShort("m"), help: "Model directory (transformers SamModel layout: config.json + model.safetensors).")
     var model: String?
     @Option(name: .customLong("output"), help: "Directory for mask_N.png and overlay.png.") var outputDirectory: String?
-    @Option(name: .customShort("o"), help: "File prefix: PREFIX_mask_N.png and PREFIX_overlay.png.") var prefix: String?
+    @Option(name: .customShort("o"), help: "File prefix: PREFIX_mask_N.png and PREFIX_overlay.png (with --batch: the output JSONL).") var prefix: String?
     @Option(name: .customLong("embedding-cache"), help: "Reuse the image embedding stored in FILE, or compute it and store it there.")
     var embeddingCache: String?
+    @OptionGroup(title: "Batch mode (--batch INPUT… -o OUTPUT.jsonl: masks for the prompts of every dataset row)") var batch: SegmentBatchArguments
 
     static let defaultModel = "Weights/prism-sam-tiny"
 
     func run() throws {
+        if batch.isBatch { return try runBatch() }
         do { try segment() } catch let e as UserError { throw e } catch { throw UserError("\(error)") }
     }
 
     private func segment() throws {
+        guard let image else { throw UserError("no image: give an image file, or --batch INPUT… -o OUTPUT.jsonl") }
         let parsedPoints = try points.map(PromptSyntax.point)
         let parsedBox = try box.map(PromptSyntax.box)
         if parsedPoints.isEmpty && parsedBox == nil { throw UserError("no prompt: give at least one --point X,Y[,1|0] or a --box X0,Y0,X1,Y1") }
@@ -68,7 +71,7 @@ struct SegmentCommand: ParsableCommand {
         print("overlay: \(paths.overlay)")
     }
 
-    private func resolveModel() throws -> URL {
+    func resolveModel() throws -> URL {
         if let model { return URL(fileURLWithPath: model) }
         guard let url = ProjectPaths.locate(Self.defaultModel) else {
             throw UserError("no SAM model: the embedded default \(Self.defaultModel) is not installed; pass -m MODEL_DIR with a transformers SamModel checkpoint")
@@ -82,7 +85,7 @@ struct SegmentCommand: ParsableCommand {
             let d = URL(fileURLWithPath: outputDirectory)
             return ((0..<count).map { d.appendingPathComponent("mask_\($0).png").path }, d.appendingPathComponent("overlay.png").path)
         }
-        let p = prefix ?? URL(fileURLWithPath: image).deletingPathExtension().lastPathComponent
+        let p = prefix ?? URL(fileURLWithPath: image ?? "segment").deletingPathExtension().lastPathComponent
         return ((0..<count).map { "\(p)_mask_\($0).png" }, "\(p)_overlay.png")
     }
 }

@@ -1,0 +1,38 @@
+// `prism segment --batch INPUT… -o masks.jsonl`: SAM masks for the points and boxes of every row
+// (PrismBatch/BatchSegment.swift), each image embedded once.
+import ArgumentParser
+import Foundation
+import PrismBatch
+import PrismSAM
+
+struct SegmentBatchArguments: ParsableArguments {
+    @OptionGroup var common: BatchArguments
+    @Option(help: "Batch mode: column of clicks, [[x, y], [x, y, label], …] in image pixels (label 1 on the object, 0 background), or a TFRecord float list of x, y pairs.")
+    var pointsKey = "points"
+    @Option(help: "Batch mode: column of boxes, [x0, y0, x1, y1] or a list of them (one mask each, with the row's points), or a TFRecord float list of 4·k values.")
+    var boxKey = "box"
+
+    var isBatch: Bool { common.isBatch }
+}
+
+extension SegmentCommand {
+    func runBatch() throws {
+        if image != nil || !points.isEmpty || box != nil || outputDirectory != nil || embeddingCache != nil {
+            throw UserError("--batch takes images and prompts from the rows: drop the image argument and --point/--box/--output/--embedding-cache")
+        }
+        let common = batch.common
+        let input = try common.input()
+        let out = try common.openOutput(prefix, input)  // -o is the output file in batch mode
+        if out.alreadyComplete { return try common.run("segmented", out) { BatchProgress() } }
+        var options = BatchSegmentOptions(imageKey: common.defaultImageKey(input))
+        options.pointsKey = batch.pointsKey
+        options.boxKey = batch.boxKey
+        options.idKey = common.idKey
+        options.multimask = multimask
+        options.badRows = common.onError
+        let segmenter = BatchSegmenter(predictor: try SamPredictor(directory: try resolveModel()), options: options)
+        try common.run("segmented", out) {
+            try segmenter.run(input, into: out, onProgress: BatchProgressBar.make(label: "segment", unit: "mask", quiet: common.quiet))
+        }
+    }
+}
