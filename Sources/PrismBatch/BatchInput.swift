@@ -14,7 +14,8 @@ public struct BatchInput {
         let jsonl = paths.map { $0.lowercased() }.filter { $0.hasSuffix(".jsonl") || $0.hasSuffix(".json") }
         if !jsonl.isEmpty && jsonl.count != paths.count { throw BatchError.mixedInputs }
         for path in paths where !FileManager.default.fileExists(atPath: path) { throw BatchError.missingInput(path) }
-        files = jsonl.isEmpty ? try RecordFiles(tfrecords: paths) : try RecordFiles(jsonl: paths)
+        let files = jsonl.isEmpty ? try RecordFiles(tfrecords: paths) : try RecordFiles(jsonl: paths)
+        self.files = files
         range = slice.map { $0.range(of: files.total) } ?? 0 ..< files.total
     }
 

@@ -19,6 +19,7 @@ public struct BatchProgress: Sendable {
     /// Tokens generated (ask) or masks predicted (segment) in this run.
     public var outputs = 0
     public var seconds = 0.0
+    public init() {}
 }
 
 /// Collects finished rows by record number and writes them in order to a `BatchOutput`.

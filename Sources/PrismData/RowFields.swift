@@ -19,6 +19,10 @@ public struct RowFieldError: Error, Equatable, CustomStringConvertible {
     public let key: String?
     public let message: String
 
+    public init(location: String, key: String?, message: String) {
+        self.location = location; self.key = key; self.message = message
+    }
+
     public var description: String { key.map { "\(location): \"\($0)\": \(message)" } ?? "\(location): \(message)" }
 }
 

@@ -176,7 +176,7 @@ final class BatchAskTests: XCTestCase {
         XCTAssertEqual(rows[1]["id"] as? String, "gone")
         XCTAssertTrue((rows[2]["error"] as? String ?? "").hasPrefix("\(base):3: \"image\": \(dir.path)/images/broken.png: "), "\(rows[2])")
         XCTAssertEqual(rows[3]["error"] as? String, "\(base):4: \"image\": missing (the --image-key column)")
-        XCTAssertEqual(rows[4]["error"] as? String, "\(base):5: invalid JSON at column 28: unexpected end of the line")
+        XCTAssertEqual(rows[4]["error"] as? String, "\(base):5: invalid JSON at column 29: unexpected end of line")
         XCTAssertNil(rows[4]["id"])
         XCTAssertEqual(rows[6]["error"] as? String, "\(base):7: \"id\": missing (the --id-key column)")
         XCTAssertNotNil(rows[5]["answer"])

@@ -7,8 +7,9 @@ import PrismTokenizer
 /// Small inputs for batch jobs: PNG images drawn per seed, JSONL rows that name them, TFRecords that hold them.
 enum BatchFixtures {
     /// The chat fixture model (random weights, vision tower included) shared with PrismChatTests.
-    static let chatModel = fixtureURL("../../PrismChatTests/Fixtures/chat_tiny")
-    static let template = try! ChatTemplate.load(explicit: fixtureURL("../../../Prompts"))
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let chatModel = root.appendingPathComponent("Tests/PrismChatTests/Fixtures/chat_tiny")
+    static let template = try! ChatTemplate.load(explicit: root.appendingPathComponent("Prompts"))
 
     /// A w×h PNG whose pixels depend on `seed` (distinct seeds, distinct images and digests).
     static func png(_ seed: Int, width: Int = 48, height: Int = 40) throws -> Data {

@@ -9,7 +9,7 @@ import XCTest
 /// `segment --batch` with the embedded SAM: each row's masks equal the predictor's on that image and prompt,
 /// each image is embedded once, bad prompts become error rows.
 final class BatchSegmentTests: XCTestCase {
-    static let predictor = try! SamPredictor(directory: fixtureURL("../../../Weights/prism-sam-tiny"))
+    static let predictor = try! SamPredictor(directory: BatchFixtures.root.appendingPathComponent("Weights/prism-sam-tiny"))
 
     func testRowsEqualThePredictorAndEmbedEachImageOnce() throws {
         let dir = temporaryDirectory("batch-segment")
@@ -54,7 +54,7 @@ final class BatchSegmentTests: XCTestCase {
         XCTAssertEqual(((rows[0]["masks"] as! [[String: Any]])[0]["rle"] as! [String: Any])["size"] as? [Int], [40, 48])
         XCTAssertEqual(rows[0]["width"] as? Int, 48)
 
-        XCTAssertEqual(rows[3]["error"] as? String, "\(input.path):4: point (99.0, 20.0) is outside the 48×40 image")
+        XCTAssertEqual(rows[3]["error"] as? String, "\(input.path):4: point (99, 20) is outside the 48×40 image")
         XCTAssertEqual(rows[4]["error"] as? String, "\(input.path):5: \"points\": a point is [x, y] or [x, y, label] with label 1 or 0, found 5 numbers")
         XCTAssertEqual(rows[5]["error"] as? String, "\(input.path):6: no prompt: the row has neither \"points\" nor \"box\"")
     }
