@@ -234,6 +234,25 @@ static int features(cursor *c) {
         pw_entry *e = &r->features[r->n_features];
         const uint8_t *key = entry.p; size_t key_length = 0;
         int has_value = 0;
+        // The usual layout, with one-byte lengths: key, then a value holding exactly one list.
+        const uint8_t *q = entry.p;
+        size_t size = entry.end - q;
+        if (size >= 6 && q[0] == 0x0A && q[1] < 0x80 && (size_t)q[1] + 6 <= size) {
+            const uint8_t *v = q + 2 + q[1];
+            size_t value_size = size - 2 - q[1];
+            if (v[0] == 0x12 && v[1] < 0x80 && (size_t)v[1] + 2 == value_size && v[1] >= 2 &&
+                (v[2] == 0x0A || v[2] == 0x12 || v[2] == 0x1A) && v[3] < 0x80 && (size_t)v[3] + 4 == value_size) {
+                cursor list = { v + 4, entry.end, c->base, r };
+                pw_feature *f = &e->feature;
+                int ok = v[2] == 0x0A ? bytes_list(&list, f) : v[2] == 0x12 ? float_list(&list, f) : int64_list(&list, f);
+                if (!ok) return 0;
+                f->list_offset = (uint32_t)(v + 4 - c->base);
+                f->list_length = v[3];
+                key = q + 2; key_length = q[1];
+                has_value = 1;
+                entry.p = entry.end;
+            }
+        }
         while (entry.p < entry.end) {
             NEXT_TAG(&entry, eat, efield, ewire)
             cursor inner;

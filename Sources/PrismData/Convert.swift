@@ -199,6 +199,14 @@ func runShards(_ job: ShardJob, _ publications: Publications, _ body: (Int, Canc
 
 private func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
+/// With `resume`, a shard whose output is there (published by an earlier run) counts as done.
+private func alreadyDone(_ output: String, _ range: Range<Int>, _ options: ConvertOptions, _ report: Locked<ConvertReport>) -> Bool {
+    guard options.resume && fileExists(output) else { return false }
+    options.progress?.add(records: range.count, bytes: 0)
+    report.withLock { $0.resumed.append(output) }
+    return true
+}
+
 func createDirectory(_ path: String) throws {
     do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
     catch { throw TFRecordError.io(file: path, function: "mkdir", message: error.localizedDescription) }
@@ -308,11 +316,7 @@ func writeShards(_ source: ExampleSource, to directory: String, options: Convert
         let range = job.records(shard)
         var skipped = counting.filter { job.shard(of: $0.number) == shard }.map(\.error)
         defer { report.withLock { $0.skipped += skipped } }
-        if options.resume && fileExists(output) {
-            options.progress?.add(records: range.count, bytes: 0)
-            report.withLock { $0.resumed.append(output) }
-            return
-        }
+        if alreadyDone(output, range, options, report) { return }
         let writer = try TFRecordWriter(path: output, compression: options.outputCompression, level: options.compressionLevel)
         var batch = ProgressBatch(progress: options.progress)
         var lossy = 0
@@ -374,11 +378,7 @@ public func convertTFRecordsToJSONL(_ inputs: [String], in directory: String, op
         let range = job.records(shard)
         var skipped = counting.filter { job.shard(of: $0.number) == shard }.map(\.error)
         defer { report.withLock { $0.skipped += skipped } }
-        if options.resume && fileExists(output) {
-            options.progress?.add(records: range.count, bytes: 0)
-            report.withLock { $0.resumed.append(output) }
-            return
-        }
+        if alreadyDone(output, range, options, report) { return }
         let staging = directory + "/." + stem + ".images.partial"
         let schemaPath = JSONLSchema.path(forJSONL: output)
         try? FileManager.default.removeItem(atPath: staging)   // left by a crashed run

@@ -6,8 +6,8 @@
 // scanner in Sources/CExampleWire, for the seven message types of example.proto / feature.proto and nothing
 // else, and this file hands its results out as views. protobuf-c still encodes.
 //
-// It accepts exactly what protobuf-c 1.4 accepts (ExampleWireTests compares the two on thousands of mutated
-// payloads), with protobuf-c's rules: tags of at most 5 bytes and never field 0; varints of at most 10 bytes;
+// It accepts exactly what protobuf-c 1.4 accepts (ExampleWireTests compares the two on thousands of mutated and
+// generated payloads), with protobuf-c's rules: tags of at most 5 bytes and never field 0; varints of at most 10 bytes;
 // length prefixes of at most 5 bytes and 2^31-1; wire types 3, 4, 6 and 7 rejected even in unknown fields;
 // a known field with the wrong wire type rejected; packed and unpacked numbers both read; a message field given
 // twice merged as protobuf-c merges (repeated fields joined, a Feature's kind: the later one if it has one, and
@@ -26,8 +26,8 @@ public struct FeatureView {
     let list: UnsafeRawBufferPointer
     /// The floats when they are one packed run (the usual layout), else nil.
     let packedFloats: UnsafeRawPointer?
-    /// Whether the Feature had a kind at all (protobuf-c's merge of a repeated map value needs it).
-    let hasKind: Bool
+    /// False for a Feature with no kind set.
+    public let hasKind: Bool
 
     static let none = FeatureView(kind: .bytes, count: 0, list: UnsafeRawBufferPointer(start: nil, count: 0),
                                   packedFloats: nil, hasKind: false)
@@ -131,7 +131,7 @@ public struct ExampleParser {
         }
     }
 
-    private let storage = Storage()
+    private var storage = Storage()
     private var base = UnsafeRawPointer(bitPattern: 1)!
     /// Keys must be UTF-8 (off only in tests, to see the raw keys).
     var validatesKeys = true
@@ -177,6 +177,7 @@ public struct ExampleParser {
     /// SequenceExample with only a context: field 1 is shared; as a tf.Example, field 2 is an unknown field).
     /// Throws `.invalidExample(nil, …)` naming the byte that is wrong.
     public mutating func parse(_ payload: UnsafeRawBufferPointer, sequence: Bool = true) throws {
+        if !isKnownUniquelyReferenced(&storage) { storage = Storage() }   // a copy keeps what it had parsed
         base = UnsafeRawPointer(payload.baseAddress) ?? UnsafeRawPointer(bitPattern: 1)!
         let code = pw_parse(payload.baseAddress?.assumingMemoryBound(to: UInt8.self), payload.count, sequence ? 1 : 0, result)
         if Int(code) != PW_OK { throw Self.error(result.pointee) }
@@ -234,7 +235,8 @@ func isUTF8(_ bytes: UnsafeRawBufferPointer) -> Bool {
 
 // MARK: - Cursor
 
-/// Reads protobuf wire primitives with protobuf-c's limits; nil where protobuf-c would fail.
+/// Reads protobuf wire primitives with protobuf-c's limits; nil where protobuf-c would fail. Walks bytes lists that
+/// the C scanner has already validated.
 struct WireCursor {
     var p: UnsafeRawPointer
     let end: UnsafeRawPointer

@@ -95,15 +95,10 @@ struct JSONLRowWriter {
     // MARK: - Rows
 
     private mutating func writeContext(imageName: () -> String) throws {
-        recordColumns.removeAll(keepingCapacity: true)
-        for i in 0 ..< parser.featureCount { recordColumns.append(column(parser.featureKey(i), .context, position: i)) }
-        orderColumns()
-        out.append(UInt8(ascii: "{"))
+        startObject(.context)
         for n in 0 ..< order.count {
-            if n > 0 { out.append(UInt8(ascii: ",")) }
             let position = order[n]
-            let column = columns[recordColumns[position]]
-            out.append(column.label)
+            let column = startMember(n, position)
             let feature = parser.featureValue(position)
             schema.present(column.stats)
             schema.add(column.stats, kind: feature.kind, count: feature.count)
@@ -117,15 +112,10 @@ struct JSONLRowWriter {
     }
 
     private mutating func writeFeatureLists() {
-        recordColumns.removeAll(keepingCapacity: true)
-        for i in 0 ..< parser.featureListCount { recordColumns.append(column(parser.featureListKey(i), .featureList, position: i)) }
-        orderColumns()
-        out.append(UInt8(ascii: "{"))
+        startObject(.featureList)
         for n in 0 ..< order.count {
-            if n > 0 { out.append(UInt8(ascii: ",")) }
             let position = order[n]
-            let column = columns[recordColumns[position]]
-            out.append(column.label)
+            let column = startMember(n, position)
             let steps = parser.featureListSteps(position)
             schema.present(column.stats, steps: steps.count)
             out.append(UInt8(ascii: "["))
@@ -137,6 +127,26 @@ struct JSONLRowWriter {
             out.append(UInt8(ascii: "]"))
         }
         out.append(UInt8(ascii: "}"))
+    }
+
+    /// Opens the object of one section: finds the record's columns and the order to write them in.
+    private mutating func startObject(_ section: JSONLSchema.Section) {
+        recordColumns.removeAll(keepingCapacity: true)
+        let count = section == .context ? parser.featureCount : parser.featureListCount
+        for i in 0 ..< count {
+            let key = section == .context ? parser.featureKey(i) : parser.featureListKey(i)
+            recordColumns.append(column(key, section, position: i))
+        }
+        orderColumns()
+        out.append(UInt8(ascii: "{"))
+    }
+
+    /// Writes the `n`-th member's `"name":` (after a comma) and returns its column.
+    private mutating func startMember(_ n: Int, _ position: Int) -> Column {
+        if n > 0 { out.append(UInt8(ascii: ",")) }
+        let column = columns[recordColumns[position]]
+        out.append(column.label)
+        return column
     }
 
     /// Sets `order` for `recordColumns`, reusing the last one when the columns are those of the record before.

@@ -141,6 +141,21 @@ final class ExampleWireTests: XCTestCase {
         XCTAssertGreaterThan(compared - accepted, compared / 4)
     }
 
+    func testACopyOfAParserKeepsWhatItParsed() throws {
+        let a = Example(["a": .int64s([1])]).serialized(), b = Example(["b": .int64s([2]), "c": .floats([])]).serialized()
+        try a.withUnsafeBytes { first in
+            try b.withUnsafeBytes { second in
+                var parser = ExampleParser()
+                try parser.parse(first)
+                var copy = parser
+                try copy.parse(second)
+                XCTAssertEqual(parser.featureCount, 1)
+                XCTAssertEqual(Array(parser.featureKey(0)), Array("a".utf8))
+                XCTAssertEqual(copy.featureCount, 2)
+            }
+        }
+    }
+
     func testViewsGiveTheValuesWithoutCopying() throws {
         let example = Example(["b": .bytes([[1, 2], []]), "f": .floats([1.5, -0.0, .nan]), "i": .int64s([.min, -1, .max]), "e": .floats([])])
         let payload = example.serialized()

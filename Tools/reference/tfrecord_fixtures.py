@@ -96,7 +96,10 @@ def sequence_records():
 
 
 def tf_feature(kind, values):
+    """kind None: a Feature with no kind set."""
     import tensorflow as tf
+    if kind is None:
+        return tf.train.Feature()
     if kind == "bytes":
         return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
     if kind == "float":

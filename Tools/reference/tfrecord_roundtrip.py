@@ -9,7 +9,8 @@
 instance masks), one with no objects (empty lists of every kind), one of extreme values (int64 min/max, float32
 max / min normal / min subnormal, -0.0, NaN, ±inf, non-UTF-8 bytes, control characters, NUL), a Feature with no
 kind; and tf.SequenceExamples with the same kinds of values in context and feature lists, empty steps and an empty
-feature list.
+feature list. (TensorFlow serialises feature maps in hash order, so the bytes differ from run to run; the values
+do not.)
 
 `check` converts those files (and the older tf_*.tfrecord fixtures) TFRecord → JSONL → TFRecord with the prism
 binary, then has TensorFlow read the result and requires, record by record:
@@ -31,6 +32,9 @@ import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tfrecord_fixtures import tf_example, tf_sequence_example   # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 FIXTURES = os.path.join(ROOT, "Tests", "PrismDataTests", "Fixtures")
@@ -124,30 +128,6 @@ def sequence_records():
     ]
 
 
-def tf_feature(kind, values):
-    import tensorflow as tf
-    if kind is None:
-        return tf.train.Feature()
-    if kind == "bytes":
-        return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
-    if kind == "float":
-        return tf.train.Feature(float_list=tf.train.FloatList(value=values))
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
-
-
-def tf_example(record):
-    import tensorflow as tf
-    return tf.train.Example(features=tf.train.Features(feature={k: tf_feature(*v) for k, v in record.items()}))
-
-
-def tf_sequence(record):
-    import tensorflow as tf
-    return tf.train.SequenceExample(
-        context=tf.train.Features(feature={k: tf_feature(*v) for k, v in record["context"].items()}),
-        feature_lists=tf.train.FeatureLists(feature_list={
-            k: tf.train.FeatureList(feature=[tf_feature(*step) for step in steps]) for k, steps in record["feature_lists"].items()}))
-
-
 def generate():
     import tensorflow as tf
     os.makedirs(FIXTURES, exist_ok=True)
@@ -156,7 +136,7 @@ def generate():
             writer.write(tf_example(record).SerializeToString())
     with tf.io.TFRecordWriter(os.path.join(FIXTURES, "roundtrip_sequence.tfrecord")) as writer:
         for record in sequence_records():
-            writer.write(tf_sequence(record).SerializeToString())
+            writer.write(tf_sequence_example(record).SerializeToString())
     print(f"wrote roundtrip_examples.tfrecord, roundtrip_sequence.tfrecord with TensorFlow {tf.__version__}")
 
 
