@@ -40,6 +40,8 @@ let package = Package(
         system("CZlib", "zlib", "zlib1g-dev"),
         system("CProtobufC", "libprotobuf-c", "libprotobuf-c-dev"),
         system("CEdit", "libedit", "libedit-dev"),
+        // oneDNN: Debian's libdnnl-dev has no pkg-config file, so the module map links "dnnl" itself.
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         system("CCrypto", "libcrypto", "libssl-dev"),
 
         // Small C kernels: f16 widening with F16C where the CPU has it.
@@ -51,7 +53,7 @@ let package = Package(
         // protobuf-c code generated from Protos/*.proto (command in Sources/CExampleProto/README).
         .target(name: "CExampleProto", dependencies: ["CProtobufC"], exclude: ["README.md"]),
 
-        .target(name: "PrismCore", dependencies: ["CBLAS", "CPrismKernels"],
+        .target(name: "PrismCore", dependencies: ["CBLAS", "CDNNL", "CPrismKernels"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // libjpeg / libpng behind return codes (their errors longjmp, which Swift cannot catch).
         .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"]),

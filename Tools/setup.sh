@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libopenblas-dev libjpeg-dev libpng-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libedit-dev libssl-dev libcurl4 pkg-config)
+packages=(libopenblas-dev libdnnl-dev libjpeg-dev libpng-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler libedit-dev libssl-dev libcurl4 pkg-config)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -70,24 +70,47 @@ AVX static inline float hsum256(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-AVX static void softmax_avx2(const float *src, float *dst, size_t n) {
+AVX static float max_avx2(const float *x, size_t n) {
     size_t vec = n & ~(size_t)7, i;
     __m256 vm = _mm256_set1_ps(-INFINITY);
-    for (i = 0; i < vec; i += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(src + i));
+    for (i = 0; i < vec; i += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + i));
     float m = hmax256(vm);
-    for (; i < n; i++) m = src[i] > m ? src[i] : m;
-    if (m == -INFINITY) { for (i = 0; i < n; i++) dst[i] = 0; return; }
-    __m256 vmax = _mm256_set1_ps(m), vs = _mm256_setzero_ps();
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+// dst = exp(src − mx), returns Σ dst (src and dst may alias).
+AVX static float exp_sum_avx2(const float *src, float *dst, size_t n, float mx) {
+    size_t vec = n & ~(size_t)7, i;
+    __m256 vmax = _mm256_set1_ps(mx), vs = _mm256_setzero_ps();
     for (i = 0; i < vec; i += 8) {
         __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(src + i), vmax));
         _mm256_storeu_ps(dst + i, e);
         vs = _mm256_add_ps(vs, e);
     }
     float s = hsum256(vs);
-    for (; i < n; i++) { float e = expf(src[i] - m); dst[i] = e; s += e; }
+    for (; i < n; i++) { float e = expf(src[i] - mx); dst[i] = e; s += e; }
+    return s;
+}
+
+AVX static void softmax_avx2(const float *src, float *dst, size_t n) {
+    size_t vec = n & ~(size_t)7, i;
+    float m = max_avx2(src, n);
+    if (m == -INFINITY) { for (i = 0; i < n; i++) dst[i] = 0; return; }
+    float s = exp_sum_avx2(src, dst, n, m);
     __m256 vinv = _mm256_set1_ps(1.0f / s);
     for (i = 0; i < vec; i += 8) _mm256_storeu_ps(dst + i, _mm256_mul_ps(_mm256_loadu_ps(dst + i), vinv));
     for (; i < n; i++) dst[i] *= 1.0f / s;
+}
+
+AVX static float online_softmax_avx2(float *s, size_t n, float *m, float *l) {
+    float blockMax = max_avx2(s, n), old = *m, mx = blockMax > old ? blockMax : old;
+    if (mx == -INFINITY) { for (size_t i = 0; i < n; i++) s[i] = 0; return 1.0f; }
+    float sum = exp_sum_avx2(s, s, n, mx);
+    float c = old == -INFINITY ? 0.0f : expf(old - mx);
+    *m = mx;
+    *l = *l * c + sum;
+    return c;
 }
 
 AVX static void activation_avx2(float *x, size_t n, int kind) {
@@ -215,6 +238,25 @@ void prism_softmax_row(const float *src, float *dst, size_t n) {
     if (have_avx2()) { softmax_avx2(src, dst, n); return; }
 #endif
     softmax_scalar(src, dst, n);
+}
+
+static float online_softmax_scalar(float *s, size_t n, float *m, float *l) {
+    float old = *m, mx = old;
+    for (size_t i = 0; i < n; i++) mx = s[i] > mx ? s[i] : mx;
+    if (mx == -INFINITY) { for (size_t i = 0; i < n; i++) s[i] = 0; return 1.0f; }
+    float sum = 0;
+    for (size_t i = 0; i < n; i++) { float e = expf(s[i] - mx); s[i] = e; sum += e; }
+    float c = old == -INFINITY ? 0.0f : expf(old - mx);
+    *m = mx;
+    *l = *l * c + sum;
+    return c;
+}
+
+float prism_online_softmax_row(float *s, size_t n, float *m, float *l) {
+#if defined(__x86_64__)
+    if (have_avx2()) return online_softmax_avx2(s, n, m, l);
+#endif
+    return online_softmax_scalar(s, n, m, l);
 }
 
 void prism_activation(float *x, size_t n, int kind) {

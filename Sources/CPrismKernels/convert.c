@@ -48,6 +48,23 @@ static void bf16_to_f32_scalar(const uint16_t *src, float *dst, size_t n) {
     for (size_t i = 0; i < n; i++) d[i] = (uint32_t)src[i] << 16;
 }
 
+// f32 → bf16 bits with round-to-nearest-even; NaN stays a (quiet) NaN.
+static inline uint16_t float_to_bf16(float f) {
+    uint32_t x; memcpy(&x, &f, 4);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40);
+    x += 0x7fff + ((x >> 16) & 1);
+    return (uint16_t)(x >> 16);
+}
+
+static void f32_to_bf16_scalar(const float *src, uint16_t *dst, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = float_to_bf16(src[i]);
+}
+
+static void round_bf16_scalar(const float *src, float *dst, size_t n) {
+    uint32_t *d = (uint32_t *)dst;
+    for (size_t i = 0; i < n; i++) d[i] = (uint32_t)float_to_bf16(src[i]) << 16;
+}
+
 // ---- x86-64 vector paths ----------------------------------------------------------------------
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -68,6 +85,40 @@ static void bf16_to_f32_avx2(const uint16_t *src, float *dst, size_t n) {
         _mm256_storeu_si256((__m256i *)(dst + i), _mm256_slli_epi32(w, 16));
     }
     bf16_to_f32_scalar(src + i, dst + i, n - i);
+}
+
+
+// The same rounding on 8 lanes: (x + 0x7fff + lsb) >> 16, NaN lanes keep their top half with the quiet bit.
+__attribute__((target("avx2")))
+static inline __m256i bf16_bits_avx2(__m256i x) {
+    __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(x, 16), _mm256_set1_epi32(1));
+    __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(x, _mm256_set1_epi32(0x7fff)), lsb), 16);
+    __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(x, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
+    __m256i quiet = _mm256_or_si256(_mm256_srli_epi32(x, 16), _mm256_set1_epi32(0x40));
+    return _mm256_blendv_epi8(rounded, quiet, nan);
+}
+
+__attribute__((target("avx2")))
+static void f32_to_bf16_avx2(const float *src, uint16_t *dst, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256i a = bf16_bits_avx2(_mm256_loadu_si256((const __m256i *)(src + i)));
+        __m256i b = bf16_bits_avx2(_mm256_loadu_si256((const __m256i *)(src + i + 8)));
+        // packus works within 128-bit lanes: (a0 b0 a1 b1) → reorder the 64-bit quarters to (a0 a1 b0 b1)
+        __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(a, b), 0xd8);
+        _mm256_storeu_si256((__m256i *)(dst + i), packed);
+    }
+    f32_to_bf16_scalar(src + i, dst + i, n - i);
+}
+
+__attribute__((target("avx2")))
+static void round_bf16_avx2(const float *src, float *dst, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i b = bf16_bits_avx2(_mm256_loadu_si256((const __m256i *)(src + i)));
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm256_slli_epi32(b, 16));
+    }
+    round_bf16_scalar(src + i, dst + i, n - i);
 }
 
 static int have_avx2_f16c(void) {
@@ -99,12 +150,17 @@ void prism_bf16_to_f32(const uint16_t *src, float *dst, size_t n) {
 }
 
 void prism_f32_to_bf16(const float *src, uint16_t *dst, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        uint32_t x; memcpy(&x, &src[i], 4);
-        if ((x & 0x7fffffffu) > 0x7f800000u) { dst[i] = (uint16_t)((x >> 16) | 0x40); continue; }
-        x += 0x7fff + ((x >> 16) & 1);
-        dst[i] = (uint16_t)(x >> 16);
-    }
+#if defined(__x86_64__)
+    if (have_avx2_f16c()) { f32_to_bf16_avx2(src, dst, n); return; }
+#endif
+    f32_to_bf16_scalar(src, dst, n);
+}
+
+void prism_round_bf16(const float *src, float *dst, size_t n) {
+#if defined(__x86_64__)
+    if (have_avx2_f16c()) { round_bf16_avx2(src, dst, n); return; }
+#endif
+    round_bf16_scalar(src, dst, n);
 }
 
 void prism_f32_to_f16(const float *src, uint16_t *dst, size_t n) {

@@ -3,7 +3,8 @@
 // The image encoder is the expensive part, so embeddings are kept by image content (a few, least recently used
 // dropped first): rows about the same image — one row per object, as COCO-style annotations come — embed it once.
 // Prompts per row: every box (with the row's points, if any) is one prompt, or, without boxes, the points are
-// one prompt; each prompt gives one mask (the best of three with `multimask`), written as COCO RLE.
+// one prompt; each prompt gives the one mask `prism segment` returns for it (SamPredictor.selectedMask: the best
+// of three for one click or one box alone, the single-mask output otherwise), written as COCO RLE.
 import Foundation
 import PrismData
 import PrismIO
@@ -17,7 +18,6 @@ public struct BatchSegmentOptions: Sendable {
     /// Column of boxes: [x0, y0, x1, y1], a list of them, or a float list of 4·k values; image pixels.
     public var boxKey = "box"
     public var idKey: String?
-    public var multimask = false
     /// Image embeddings kept for later rows.
     public var cachedEmbeddings = 4
     public var badRows = BadRowPolicy.row
@@ -69,8 +69,7 @@ public final class BatchSegmenter {
         var masks: [String] = []
         do {
             for box in boxes.isEmpty ? [nil] : boxes.map(Optional.some) {
-                let prediction = try predictor.masks(embedding, points: points, box: box, multimask: options.multimask)
-                let best = prediction.best
+                let (prediction, best) = try predictor.selectedMask(embedding, points: points, box: box)
                 let rle = try RLE(mask: prediction.mask(best), width: prediction.width, height: prediction.height)
                 masks.append("{\"iou\":\(String(format: "%.4f", prediction.iouScores[best])),\"area\":\(rle.area)," +
                              "\"rle\":{\"size\":[\(rle.height),\(rle.width)],\"counts\":\(jsonQuoted(rle.compressedCounts))}}")

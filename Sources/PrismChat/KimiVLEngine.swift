@@ -32,7 +32,8 @@ public final class KimiVLEngine: ChatEngine {
     public let stopIDs: Set<Int>
     private var processed: [String: ProcessedImage] = [:]
 
-    public init(directory: URL, template: ChatTemplate, options: EngineOptions = EngineOptions()) throws {
+    public init(directory: URL, template: ChatTemplate, precision: Precision = .f32,
+                options: EngineOptions = EngineOptions()) throws {
         let fm = FileManager.default
         guard fm.fileExists(atPath: directory.appendingPathComponent("tiktoken.model").path) else {
             if !fm.fileExists(atPath: directory.appendingPathComponent("config.json").path) {
@@ -41,7 +42,7 @@ public final class KimiVLEngine: ChatEngine {
             throw ChatEngineError.noTokenizer(directory: directory.path)
         }
         self.directory = directory
-        engine = GenerationEngine(model: try KimiVL.load(directory: directory), options: options)
+        engine = GenerationEngine(model: try KimiVL.load(directory: directory, precision: precision), options: options)
         tokenizer = try TikTokenizer(directory: directory)
         self.template = template
         stopIDs = Set(template.stopTokenIDs(tokenizer))
@@ -102,7 +103,7 @@ public final class KimiVLEngine: ChatEngine {
 
     public func reply(to state: ChatState, onText: (String) -> Void, shouldStop: () -> Bool) throws -> ReplyStats {
         let request = try request(state)
-        var text = StreamingDecoder(tokenizer)
+        var text = StreamingDecoder(tokenizer, hidingSpecialTokens: true)
         let result = try engine.generate(request) { token in
             if shouldStop() { return false }
             let piece = text.append(token)
@@ -120,6 +121,11 @@ public final class KimiVLEngine: ChatEngine {
         stats.prefillSeconds = result.usage.prefillSeconds
         stats.decodeSeconds = result.usage.decodeSeconds
         stats.interrupted = result.finish == .cancelled
+        stats.finishReason = switch result.finish {
+        case .stop: .stop
+        case .length: .length
+        case .cancelled, .failed: .interrupted
+        }
         return stats
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PrismSAM
 
 /// What generating one answer cost, for the dim stats line and `/stats`.
 public struct ReplyStats: Equatable, Sendable {
@@ -9,13 +10,18 @@ public struct ReplyStats: Equatable, Sendable {
     public var prefillSeconds = 0.0
     public var decodeSeconds = 0.0
     public var interrupted = false
+    /// Why generation ended: a stop token, the max-tokens budget (the answer is cut short) or Ctrl-C.
+    public var finishReason = FinishReason.stop
     public init() {}
+
+    public enum FinishReason: String, Sendable { case stop, length, interrupted }
 
     public var summary: String {
         let pf = prefillSeconds > 0 ? Double(promptTokens) / prefillSeconds : 0
         let dc = decodeSeconds > 0 ? Double(generatedTokens) / decodeSeconds : 0
         return String(format: "prompt %d tok (%d cached, %d image) · prefill %.1f tok/s · decode %d tok at %.1f tok/s%@",
-                      promptTokens, cachedTokens, imageTokens, pf, generatedTokens, dc, interrupted ? " · stopped" : "")
+                      promptTokens, cachedTokens, imageTokens, pf, generatedTokens, dc,
+                      interrupted ? " · stopped" : finishReason == .length ? " · cut at max tokens" : "")
     }
 }
 
@@ -37,8 +43,19 @@ public struct SegmentResult: Equatable, Sendable {
     }
 }
 
+public struct EverythingResult: Equatable, Sendable {
+    public var count: Int
+    public var masksPath: String
+    public var overlayPath: String
+    public init(count: Int, masksPath: String, overlayPath: String) {
+        self.count = count; self.masksPath = masksPath; self.overlayPath = overlayPath
+    }
+}
+
 public protocol Segmenter: AnyObject {
-    func segment(imagePath: String, x: Double, y: Double, label: Int) throws -> SegmentResult
+    /// The mask SAM's click rule returns for clicks and/or a box (see SamPredictor.selectedMask).
+    func segment(imagePath: String, points: [SamPoint], box: SamBox?) throws -> SegmentResult
+    func segmentEverything(imagePath: String) throws -> EverythingResult
 }
 
 /// Where lines come from: libedit on a terminal, plain stdin otherwise, a script in tests. nil = end of input.
@@ -57,12 +74,25 @@ public final class Repl {
     private let checkImage: (String) throws -> Void
     private let shouldStop: () -> Bool
     private let styled: Bool
+    /// Images attached at start (`--image`): /clear and /system keep them attached for the next message.
+    private let startImages: [String]
 
     public init(state: ChatState, engine: ChatEngine, segmenter: Segmenter?, reader: LineReader,
                 write: @escaping (String) -> Void, checkImage: @escaping (String) throws -> Void,
                 shouldStop: @escaping () -> Bool = { false }, styled: Bool = false) {
         self.state = state; self.engine = engine; self.segmenter = segmenter; self.reader = reader
         self.write = write; self.checkImage = checkImage; self.shouldStop = shouldStop; self.styled = styled
+        startImages = state.pendingImages
+    }
+
+    /// Forgets the conversation but keeps the start images and any not yet sent attached; says which.
+    private func clearConversation(_ what: String) {
+        var keep: [String] = []
+        for p in startImages + state.pendingImages where !keep.contains(p) { keep.append(p) }
+        state.clear()
+        state.pendingImages = keep
+        let names = keep.map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: ", ")
+        write(dim(keep.isEmpty ? what : "\(what); still attached for your next message: \(names)") + "\n")
     }
 
     private func dim(_ s: String) -> String { styled ? "\u{1B}[2m\(s)\u{1B}[0m" : s }
@@ -97,12 +127,10 @@ public final class Repl {
         case .help:
             write(ReplParser.help + "\n")
         case .clear:
-            state.clear()
-            write(dim("conversation cleared") + "\n")
+            clearConversation("conversation cleared")
         case let .system(text):
             state.system = text
-            state.clear()
-            write(dim("system prompt set; conversation cleared") + "\n")
+            clearConversation("system prompt set; conversation cleared")
         case let .set(key, value):
             state.settings.set(key, value)
             write(dim("\(key.rawValue) = \(key == .temp || key == .top_p ? String(value) : String(Int(value)))") + "\n")
@@ -112,11 +140,15 @@ public final class Repl {
             for p in absolute { try checkImage(p) }   // all or nothing: a bad path attaches none
             state.pendingImages += absolute
             write(dim("attached \(paths.joined(separator: ", ")) (\(state.pendingImages.count) pending for your next message)") + "\n")
-        case let .segment(x, y, label):
-            guard let segmenter else { throw ReplError.usage("/segment needs a segmentation model (none loaded)") }
-            guard let image = state.lastImage else { throw ReplError.usage("/segment needs an image: attach one with /image PATH") }
-            let r = try segmenter.segment(imagePath: image, x: x, y: y, label: label)
-            write(String(format: "mask: IoU score %.3f, area %d px → %@ (overlay %@)\n", r.score, r.area, r.maskPath, r.overlayPath))
+        case let .segment(points, box):
+            let (segmenter, image) = try segmentTarget()
+            if PromptSyntax.isNegativeOnly(points: points, box: box) { write("warning: \(PromptSyntax.negativeOnlyWarning)\n") }
+            let r = try segmenter.segment(imagePath: image, points: points, box: box)
+            write(String(format: "mask: predicted IoU %.3f, area %d px → %@ (overlay %@)\n", r.score, r.area, r.maskPath, r.overlayPath))
+        case .segmentEverything:
+            let (segmenter, image) = try segmentTarget()
+            let r = try segmenter.segmentEverything(imagePath: image)
+            write("everything: \(r.count) masks → \(r.masksPath) (overlay \(r.overlayPath))\n")
         case let .save(path):
             try writeTranscript(path)
             write(dim("saved \(state.turns.count) turns to \(path)") + "\n")
@@ -135,7 +167,11 @@ public final class Repl {
             var answer = ""
             let stats: ReplyStats
             do {
-                stats = try engine.reply(to: state, onText: { piece in answer += piece; self.write(piece) },
+                stats = try engine.reply(to: state, onText: { piece in
+                    let safe = TerminalText.escapingControls(piece)
+                    answer += safe
+                    self.write(safe)
+                },
                                          shouldStop: shouldStop)
             } catch {
                 state.rollbackUserTurn()   // the history stays as it was before the failed turn
@@ -147,6 +183,12 @@ public final class Repl {
             write("\n" + dim(stats.summary) + "\n")
         }
         return true
+    }
+
+    private func segmentTarget() throws -> (Segmenter, String) {
+        guard let segmenter else { throw ReplError.usage("/segment needs a segmentation model (none loaded)") }
+        guard let image = state.lastImage else { throw ReplError.usage("/segment needs an image: attach one with /image PATH") }
+        return (segmenter, image)
     }
 
     private func writeTranscript(_ path: String) throws {

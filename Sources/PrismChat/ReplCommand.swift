@@ -1,4 +1,5 @@
 import Foundation
+import PrismSAM
 
 /// One line of REPL input, parsed. Parsing is pure so every command is testable without a model.
 public enum ReplCommand: Equatable, Sendable {
@@ -7,7 +8,8 @@ public enum ReplCommand: Equatable, Sendable {
     case clear
     case system(String)
     case set(ChatSettings.Key, Double)
-    case segment(x: Double, y: Double, label: Int)
+    case segment(points: [SamPoint], box: SamBox?)
+    case segmentEverything
     case save(String)
     case load(String)
     case stats
@@ -32,10 +34,13 @@ public enum ReplError: Error, Equatable, CustomStringConvertible {
 public enum ReplParser {
     public static let help = """
         /image PATH…          attach images to your next message (several allowed)
-        /clear                forget the conversation (keeps the system prompt and settings)
+        /clear                forget the conversation (keeps the system prompt, settings and attached images)
         /system TEXT          set the system prompt (clears the conversation)
         /set KEY VALUE        temp, top_p, top_k, seed, max_tokens
-        /segment X,Y[,1|0]    segment the last image at a point (1 = include, 0 = exclude), save an overlay PNG
+        /segment X,Y[,1|0] [X,Y[,1|0]]… [box=X0,Y0,X1,Y1]
+                              segment the last image from clicks (1 = on the object, 0 = not) and/or a box;
+                              one click or a box alone returns the best of SAM's 3 masks, more prompts its single mask
+        /segment everything   segment everything in the last image (COCO JSON + coloured overlay)
         /save FILE            save the transcript as JSON (images by path)
         /load FILE            load a transcript saved with /save
         /stats                show the last answer's token counts and speeds
@@ -43,6 +48,10 @@ public enum ReplParser {
         /quit                 exit (Ctrl-D also exits; Ctrl-C stops an answer)
         A line ending in \\ continues on the next line; \"\"\" starts and ends a multi-line block.
         """
+
+    /// Every command name, for Tab completion.
+    public static let commandNames = ["/clear", "/exit", "/help", "/image", "/load", "/quit", "/save", "/segment",
+                                      "/set", "/stats", "/system"]
 
     /// nil for a blank line.
     public static func parse(_ line: String) throws -> ReplCommand? {
@@ -68,18 +77,7 @@ public enum ReplParser {
             }
             return .set(key, try key.validate(parts[1]))
         case "/segment":
-            let f = rest.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            guard f.count == 2 || f.count == 3, let x = Double(f[0]), let y = Double(f[1]), x.isFinite, y.isFinite else {
-                throw ReplError.usage("/segment X,Y[,1|0]")
-            }
-            var label = 1
-            if f.count == 3 {
-                guard let l = Int(f[2]), l == 0 || l == 1 else {
-                    throw ReplError.invalidValue(key: "/segment label", value: f[2], expected: "1 (include) or 0 (exclude)")
-                }
-                label = l
-            }
-            return .segment(x: x, y: y, label: label)
+            return try parseSegment(rest)
         case "/save", "/load":
             let p = splitArguments(rest)
             guard p.count == 1 else { throw ReplError.usage("\(name) FILE") }
@@ -89,6 +87,29 @@ public enum ReplParser {
         case "/quit", "/exit": return .quit
         default: throw ReplError.unknownCommand(name)
         }
+    }
+
+    static let segmentUsage = "/segment X,Y[,1|0] [X,Y[,1|0]]… [box=X0,Y0,X1,Y1]  or  /segment everything"
+
+    /// Clicks `X,Y[,1|0]` and at most one `box=X0,Y0,X1,Y1`, separated by spaces; or the word `everything`.
+    static func parseSegment(_ rest: String) throws -> ReplCommand {
+        // spaces around commas belong to one click or box ("10.5, 20, 0")
+        let joined = rest.replacingOccurrences(of: #"\s*,\s*"#, with: ",", options: .regularExpression)
+        let words = joined.split(whereSeparator: \.isWhitespace).map(String.init)
+        if words == ["everything"] { return .segmentEverything }
+        guard !words.isEmpty else { throw ReplError.usage(segmentUsage) }
+        var points: [SamPoint] = [], box: SamBox?
+        for w in words {
+            if w.hasPrefix("box=") {
+                guard box == nil else { throw ReplError.invalidValue(key: "/segment", value: w, expected: "at most one box=X0,Y0,X1,Y1") }
+                box = try PromptSyntax.box(String(w.dropFirst(4)))
+            } else if w.first.map({ $0.isNumber || $0 == "." || $0 == "-" }) == true {
+                points.append(try PromptSyntax.point(w))
+            } else {
+                throw ReplError.usage(segmentUsage)
+            }
+        }
+        return .segment(points: points, box: box)
     }
 
     /// Splits on spaces, honouring "double" and 'single' quotes and backslash escapes (paths with spaces).

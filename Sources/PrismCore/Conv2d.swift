@@ -1,5 +1,5 @@
 /// 2-D convolution of one image x [C, H, W] with weight [O, C, kH, kW] (PyTorch layout) as
-/// im2col + one GEMM: out [O, OH·OW] = W [O, C·kH·kW] · cols [C·kH·kW, OH·OW].
+/// im2col + one GEMM: out [O, OH·OW] = W [O, C·kH·kW] · cols [C·kH·kW, OH·OW], in the weight's precision.
 public func conv2d(_ x: Tensor, weight: TensorView, bias: TensorView? = nil,
                    stride: Int = 1, padding: Int = 0) -> Tensor {
     precondition(x.rank == 3 && weight.shape.count == 4 && weight.shape[1] == x.shape[0],
@@ -29,7 +29,7 @@ public func conv2d(_ x: Tensor, weight: TensorView, bias: TensorView? = nil,
     })
     var y = Tensor(shape: [o, oh, ow], unsafeUninitialized: { out in
         weight.withFloatPointer { wp in cols.data.withUnsafeBufferPointer { cp in
-            BLAS.sgemm(m: o, n: n, k: k, a: wp, lda: k, b: cp.baseAddress!, ldb: n, c: out.baseAddress!, ldc: n)
+            GEMM.multiply(weight.precision, m: o, n: n, k: k, a: wp, lda: k, b: cp.baseAddress!, ldb: n, c: out.baseAddress!, ldc: n)
         }}
     })
     if let bias {

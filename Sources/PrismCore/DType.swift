@@ -38,6 +38,11 @@ public enum Convert {
         prism_f32_to_f16(src, dst, count)
     }
 
+    /// Rounds to the nearest bf16 value (ties to even), kept as f32; `src` and `dst` may be the same.
+    public static func roundToBF16(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
+        prism_round_bf16(src, dst, count)
+    }
+
     public static func bf16ToF32(_ bits: [UInt16]) -> [Float] { convertArray(bits, bf16ToF32) }
     public static func f16ToF32(_ bits: [UInt16]) -> [Float] { convertArray(bits, f16ToF32) }
     public static func f32ToBF16(_ x: [Float]) -> [UInt16] { convertArray(x, f32ToBF16) }

@@ -19,7 +19,22 @@ public enum Parallel {
         if chunks == 1 { body(0..<count); return }
         DispatchQueue.concurrentPerform(iterations: chunks) { c in
             let lo = count * c / chunks, hi = count * (c + 1) / chunks
-            if lo < hi { body(lo..<hi) }
+            guard lo < hi else { return }
+            let outer = pthread_getspecific(workerKey)
+            pthread_setspecific(workerKey, workerMark)
+            body(lo..<hi)
+            pthread_setspecific(workerKey, outer)
         }
     }
+
+    /// Whether the calling thread is running a `forEach` body that shares the cores with other bodies: libraries
+    /// with their own thread pools (oneDNN) then run single-threaded there.
+    public static var isWorker: Bool { pthread_getspecific(workerKey) != nil }
+
+    private static let workerKey: pthread_key_t = {
+        var key = pthread_key_t()
+        precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create")
+        return key
+    }()
+    private static let workerMark = UnsafeMutableRawPointer(bitPattern: 1)
 }

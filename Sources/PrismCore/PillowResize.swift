@@ -1,5 +1,7 @@
+import Foundation
+
 // Pillow's `Image.resize(size, BILINEAR | BICUBIC)` on 8-bit interleaved pixels, reproduced bit for bit
-// (libImaging/Resample.c): a separable convolution, horizontal pass first, whose support widens with the
+// (libImaging/Resample.c): a separable convolution, two passes (order below), whose support widens with the
 // downscale factor (so shrinking is antialiased), in 22-bit fixed point with rounding and clipping to 8 bits
 // after each pass. Kimi-VL's processor shrinks oversized images with BICUBIC, segment-anything and transformers'
 // SamImageProcessor resize with BILINEAR; matching Pillow keeps the pixels fed to both models identical.
@@ -22,20 +24,43 @@ public enum PillowFilter: Sendable {
     }
 }
 
+/// Which pass runs first; the two orders round differently (each pass clips to 8 bits).
+public enum PillowPassOrder: String, Sendable, CaseIterable {
+    /// Pillow ≥ 13 (ImagingResampleInner in 13.0.0's Resample.c): vertical first when the height shrinks by more
+    /// than twice as many pixels as the width, (inH − outH) > 0 and (inH − outH) > 2·(inW − outW); else horizontal.
+    case pillow13
+    /// Pillow ≤ 12: always horizontal first.
+    case pillow12
+
+    /// The newest Pillow's order, unless PRISM_PILLOW_ORDER=pillow12 asks for the old one (to match a
+    /// reference produced under Pillow ≤ 12).
+    public static let preferred: PillowPassOrder = {
+        ProcessInfo.processInfo.environment["PRISM_PILLOW_ORDER"].flatMap(PillowPassOrder.init(rawValue:)) ?? .pillow13
+    }()
+
+    public func verticalFirst(width w: Int, height h: Int, toWidth ow: Int, toHeight oh: Int) -> Bool {
+        self == .pillow13 && h - oh > 0 && h - oh > 2 * (w - ow)
+    }
+}
+
 /// Resizes `pixels` (height × width × channels, row-major, interleaved) to toWidth × toHeight.
 public func pillowResize(_ pixels: [UInt8], width: Int, height: Int, channels: Int,
-                         toWidth ow: Int, toHeight oh: Int, filter: PillowFilter) -> [UInt8] {
+                         toWidth ow: Int, toHeight oh: Int, filter: PillowFilter,
+                         order: PillowPassOrder = .preferred) -> [UInt8] {
     precondition(pixels.count == width * height * channels && ow > 0 && oh > 0,
                  "pillowResize: \(pixels.count) bytes for \(width)×\(height)×\(channels) → \(ow)×\(oh)")
     var img = pixels, w = width, h = height
-    if ow != w {
+    func horizontal() {
+        guard ow != w else { return }
         img = pillowPass(img, lines: h, inSize: w, outSize: ow, channels: channels, horizontal: true, filter: filter)
         w = ow
     }
-    if oh != h {
+    func vertical() {
+        guard oh != h else { return }
         img = pillowPass(img, lines: w, inSize: h, outSize: oh, channels: channels, horizontal: false, filter: filter)
         h = oh
     }
+    if order.verticalFirst(width: width, height: height, toWidth: ow, toHeight: oh) { vertical(); horizontal() } else { horizontal(); vertical() }
     return img
 }
 

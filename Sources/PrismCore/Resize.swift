@@ -57,3 +57,34 @@ func taps(inSize: Int, outSize: Int, mode: ResizeMode) -> [Taps] {
         }
     }
 }
+
+/// A bilinear resize planned once and run on many single-channel planes: the arithmetic of
+/// `resize(_:height:width:mode: .bilinear)` (per output pixel wy₀·(wx₀·a + wx₁·b) + wy₁·(wx₀·c + wx₁·d)), done as a
+/// row pass then a column pass so each source row is interpolated once. Only the top-left `keepHeight` ×
+/// `keepWidth` of the outHeight × outWidth result is produced (SAM crops its upscaled masks).
+public struct BilinearPlan: Sendable {
+    public let inHeight: Int, inWidth: Int, keepHeight: Int, keepWidth: Int
+    private let ys: [(i0: Int, i1: Int, w0: Float, w1: Float)], xs: [(i0: Int, i1: Int, w0: Float, w1: Float)]
+
+    public init(inHeight: Int, inWidth: Int, outHeight: Int, outWidth: Int, keepHeight: Int? = nil, keepWidth: Int? = nil) {
+        precondition(inHeight > 0 && inWidth > 0 && outHeight > 0 && outWidth > 0, "BilinearPlan: empty size")
+        self.inHeight = inHeight; self.inWidth = inWidth
+        self.keepHeight = min(keepHeight ?? outHeight, outHeight); self.keepWidth = min(keepWidth ?? outWidth, outWidth)
+        func pairs(_ t: [Taps]) -> [(Int, Int, Float, Float)] { t.map { ($0.index[0], $0.index[1], $0.weight[0], $0.weight[1]) } }
+        ys = pairs(Array(taps(inSize: inHeight, outSize: outHeight, mode: .bilinear).prefix(self.keepHeight)))
+        xs = pairs(Array(taps(inSize: inWidth, outSize: outWidth, mode: .bilinear).prefix(self.keepWidth)))
+    }
+
+    /// src: inHeight × inWidth, dst: keepHeight × keepWidth, scratch: at least inHeight × keepWidth floats.
+    public func apply(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+        let kw = keepWidth
+        for r in 0..<inHeight {
+            let line = src + r * inWidth, out = scratch + r * kw
+            for x in 0..<kw { let t = xs[x]; out[x] = t.w0 * line[t.i0] + t.w1 * line[t.i1] }
+        }
+        for y in 0..<keepHeight {
+            let t = ys[y], a = scratch + t.i0 * kw, b = scratch + t.i1 * kw, out = dst + y * kw
+            for x in 0..<kw { out[x] = t.w0 * a[x] + t.w1 * b[x] }
+        }
+    }
+}

@@ -6,6 +6,11 @@ public struct TensorView: @unchecked Sendable {
     public let shape: [Int]
     public let bytes: UnsafeRawBufferPointer
     private let owner: AnyObject?
+    /// The precision `linear` computes in with this weight: the model's choice, set when it binds its weights.
+    public var precision: Precision = .f32
+    /// What the compute seam has made of this weight (its pre-packed bf16 form): shared by the view's copies,
+    /// freed with the last of them.
+    let packs = PackedWeight()
 
     public init(name: String, dtype: DType, shape: [Int], bytes: UnsafeRawBufferPointer, owner: AnyObject?) {
         precondition(shape.reduce(1, *) * dtype.byteSize == bytes.count,
@@ -21,6 +26,13 @@ public struct TensorView: @unchecked Sendable {
     public init(_ t: Tensor, name: String = "") {
         let box = FloatBox(t.data)
         self.init(name: name, dtype: .f32, shape: t.shape, bytes: UnsafeRawBufferPointer(start: box.buffer.baseAddress, count: t.count * 4), owner: box)
+    }
+
+    /// The same weight computed in `precision`.
+    public func computed(in precision: Precision) -> TensorView {
+        var v = self
+        v.precision = precision
+        return v
     }
 
     public var count: Int { shape.reduce(1, *) }

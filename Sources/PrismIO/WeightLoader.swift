@@ -34,17 +34,20 @@ public final class WeightLoader: @unchecked Sendable {
     private var requested: Set<String> = []
     private var problems: [Problem] = []
     private let lock = NSLock()
+    /// The precision the model computes in: every view handed out carries it (`TensorView.precision`).
+    public let precision: Precision
 
     /// `remap` turns a checkpoint name into the model's name, or nil to ignore the tensor
     /// (e.g. `rotary_emb.inv_freq` buffers). Identity by default.
-    public init(_ checkpoint: Checkpoint, remap: (String) -> String? = { $0 }) {
+    public init(_ checkpoint: Checkpoint, remap: (String) -> String? = { $0 }, precision: Precision = .f32) {
         self.checkpoint = checkpoint
+        self.precision = precision
         var map: [String: String] = [:]
         for n in checkpoint.names { if let m = remap(n) { map[m] = n } }
         byModelName = map
     }
 
-    public func scope(_ prefix: String) -> WeightScope { WeightScope(loader: self, prefix: prefix) }
+    public func scope(_ prefix: String) -> WeightScope { WeightScope(loader: self, prefix: prefix, precision: precision) }
 
     public func contains(_ name: String) -> Bool { byModelName[name] != nil }
 
@@ -74,18 +77,31 @@ public final class WeightLoader: @unchecked Sendable {
     }
 }
 
-/// A name prefix over a `WeightLoader` (candle's `vb.pp`).
+/// A name prefix over a `WeightLoader` (candle's `vb.pp`), and the precision its weights compute in.
 public struct WeightScope: Sendable {
     public let loader: WeightLoader
     public let prefix: String
+    /// The loader's precision unless a part chose otherwise (`computed(in:)`).
+    public let precision: Precision
+
+    public init(loader: WeightLoader, prefix: String, precision: Precision) {
+        self.loader = loader; self.prefix = prefix; self.precision = precision
+    }
 
     public func scope(_ name: String) -> WeightScope {
-        WeightScope(loader: loader, prefix: prefix.isEmpty ? name : "\(prefix).\(name)")
+        WeightScope(loader: loader, prefix: prefix.isEmpty ? name : "\(prefix).\(name)", precision: precision)
+    }
+
+    /// The same scope with its weights computed in `precision` (a part that stays f32 in a bf16 model).
+    public func computed(in precision: Precision) -> WeightScope {
+        WeightScope(loader: loader, prefix: prefix, precision: precision)
     }
 
     public func name(_ n: String) -> String { prefix.isEmpty ? n : "\(prefix).\(n)" }
 
-    public func tensor(_ n: String, _ shape: [Int]) -> TensorView { loader.tensor(name(n), shape: shape) }
+    public func tensor(_ n: String, _ shape: [Int]) -> TensorView {
+        loader.tensor(name(n), shape: shape).computed(in: precision)
+    }
 
     /// Small parameters (norms, biases, embeddings tables that are gathered) widened to Float32 once.
     public func float(_ n: String, _ shape: [Int]) -> Tensor { tensor(n, shape).toTensor() }

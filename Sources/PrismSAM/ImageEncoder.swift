@@ -136,50 +136,51 @@ private struct VisionAttention {
         let qkv = linear(x, qkvw, bias: qkvb)
         let q = qkv.slice(lastAxis: 0..<c), k = qkv.slice(lastAxis: c..<(2 * c)), v = qkv.slice(lastAxis: (2 * c)..<(3 * c))
         let scale = 1 / Float(headDim).squareRoot()
-        // Windows run one after another: each GEMM is threaded by BLAS and softmax rows by Parallel (a
-        // window-level parallel loop on top makes the two thread pools contend for the same two cores).
-        // [N, C] → [N, H, D]
+        // [N, C] → [N, H, D]; tiled attention over every (window, head, block of queries) on all cores, QKᵀ and PV in
+        // the encoder's precision, softmax and the relative-position bias in f32
         let qs = q.reshaped([-1, heads, headDim]), ks = k.reshaped([-1, heads, headDim]), vs = v.reshaped([-1, heads, headDim])
         let cu = (0...segments).map { $0 * tokens }
-        let merged = blockedAttention(q: qs, k: ks, v: vs, cuSeqlensQ: cu, cuSeqlensK: cu, scale: scale,
-                                      bias: relH == nil ? nil : { segment, head, rows, scores in
-                                          addRelativeBias(q: qs, segment: segment, head: head, rows: rows, scores: scores)
-                                      }).reshaped([x.rows, c])
+        let merged = flashAttention(q: qs, k: ks, v: vs, cuSeqlensQ: cu, cuSeqlensK: cu, scale: scale, precision: qkvw.precision,
+                                    bias: relH == nil ? nil : { segment, head, rows in
+                                        relativeBias(q: qs, segment: segment, head: head, rows: rows)
+                                    }).reshaped([x.rows, c])
         return linear(merged, projw, bias: projb)
     }
 
-    /// scores[rows, S·S] += rel_h[q, kh] + rel_w[q, kw], with rel_h = q · Rh(table)ᵀ gathered by offset.
-    private func addRelativeBias(q: Tensor, segment: Int, head: Int, rows: Range<Int>, scores: UnsafeMutablePointer<Float>) {
-        guard let relH, let relW else { return }
+    /// The bias for query rows of one segment and head, added tile by tile: scores[i, (kh, kw)] += rel_h[i, kh] + rel_w[i, kw]
+    /// with rel_h[i, kh] = q_i · Rh[qh − kh + S − 1] (q unscaled), rel_w likewise with columns.
+    private func relativeBias(q: Tensor, segment: Int, head: Int, rows: Range<Int>) -> AttentionBiasTile {
         let s = side, t = s * s, span = 2 * s - 1, d = headDim, n = rows.count
-        // ph[(qh,qw), r] = q[(qh,qw)] · relH[r], r = qh − kh + S − 1; same for pw with columns.
-        var ph = Tensor(zeros: [n, span]), pw = Tensor(zeros: [n, span])
+        // ph[i, r] = q_i · relH[r], r = qh − kh + S − 1; pw likewise with columns: [n, 2S − 1] each, once per item
+        var ph = [Float](repeating: 0, count: n * span), pw = [Float](repeating: 0, count: n * span)
         q.data.withUnsafeBufferPointer { pq in
             let a = pq.baseAddress! + ((segment * t + rows.lowerBound) * heads + head) * d
-            relH.data.withUnsafeBufferPointer { r in ph.data.withUnsafeMutableBufferPointer { o in
+            relH!.data.withUnsafeBufferPointer { r in ph.withUnsafeMutableBufferPointer { o in
                 BLAS.sgemm(transB: true, m: n, n: span, k: d, a: a, lda: heads * d, b: r.baseAddress!, ldb: d,
                            c: o.baseAddress!, ldc: span)
             }}
-            relW.data.withUnsafeBufferPointer { r in pw.data.withUnsafeMutableBufferPointer { o in
+            relW!.data.withUnsafeBufferPointer { r in pw.withUnsafeMutableBufferPointer { o in
                 BLAS.sgemm(transB: true, m: n, n: span, k: d, a: a, lda: heads * d, b: r.baseAddress!, ldb: d,
                            c: o.baseAddress!, ldc: span)
             }}
         }
-        ph.data.withUnsafeBufferPointer { hp in pw.data.withUnsafeBufferPointer { wp in
-            let hb = hp.baseAddress!, wb = wp.baseAddress!
-            Parallel.forEach(n, minChunk: max(1, 16384 / t)) { range in
-                for i in range {
+        return { keys, scores, ld in
+            ph.withUnsafeBufferPointer { hp in pw.withUnsafeBufferPointer { wp in
+                for i in 0..<n {
                     let qi = rows.lowerBound + i, qh = qi / s, qw = qi % s
-                    let hrow = hb + i * span + qh + s - 1, wrow = wb + i * span + qw + s - 1
-                    var dst = scores + i * t
-                    for kh in 0..<s {
-                        let bh = hrow[-kh]
-                        for kw in 0..<s { dst[kw] += bh + wrow[-kw] }
-                        dst += s
+                    let hrow = hp.baseAddress! + i * span + qh + s - 1, wrow = wp.baseAddress! + i * span + qw + s - 1
+                    let dst = scores + i * ld - keys.lowerBound
+                    var key = keys.lowerBound
+                    while key < keys.upperBound {
+                        // one key row kh at a time: columns kw of it inside this tile
+                        let kh = key / s, kw0 = key % s, kwEnd = min(s, kw0 + keys.upperBound - key)
+                        let bh = hrow[-kh], row = dst + kh * s
+                        for kw in kw0..<kwEnd { row[kw] += bh + wrow[-kw] }
+                        key += kwEnd - kw0
                     }
                 }
-            }
-        }}
+            }}
+        }
     }
 }
 
@@ -188,6 +189,8 @@ private struct VisionAttention {
 /// [g·g, C] → conv 1×1 (no bias) → LayerNorm2d → conv 3×3 pad 1 (no bias) → LayerNorm2d → [out, g, g].
 private struct Neck {
     let conv1: TensorView, conv2: TensorView
+    /// conv1's weight seen as [out, in]: a 1×1 conv on channels-last tokens is a linear layer
+    let conv1Linear: TensorView
     let ln1w: Tensor, ln1b: Tensor, ln2w: Tensor, ln2b: Tensor
     let grid: Int
 
@@ -195,6 +198,8 @@ private struct Neck {
         let o = config.outputChannels
         conv1 = weights.tensor("conv1.weight", [o, config.hiddenSize, 1, 1])
         conv2 = weights.tensor("conv2.weight", [o, o, 3, 3])
+        conv1Linear = TensorView(name: conv1.name, dtype: conv1.dtype, shape: [o, config.hiddenSize], bytes: conv1.bytes,
+                                 owner: nil).computed(in: conv1.precision)
         ln1w = weights.float("layer_norm1.weight", [o]); ln1b = weights.float("layer_norm1.bias", [o])
         ln2w = weights.float("layer_norm2.weight", [o]); ln2b = weights.float("layer_norm2.bias", [o])
         grid = config.gridSize
@@ -202,9 +207,8 @@ private struct Neck {
 
     func callAsFunction(_ x: Tensor) -> Tensor {
         let o = conv1.shape[0]
-        // 1×1 conv on channels-last tokens is a linear layer: [g·g, C] · W[o, C]ᵀ → [g·g, o]
-        let w1 = TensorView(name: conv1.name, dtype: conv1.dtype, shape: [o, conv1.shape[1]], bytes: conv1.bytes, owner: nil)
-        let y = linear(x, w1)
+        // [g·g, C] · W[o, C]ᵀ → [g·g, o]
+        let y = linear(x, conv1Linear)
         // LayerNorm2d over channels = LayerNorm over the last axis of [g·g, o]; then to [o, g, g]
         let n1 = transpose2d(layerNorm(y, weight: ln1w, bias: ln1b, eps: 1e-6)).reshaped([o, grid, grid])
         let y2 = conv2d(n1, weight: conv2, stride: 1, padding: 1)

@@ -59,13 +59,23 @@ public final class MaskDecoder: @unchecked Sendable {
 
     /// Low-res logits [M, 4g, 4g] and IoU predictions [M] for sparse prompts [N, C] on a prepared image.
     public func decode(_ image: DecoderImage, sparse: Tensor, multimask: Bool) -> (logits: Tensor, iou: Tensor) {
+        let (logits, iou) = decode(image, sparse: sparse, multimask: multimask, keep: { _ in true })
+        return (logits!, iou)
+    }
+
+    /// As `decode`, but the IoU predictions come first and the masks (the upscaling, most of a prompt's cost)
+    /// only when `keep(iou)` says they are wanted; nil logits otherwise. Segment-everything filters on the
+    /// predicted IoU before it looks at a mask, so it skips the masks it would drop.
+    public func decode(_ image: DecoderImage, sparse: Tensor, multimask: Bool,
+                       keep: ([Float]) -> Bool) -> (logits: Tensor?, iou: Tensor) {
         let m = config.numMaskTokens
         let (hs, keys) = transformerOutputs(image, sparse: sparse)
         let chosen = multimask ? 1..<m : 0..<1
+        let iou = Tensor(shape: [chosen.count], data: Array(iouHead(hs.slice(rows: 0..<1)).data[chosen]))
+        guard keep(iou.data) else { return (nil, iou) }
         // one hypernetwork per returned mask token: [M, C/8]
         let hyper = Tensor.concatenate(rows: chosen.map { hypernetworks[$0](hs.slice(rows: (1 + $0)..<(2 + $0))) })
-        let iou = iouHead(hs.slice(rows: 0..<1))
-        return (masks(keys: keys, side: image.side, hyper: hyper), Tensor(shape: [chosen.count], data: Array(iou.data[chosen])))
+        return (masks(keys: keys, side: image.side, hyper: hyper), iou)
     }
 
     /// keys [g·g, C] upscaled 4× (two 2×2 stride-2 transposed convs, LayerNorm2d and GELU between, GELU after),

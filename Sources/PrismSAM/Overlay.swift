@@ -1,7 +1,8 @@
 import PrismIO
 
 // The picture `prism segment` writes next to the masks: the image with the mask tinted in, the clicks drawn
-// as dots (green positive, red negative, white rim) and the box as a rectangle outline.
+// as dots (green positive, red negative, white rim) and the box as a rectangle outline. For segment-everything,
+// every mask in its own colour, largest first so smaller masks stay visible on top (as SAM's notebooks draw them).
 
 public enum Overlay {
     public static let maskColor: (UInt8, UInt8, UInt8) = (30, 144, 255)
@@ -38,5 +39,29 @@ public enum Overlay {
             }}
         }
         return RGBImage(width: w, height: h, pixels: px)
+    }
+
+    /// Colour k of the segment-everything overlay: hues spaced by the golden angle, so neighbours differ.
+    public static func color(_ k: Int) -> (UInt8, UInt8, UInt8) {
+        let h = (Double(k) * 0.618033988749895).truncatingRemainder(dividingBy: 1) * 6, s = 0.75, v = 0.95
+        let i = Int(h), f = h - Double(i)
+        let p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f))
+        let (r, g, b) = [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)][i % 6]
+        return (UInt8(r * 255 + 0.5), UInt8(g * 255 + 0.5), UInt8(b * 255 + 0.5))
+    }
+
+    /// `masks`: H × W bytes each, non-zero = inside; mask k tinted with `color(k)`, drawn largest first.
+    public static func render(_ image: RGBImage, masks: [[UInt8]], alpha: Float = 0.5) -> RGBImage {
+        let n = image.width * image.height
+        var px = image.pixels
+        let areas = masks.map { m in m.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }
+        for k in masks.indices.sorted(by: { areas[$0] > areas[$1] || (areas[$0] == areas[$1] && $0 < $1) }) {
+            precondition(masks[k].count == n, "Overlay: mask \(masks[k].count) for \(image.width)×\(image.height)")
+            let c = color(k), tint = [Float(c.0), Float(c.1), Float(c.2)]
+            for i in 0..<n where masks[k][i] != 0 {
+                for ch in 0..<3 { px[i * 3 + ch] = UInt8((1 - alpha) * Float(px[i * 3 + ch]) + alpha * tint[ch] + 0.5) }
+            }
+        }
+        return RGBImage(width: image.width, height: image.height, pixels: px)
     }
 }

@@ -131,7 +131,9 @@ public final class SamPredictor: @unchecked Sendable {
     public static let pixelStd: [Float] = [0.229, 0.224, 0.225]
 
     public init(model: SamModel) { self.model = model }
-    public convenience init(directory: URL) throws { self.init(model: try SamModel(directory: directory)) }
+    public convenience init(directory: URL, precision: Precision = .f32) throws {
+        self.init(model: try SamModel(directory: directory, precision: precision))
+    }
 
     var imageSize: Int { model.config.visionConfig.imageSize }
 
@@ -207,6 +209,23 @@ public final class SamPredictor: @unchecked Sendable {
         return MaskPrediction(lowResLogits: low, iouScores: iou.data, logits: postprocess(low, embedding))
     }
 
+    /// The one mask a prompt returns, in every command (segment, chat's /segment, demo): SAM's own rule
+    /// (segment-anything utils/onnx.py `select_masks`, and the predictor's advice). A prompt of fewer than 3
+    /// sparse tokens — one click (plus its padding point) or one box alone — is ambiguous: the best of the three
+    /// multimask outputs by predicted IoU. Anything more (several clicks, clicks and a box) takes the single-mask
+    /// output. `prediction` holds the masks decoded; `index` is the one returned.
+    public func selectedMask(_ embedding: ImageEmbedding, points: [SamPoint] = [], box: SamBox? = nil,
+                             maskInput: Tensor? = nil) throws -> (prediction: MaskPrediction, index: Int) {
+        let ambiguous = Self.isAmbiguous(points: points, box: box)
+        let p = try masks(embedding, points: points, box: box, maskInput: maskInput, multimask: ambiguous)
+        return (p, ambiguous ? p.best : 0)
+    }
+
+    /// Whether a prompt has fewer than 3 sparse tokens: points (+1 padding point without a box) + 2 per box.
+    public static func isAmbiguous(points: [SamPoint], box: SamBox?) -> Bool {
+        points.count + (box == nil ? (points.isEmpty ? 0 : 1) : 2) < 3
+    }
+
     /// Prompt encoder + mask decoder only: low-res logits [M, 4g, 4g] and IoU predictions [M].
     public func lowResMasks(_ embedding: ImageEmbedding, points: [SamPoint] = [], box: SamBox? = nil,
                             maskInput: Tensor? = nil, multimask: Bool = true) throws -> (logits: Tensor, iou: Tensor) {
@@ -219,6 +238,34 @@ public final class SamPredictor: @unchecked Sendable {
                                          x1: Float(Double($0.x1) * sx), y1: Float(Double($0.y1) * sy)) }
         let sparse = model.promptEncoder.sparse(points: scaled, box: scaledBox)
         return model.maskDecoder.decode(decoderImage(embedding, maskInput: maskInput), sparse: sparse, multimask: multimask)
+    }
+
+    /// Many point prompts on one embedding (segment-everything's grid): the IoU predictions [M] of each, and its
+    /// low-res logits [M, 4g, 4g] only when `keep(iou)` wants them (nil otherwise). Same numbers as `lowResMasks`.
+    /// The prompts are independent and small, so they run side by side on the cores, each with one BLAS thread.
+    public func lowResMasks(_ embedding: ImageEmbedding, prompts: [[SamPoint]], multimask: Bool = true,
+                            keep: @escaping @Sendable ([Float]) -> Bool = { _ in true }) throws -> [(logits: Tensor?, iou: [Float])] {
+        for points in prompts { try validate(embedding, points: points, box: nil, maskInput: nil) }
+        let sx = Double(embedding.inputWidth) / Double(embedding.originalWidth)
+        let sy = Double(embedding.inputHeight) / Double(embedding.originalHeight)
+        let image = decoderImage(embedding, maskInput: nil)
+        let decoder = model.maskDecoder, promptEncoder = model.promptEncoder
+        var results = [(logits: Tensor?, iou: [Float])](repeating: (nil, []), count: prompts.count)
+        let workers = max(1, min(Parallel.threads, prompts.count))
+        BLAS.singleThreaded {
+            results.withUnsafeMutableBufferPointer { out in
+                nonisolated(unsafe) let out = out                  // each worker writes its own indices
+                DispatchQueue.concurrentPerform(iterations: workers) { w in
+                    for i in stride(from: w, to: prompts.count, by: workers) {
+                        let scaled = prompts[i].map { SamPoint(x: Float(Double($0.x) * sx), y: Float(Double($0.y) * sy), label: $0.label) }
+                        let (logits, iou) = decoder.decode(image, sparse: promptEncoder.sparse(points: scaled, box: nil),
+                                                           multimask: multimask, keep: keep)
+                        out[i] = (logits, iou.data)
+                    }
+                }
+            }
+        }
+        return results
     }
 
     /// The decoder's image side: with no mask input the dense prompt is the same for every prompt, so it is

@@ -5,6 +5,14 @@ public enum PromptSyntax {
     public static let pointUsage = "expected X,Y or X,Y,LABEL with LABEL 1 (positive) or 0 (negative)"
     public static let boxUsage = "expected X0,Y0,X1,Y1"
 
+    /// SAM has no "everything except here": negative clicks alone still select the region they fall in.
+    public static let negativeOnlyWarning =
+        "only negative clicks: SAM returns the region around them, not everything except them; add a positive click or a box"
+
+    public static func isNegativeOnly(points: [SamPoint], box: SamBox?) -> Bool {
+        box == nil && !points.isEmpty && points.allSatisfy { $0.label == .negative }
+    }
+
     public static func point(_ text: String) throws -> SamPoint {
         let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingSpaces }
         guard parts.count == 2 || parts.count == 3 else { throw SamError.malformedPoint(text: text, reason: pointUsage) }

@@ -5,8 +5,9 @@ import PrismCore
 /// prompt (prompt encoder + mask decoder, one click, multimask, low-res output) — the per-prompt cost once the
 /// embedding is cached. Medians over `runs` encoder passes and 10 × `runs` decoder passes, after one warm-up each
 /// (the decoder's warm-up prompt also prepares the embedding's decoder image side, as a first prompt does).
-public func benchmarkSAM(modelDirectory: URL, runs: Int) throws -> (encoderSeconds: Double, decoderMilliseconds: Double) {
-    let predictor = try SamPredictor(directory: modelDirectory)
+public func benchmarkSAM(modelDirectory: URL, runs: Int, precision: Precision = .f32) throws
+    -> (encoderSeconds: Double, decoderMilliseconds: Double) {
+    let predictor = try SamPredictor(directory: modelDirectory, precision: precision)
     let s = predictor.model.config.visionConfig.imageSize
     var rng = SplitMix64(seed: 42)
     let pixels = Tensor(shape: [3, s, s], data: (0..<(3 * s * s)).map { _ in Float(rng.nextUnit() * 4 - 2) })

@@ -13,18 +13,24 @@ public final class SamModel: @unchecked Sendable {
     public let maskDecoder: MaskDecoder
     /// Dense positional embedding of the embedding grid [C, g, g], computed once.
     public let densePE: Tensor
-    /// Identifies the weights (config + checkpoint names, shapes and sizes) for embedding caches.
+    /// Identifies the weights (config + checkpoint names, shapes and sizes) and the encoder's precision, for
+    /// embedding caches.
     public let fingerprint: String
+    /// The image encoder's precision (the prompt encoder and mask decoder always compute in f32).
+    public let precision: Precision
 
-    public init(directory: URL) throws {
+    /// `precision` applies to the image encoder; the mask decoder's products are a few tokens wide or reassociated
+    /// f32 Tensors, where converting operands to bf16 would cost more than it saves.
+    public init(directory: URL, precision: Precision = .f32) throws {
         self.directory = directory
+        self.precision = precision
         config = try SamConfig.load(directory: directory)
         let checkpoint = try Checkpoint(directory: directory)
         let remap = SamRemap(layout: .detect(checkpoint.names), iouHeadDepth: config.maskDecoderConfig.iouHeadDepth)
-        let loader = WeightLoader(checkpoint, remap: { remap($0) })
-        let root = loader.scope("")
+        let loader = WeightLoader(checkpoint, remap: { remap($0) }, precision: precision)
+        let root = loader.scope("").computed(in: .f32)
         let fourier = root.float(SamRemap.fourierName, [2, config.visionConfig.numPosFeats])
-        imageEncoder = ImageEncoder(config: config.visionConfig, weights: root.scope("vision_encoder"))
+        imageEncoder = ImageEncoder(config: config.visionConfig, weights: root.scope("vision_encoder").computed(in: precision))
         promptEncoder = PromptEncoder(config: config.promptEncoderConfig, fourier: fourier, weights: root.scope("prompt_encoder"))
         maskDecoder = MaskDecoder(config: config.maskDecoderConfig, weights: root.scope("mask_decoder"))
         try loader.finish()
@@ -35,7 +41,7 @@ public final class SamModel: @unchecked Sendable {
             h.add(Data(n.utf8))
             if let e = checkpoint.entry(n) { h.add(Data("\(e.shape)\(e.dtype)\(e.range)".utf8)) }
         }
-        fingerprint = h.hex
+        fingerprint = precision == .f32 ? h.hex : "\(h.hex)-\(precision)"
     }
 }
 

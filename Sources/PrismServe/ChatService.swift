@@ -115,13 +115,15 @@ final class ChatService: @unchecked Sendable {
         }
         let engine = self.engine
         cancel.onCancel { engine.cancel(id) }
+        // a handler task cancelled while waiting (its connection gone) stops the sequence too
+        continuation.onTermination = { termination in if case .cancelled = termination { engine.cancel(id) } }
         let timer = Task {
             try await Task.sleep(nanoseconds: UInt64(timeout * 1e9))
             cancel.fire(.timeout)
         }
         defer { timer.cancel() }
 
-        var text = StreamingDecoder(bundle.tokenizer)
+        var text = StreamingDecoder(bundle.tokenizer, hidingSpecialTokens: true)
         var stop = StopText(chat.stops)
         var completion = 0
         var result: GenerationResult?
@@ -137,7 +139,10 @@ final class ChatService: @unchecked Sendable {
                 result = r
             }
         }
-        guard let result else { throw APIError.server("The engine ended the request without a result.") }
+        guard let result else {
+            if Task.isCancelled { throw CancellationError() }
+            throw APIError.server("The engine ended the request without a result.")
+        }
         if cancel.reason == .timeout { throw APIError.timeout(seconds: timeout) }
         if cancel.reason == .disconnected { throw CancellationError() }
         if case .failed(let message) = result.finish { throw APIError.server("Generation failed: \(message)") }

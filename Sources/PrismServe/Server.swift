@@ -28,6 +28,15 @@ public struct ServeOptions: Sendable {
     public init() {}
 }
 
+public enum ServeError: Error, CustomStringConvertible, Equatable {
+    case cannotListen(address: String, reason: String)
+    public var description: String {
+        switch self {
+        case let .cannotListen(a, r): "cannot listen on \(a): \(r)"
+        }
+    }
+}
+
 /// Requests admitted (queued or running) against a fixed capacity.
 final class Admission: @unchecked Sendable {
     private let lock = NSLock()
@@ -43,6 +52,16 @@ final class Admission: @unchecked Sendable {
     }
     func leave() { lock.lock(); count -= 1; lock.unlock() }
     var current: Int { lock.lock(); defer { lock.unlock() }; return count }
+}
+
+/// One admitted request; the place is given back when the last reference goes, on every path.
+final class AdmissionSlot: @unchecked Sendable {
+    let admission: Admission
+    init?(_ admission: Admission) {
+        guard admission.enter() else { return nil }
+        self.admission = admission
+    }
+    deinit { admission.leave() }
 }
 
 public final class PrismServer: @unchecked Sendable {
@@ -79,7 +98,11 @@ public final class PrismServer: @unchecked Sendable {
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger))
         groupLock.withLock { self.group = group }
         defer { chat?.engine.shutdown(drain: true) }
-        try await group.run()
+        do {
+            try await group.run()
+        } catch let e as IOError {
+            throw ServeError.cannotListen(address: "\(options.host):\(options.port)", reason: String(cString: strerror(e.errnoCode)))
+        }
     }
 
     /// Starts the same graceful shutdown SIGTERM does.
@@ -134,17 +157,26 @@ public final class PrismServer: @unchecked Sendable {
         do { return try JSONDecoder().decode(T.self, from: Data(buffer: buffer)) } catch { throw apiError(decoding: error) }
     }
 
+    func served<T>(_ service: T?, _ kind: String) throws -> T {
+        guard let service else { throw APIError.notFound("This server has no \(kind) model loaded.", code: "model_not_found") }
+        return service
+    }
+
+    /// A request may name the model (OpenAI clients always do); another name is a 404, as OpenAI answers it.
+    func check(model: String?, served name: String) throws {
+        if let m = model, !m.isEmpty, m != name {
+            throw APIError.notFound("The model '\(m)' does not exist; this server has '\(name)'.", code: "model_not_found")
+        }
+    }
+
     // MARK: - /v1/chat/completions
 
     func chatCompletions(_ request: Request, _ context: ServeContext) async throws -> Response {
-        guard let chat else { throw APIError.notFound("This server has no chat model loaded.", code: "model_not_found") }
+        let chat = try served(self.chat, "chat")
         let body = try await decodeBody(ChatCompletionRequest.self, request)
-        if let m = body.model, !m.isEmpty, m != chat.name {
-            throw APIError.notFound("The model '\(m)' does not exist; this server has '\(chat.name)'.", code: "model_not_found")
-        }
-        guard chatAdmission.enter() else { throw APIError.busy(retryAfter: 1) }
-        var admitted = true
-        defer { if admitted { chatAdmission.leave() } }
+        try check(model: body.model, served: chat.name)
+        guard let slot = AdmissionSlot(chatAdmission) else { throw APIError.busy(retryAfter: 1) }
+        defer { withExtendedLifetime(slot) {} }
         let prepared = try await chat.prepare(body)
         let id = "chatcmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(24)
         let created = Int(Date().timeIntervalSince1970)
@@ -161,9 +193,9 @@ public final class PrismServer: @unchecked Sendable {
                                            usage: outcome.usage))
         }
 
-        // Streaming: the admission slot moves into the response body, which outlives this handler.
-        admitted = false
-        let admission = chatAdmission, metrics = self.metrics, name = chat.name, channel = context.channel
+        // Streaming: the admission slot moves into the response body, which outlives this handler (and is
+        // released with it even if the body never runs because the client left first).
+        let metrics = self.metrics, name = chat.name, channel = context.channel
         @Sendable func chunk(_ delta: ChatCompletionChunk.Delta, finish: String? = nil, usage: Usage? = nil, choices: Bool = true) -> ByteBuffer {
             let c = ChatCompletionChunk(id: id, created: created, model: name,
                                         choices: choices ? [.init(index: 0, delta: delta, finishReason: finish)] : [], usage: usage)
@@ -171,14 +203,20 @@ public final class PrismServer: @unchecked Sendable {
             encoder.outputFormatting = [.withoutEscapingSlashes]
             return ByteBuffer(string: "data: " + String(decoding: (try? encoder.encode(c)) ?? Data(), as: UTF8.self) + "\n\n")
         }
+        // the per-token chunk is the same JSON as chunk(.init(content:)) gives, written without an encoder per token
+        let deltaHead = "data: {\"id\":\(jsonString(id)),\"object\":\"chat.completion.chunk\",\"created\":\(created),\"model\":\(jsonString(name)),"
+            + "\"choices\":[{\"index\":0,\"delta\":{\"content\":"
+        @Sendable func contentChunk(_ piece: String) -> ByteBuffer {
+            ByteBuffer(string: deltaHead + jsonString(piece) + "},\"finish_reason\":null}]}\n\n")
+        }
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                         body: .init { writer in
-            defer { admission.leave() }
+            defer { withExtendedLifetime(slot) {} }
             try await DisconnectWatcher.watching(channel, onClose: { cancel.fire(.disconnected) }) {
                 do {
                     try await writer.write(chunk(.init(role: "assistant", content: "")))
                     let outcome = try await chat.run(prepared, timeout: timeout, cancel: cancel, onText: { piece in
-                        do { try await writer.write(chunk(.init(content: piece))); return true } catch { return false }
+                        do { try await writer.write(contentChunk(piece)); return true } catch { return false }
                     })
                     metrics.timeToFirstToken(outcome.timeToFirstToken)
                     try await writer.write(chunk(.init(), finish: outcome.finishReason))
@@ -199,13 +237,11 @@ public final class PrismServer: @unchecked Sendable {
     // MARK: - /v1/segment
 
     func segment(_ request: Request) async throws -> Response {
-        guard let segmenter else { throw APIError.notFound("This server has no segmentation model loaded.", code: "model_not_found") }
+        let segmenter = try served(self.segmenter, "segmentation")
         let body = try await decodeBody(SegmentRequest.self, request)
-        if let m = body.model, !m.isEmpty, m != segmenter.name {
-            throw APIError.notFound("The model '\(m)' does not exist; this server has '\(segmenter.name)'.", code: "model_not_found")
-        }
-        guard segmentAdmission.enter() else { throw APIError.busy(retryAfter: 1) }
-        defer { segmentAdmission.leave() }
+        try check(model: body.model, served: segmenter.name)
+        guard let slot = AdmissionSlot(segmentAdmission) else { throw APIError.busy(retryAfter: 1) }
+        defer { withExtendedLifetime(slot) {} }
         let timeout = options.requestTimeout
         do {
             return try json(try await withDeadline(timeout) { try await segmenter.segment(body) })
@@ -256,4 +292,21 @@ struct APIMiddleware: RouterMiddleware {
         guard given.count == expected.count else { return false }
         return zip(given, expected).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
+}
+
+/// `s` as a JSON string literal: quotes, backslashes and control characters escaped, everything else as UTF-8.
+func jsonString(_ s: String) -> String {
+    var out = "\""
+    for u in s.unicodeScalars {
+        switch u {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case _ where u.value < 0x20: out += String(format: "\\u%04x", u.value)
+        default: out.unicodeScalars.append(u)
+        }
+    }
+    return out + "\""
 }

@@ -2,17 +2,21 @@
 // (byte-level BPE), so bytes that may still become a character are held back until the next token.
 
 /// Accepts ids one at a time and returns only complete UTF-8 text. The concatenation of everything it returns,
-/// `finish()` included, equals `tokenizer.decode(allIds)`.
+/// `finish()` included, equals `tokenizer.decode(allIds)` (without the special tokens when it hides them).
 public struct StreamingDecoder {
     public let tokenizer: TikTokenizer
+    /// Special tokens (`<|reserved_token_…|>`, role markers) add no text: what is printed is the answer only.
+    public let hidesSpecialTokens: Bool
     private var pending: [UInt8] = []
 
-    public init(_ tokenizer: TikTokenizer) {
+    public init(_ tokenizer: TikTokenizer, hidingSpecialTokens: Bool = false) {
         self.tokenizer = tokenizer
+        hidesSpecialTokens = hidingSpecialTokens
     }
 
     /// Text completed by `id` (possibly empty).
     public mutating func append(_ id: Int) -> String {
+        if hidesSpecialTokens && tokenizer.isSpecial(id) { return "" }
         tokenizer.appendBytes(id, to: &pending)
         let cut = StreamingDecoder.completePrefix(pending)
         if cut == 0 { return "" }

@@ -45,12 +45,13 @@ public final class KimiVL {
     /// Loads a Kimi-VL directory (config.json with `text_config`/`vision_config`, official `language_model.` /
     /// `vision_tower.` / `multi_modal_projector.` names) or a bare DeepseekV3 one (text only). Weights stay
     /// memory-mapped in their on-disk dtype; every missing, unexpected or mis-shaped tensor is reported at once.
-    public static func load(directory: URL) throws -> KimiVL {
+    /// `precision` is what the matrix products compute in (f32 is the parity path).
+    public static func load(directory: URL, precision: Precision = .f32) throws -> KimiVL {
         let configURL = directory.appendingPathComponent("config.json")
         guard let data = FileManager.default.contents(atPath: configURL.path) else { throw ConfigError.missingFile(path: configURL.path) }
         let top = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
         let checkpoint = try Checkpoint(directory: directory)
-        let loader = WeightLoader(checkpoint, remap: KimiVLRemap.modelName)
+        let loader = WeightLoader(checkpoint, remap: KimiVLRemap.modelName, precision: precision)
         let root = loader.scope("")
         let model: KimiVL
         if top?["text_config"] != nil {

@@ -113,7 +113,9 @@ final class MLA {
             }}
         })
         let v = kv.slice(lastAxis: nope..<(nope + dv))                        // [S, H, dv]
-        return attention(q: q, k: k, v: v, cuSeqlensQ: cuQ, cuSeqlensK: cuK, causal: true, scale: scale)
+        // tiled causal attention: no [T, S] scores per head; QKᵀ and PV in the model's precision
+        return flashAttention(q: q, k: k, v: v, cuSeqlensQ: cuQ, cuSeqlensK: cuK, causal: true, scale: scale,
+                              precision: kvBProj.precision)
     }
 
     /// q_lat,h = [q_nope,h·W_kb,h ; q_pe,h] against the latent keys [c̃ ; k_pe] as one shared head;

@@ -90,7 +90,8 @@ final class MoE {
 
     init(_ c: TextConfig, _ w: WeightScope) {
         config = RouterConfig(c)
-        gate = w.tensor("gate.weight", [c.nRoutedExperts, c.hiddenSize])
+        // the router stays f32 in every precision: expert choice is a top-k over close sigmoid scores
+        gate = w.tensor("gate.weight", [c.nRoutedExperts, c.hiddenSize]).computed(in: .f32)
         correction = w.float("gate.e_score_correction_bias", [c.nRoutedExperts]).data
         experts = (0..<c.nRoutedExperts).map {
             SwiGLU(w.scope("experts.\($0)"), hidden: c.hiddenSize, intermediate: c.moeIntermediateSize)

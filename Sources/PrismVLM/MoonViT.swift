@@ -139,9 +139,9 @@ final class EncoderBlock {
         let v = qkv.slice(lastAxis: (2 * d)..<(3 * d)).reshaped([l, heads, headDim])
         applyRotary(&q, angles: angles, layout: .interleaved)
         applyRotary(&k, angles: angles, layout: .interleaved)
-        // non-causal, block-diagonal over images
-        let a = attention(q: q, k: k, v: v, cuSeqlensQ: cu, cuSeqlensK: cu, causal: false,
-                          scale: 1 / Float(headDim).squareRoot())
+        // non-causal, block-diagonal over images; tiled (no [L, L] scores), QKᵀ and PV in the model's precision
+        let a = flashAttention(q: q, k: k, v: v, cuSeqlensQ: cu, cuSeqlensK: cu, scale: 1 / Float(headDim).squareRoot(),
+                               precision: wqkv.precision)
         var h = x
         h += linear(a.reshaped([l, d]), wo, bias: woBias)
         // tanh-GELU MLP

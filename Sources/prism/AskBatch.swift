@@ -45,7 +45,7 @@ extension AskCommand {
         let input = try common.input()
         let out = try common.openOutput(batch.output, input)
         if out.alreadyComplete { return try common.run("answered", out) { BatchProgress() } }
-        let chat = try modelArguments.loadEngine(options: EngineOptions(maxBatch: batch.batchSize, prefillChunk: batch.prefillChunk,
+        let chat = try modelArguments.loadEngine(precision: precisionArguments.resolve(), options: EngineOptions(maxBatch: batch.batchSize, prefillChunk: batch.prefillChunk,
                                                                         prefixCacheBytes: 64 << 20))
         var options = BatchAskOptions(imageKey: common.defaultImageKey(input), questionKey: batch.questionKey, prompt: prompt,
                                       idKey: common.idKey)

@@ -3,12 +3,13 @@ import Foundation
 import PrismCore
 import PrismIO
 import PrismSAM
+import PrismVLM
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run benchmarks, reported as ratios against baselines measured in the same run.",
-        subcommands: [CoreBench.self, SamBenchCommand.self])
+        subcommands: [CoreBench.self, SamBenchCommand.self, VLMBenchCommand.self, EngineBench.self])
 }
 
 /// Wall-clock seconds of the best of `runs` calls (after one warm-up).
@@ -39,21 +40,63 @@ func streamSum(_ p: UnsafePointer<SIMD16<Float>>, count: Int) -> Float {
 struct CoreBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "core",
-        abstract: "Tensor-core kernels against OpenBLAS sgemm peak and the memory-bandwidth roofline.")
+        abstract: "Matrix products (OpenBLAS, oneDNN f32 and bf16, with the kernel oneDNN chose), attention and "
+            + "memory-bound kernels against the sgemm peak and the memory-bandwidth roofline.")
 
     @Option(help: "Timed repetitions per measurement (best is reported).") var runs = 5
+    @OptionGroup var precisionArguments: PrecisionArguments
 
     func validate() throws { guard runs > 0 else { throw ValidationError("--runs must be positive") } }
 
     func run() throws {
+        let precision = try precisionArguments.resolve()
+        printComputeHeader(precision: precision)
         print("threads: \(Parallel.threads)   F16C/AVX2 conversion kernels: \(Convert.hasF16C ? "yes" : "no")")
 
-        // Baseline 1: OpenBLAS sgemm peak on a square 2048 problem.
+        // Baseline 1: OpenBLAS sgemm peak on a square 2048 problem; then oneDNN's sgemm on the same operands.
         let n = 2048
-        let a = Tensor(repeating: 0.5, shape: [n, n]), b = Tensor(repeating: 0.25, shape: [n, n])
-        let tPeak = bestTime(runs: runs) { _ = matmul(a, b) }
-        let peak = 2 * Double(n * n * n) / tPeak / 1e9
-        print(String(format: "sgemm 2048³ (baseline)            %8.1f GFLOP/s", peak))
+        let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
+        var c = [Float](repeating: 0, count: n * n)
+        func sgemmRate(_ library: BLAS.Backend) -> Double {
+            let t = a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+                bestTime(runs: runs) {
+                    BLAS.sgemm(using: library, m: n, n: n, k: n, a: pa.baseAddress!, lda: n, b: pb.baseAddress!, ldb: n,
+                               c: pc.baseAddress!, ldc: n)
+                }
+            }}}
+            return 2 * Double(n * n * n) / t / 1e9
+        }
+        let peak = sgemmRate(.openBLAS)
+        print(String(format: "sgemm 2048³ OpenBLAS (baseline)         %8.1f GFLOP/s", peak))
+        let dnnlSgemm = sgemmRate(.oneDNN)
+        print(String(format: "sgemm 2048³ oneDNN                      %8.1f GFLOP/s %5.2f× OpenBLAS", dnnlSgemm, dnnlSgemm / peak))
+        // oneDNN's matmul at both precisions, weights pre-packed as `linear` packs them.
+        for p in Precision.allCases {
+            if let rate = gemmRate(p, runs: runs) {
+                print(String(format: "matmul %@ 2048³ oneDNN %-22@ %8.1f GFLOP/s %5.2f× sgemm", p.rawValue, "[\(rate.implementation)]",
+                             rate.gflops, rate.gflops / peak))
+            } else {
+                print("matmul \(p.rawValue) 2048³ oneDNN: no native kernel on this CPU (oneDNN reports \(ComputeCPU.current.isa))")
+            }
+        }
+
+        // Attention at the run's precision: SAM ViT-B's global layer (4096 tokens, 12 heads × 64), tiled.
+        let (t, heads, hd) = (4096, 12, 64)
+        var rng = SplitMix64(seed: 1)
+        let qkv = (0..<3).map { _ in Tensor(shape: [t, heads, hd], data: (0..<(t * heads * hd)).map { _ in Float(rng.nextUnit() - 0.5) }) }
+        let tAttn = bestTime(runs: max(1, runs / 2)) {
+            _ = flashAttention(q: qkv[0], k: qkv[1], v: qkv[2], cuSeqlensQ: [0, t], cuSeqlensK: [0, t], scale: 0.125, precision: precision)
+        }
+        let attnGF = 4 * Double(t * t * heads * hd) / tAttn / 1e9
+        // baseline: row blocks of 256 queries against all keys, each GEMM threaded by the BLAS (f32)
+        let tRows = bestTime(runs: max(1, runs / 2)) {
+            _ = blockedAttention(q: qkv[0], k: qkv[1], v: qkv[2], cuSeqlensQ: [0, t], cuSeqlensK: [0, t], scale: 0.125)
+        }
+        let rowsGF = 4 * Double(t * t * heads * hd) / tRows / 1e9
+        let reference = gemmRate(precision, runs: runs)?.gflops ?? peak
+        print(String(format: "attention f32 4096² ×12×64, 256-row blocks (baseline) %6.1f GFLOP/s", rowsGF))
+        print(String(format: "flash attention %@ 4096² ×12×64     %8.1f GFLOP/s %5.2f× %@ GEMM rate, %5.2f× baseline",
+                     precision.rawValue, attnGF, attnGF / reference, precision.rawValue, attnGF / rowsGF))
 
         // Baseline 2: memory bandwidth, a 256 MiB copy (read + write).
         let bytes = 256 << 20
@@ -82,11 +125,14 @@ struct CoreBench: ParsableCommand {
         let w16 = Convert.f32ToBF16([Float](repeating: 0.01, count: o * k))
         let x = Tensor(repeating: 1, shape: [m, k])
         let tLin = w16.withUnsafeBytes { raw -> Double in
-            let view = TensorView(name: "w", dtype: .bf16, shape: [o, k], bytes: raw, owner: nil)
+            let view = TensorView(name: "w", dtype: .bf16, shape: [o, k], bytes: raw, owner: nil).computed(in: precision)
             return bestTime(runs: runs) { _ = linear(x, view) }
         }
         let linGF = 2 * Double(m * k * o) / tLin / 1e9
-        print(String(format: "linear bf16 [128×2048]·[5632×2048]ᵀ %6.1f GFLOP/s %5.2f× sgemm peak", linGF, linGF / peak))
+        let impl = precision == .bf16 ? MatmulBenchmark.linearImplementation(precision: .bf16, m: m, n: o, k: k)
+            : "widen + \(m * k * o >= BLAS.largeGEMM ? BLAS.backend.rawValue : BLAS.Backend.openBLAS.rawValue)"
+        print(String(format: "linear bf16 weights, %@ [128×2048]·[5632×2048]ᵀ %6.1f GFLOP/s %5.2f× sgemm peak [%@]", precision.rawValue,
+                     linGF, linGF / peak, impl))
 
         // Decode-shaped linear (one token): bandwidth-bound, compared with the memcpy roofline.
         // 128 MiB of weights, far larger than any cache.
@@ -117,6 +163,20 @@ struct CoreBench: ParsableCommand {
     }
 }
 
+/// CPU, oneDNN and precision: the first lines of every benchmark (README tables name them).
+func printComputeHeader(precision: Precision) {
+    let cpu = ComputeCPU.current
+    print("CPU: \(ComputeCPU.modelName) · oneDNN \(ComputeCPU.oneDNNVersion), ISA \(cpu.isa), native bf16: \(cpu.hasNativeBF16 ? "yes" : "no")"
+          + " · large f32 GEMMs: \(BLAS.backend.rawValue) · precision: \(precision)")
+}
+
+/// oneDNN matmul 2048³ at `precision` (weights pre-packed): the rate the model benchmarks are compared with.
+func gemmRate(_ precision: Precision, runs: Int) -> (gflops: Double, implementation: String)? {
+    guard let bench = MatmulBenchmark(precision: precision, m: 2048, n: 2048, k: 2048) else { return nil }
+    let t = bestTime(runs: runs) { bench.run() }
+    return (bench.flops / t / 1e9, bench.implementation)
+}
+
 struct SamBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sam",
@@ -125,11 +185,59 @@ struct SamBenchCommand: ParsableCommand {
     @Option(name: .customShort("m"), help: "SAM model directory (e.g. a random ViT-B written by Tools/bench/sam/bench.py).")
     var model: String
     @Option(help: "Timed encoder passes (the decoder runs 10× as many prompts).") var runs = 3
+    @OptionGroup var precisionArguments: PrecisionArguments
 
     func validate() throws { guard runs > 0 else { throw ValidationError("--runs must be positive") } }
 
     func run() throws {
-        let r = try benchmarkSAM(modelDirectory: URL(fileURLWithPath: model), runs: runs)
+        let precision = try precisionArguments.resolve()
+        printComputeHeader(precision: precision)
+        let r = try benchmarkSAM(modelDirectory: URL(fileURLWithPath: model), runs: runs, precision: precision)
         print(String(format: "encoder: %.3f s\ndecoder: %.2f ms", r.encoderSeconds, r.decoderMilliseconds))
+    }
+}
+
+struct VLMBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vlm",
+        abstract: "Kimi-VL: MoonViT on one image, text prefill and time to first token, against the GEMM rate of the same run.",
+        discussion: """
+        For the full A3B shape without 33 GB of weights: python3 Tools/make_random_checkpoint.py --preset full --layers 4 \
+        --out DIR, then prism bench vlm -m DIR. Rates count matrix-product FLOPs only (attention included, causal half).
+        """)
+
+    @Option(name: .customShort("m"), help: "Kimi-VL model directory (config.json + safetensors).") var model: String
+    @Option(help: "Side of the square test image in pixels (896 → 4096 patches).") var imageSide = 896
+    @Option(help: "Text tokens in the prefill measurement.") var tokens = 1024
+    @Option(help: "Text tokens after the image in the time-to-first-token measurement.") var question = 20
+    @Option(help: "Timed repetitions (best is reported).") var runs = 1
+    @OptionGroup var precisionArguments: PrecisionArguments
+
+    func validate() throws {
+        guard runs > 0, tokens > 0, question > 0 else { throw ValidationError("--runs, --tokens and --question must be positive") }
+        guard imageSide >= 28 else { throw ValidationError("--image-side must be at least 28") }
+    }
+
+    func run() throws {
+        let precision = try precisionArguments.resolve()
+        printComputeHeader(precision: precision)
+        let rate = gemmRate(precision, runs: 3)
+        let reference = rate?.gflops ?? gemmRate(.f32, runs: 3)!.gflops
+        print(String(format: "GEMM rate (baseline): %.1f GFLOP/s, oneDNN %@ 2048³ [%@]", reference, precision.rawValue,
+                     rate?.implementation ?? "f32: no native bf16"))
+        let r = try benchmarkVLM(modelDirectory: URL(fileURLWithPath: model), precision: precision, imageSide: imageSide,
+                                 tokens: tokens, question: question, runs: runs)
+        func line(_ what: String, _ seconds: Double, _ flops: Double) {
+            let gf = flops / seconds / 1e9
+            print(String(format: "%@ %8.2f s  %8.1f GFLOP/s  %5.2f× GEMM rate", what, seconds, gf, gf / reference))
+        }
+        if r.patches > 0 {
+            line(String(format: "vision %d×%d (%d patches) + projector", imageSide, imageSide, r.patches).padding(toLength: 44, withPad: " ", startingAt: 0),
+                 r.visionSeconds, r.visionFLOPs)
+        }
+        line("prefill \(r.tokens) tokens".padding(toLength: 44, withPad: " ", startingAt: 0), r.prefillSeconds, r.prefillFLOPs)
+        if r.ttftTokens > 0 {
+            print(String(format: "time to first token, 1 image + %d text tokens (%d tokens)  %.2f s", question, r.ttftTokens, r.ttftSeconds))
+        }
     }
 }

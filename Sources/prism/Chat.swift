@@ -11,13 +11,18 @@ struct ChatCommand: ParsableCommand {
 
     @OptionGroup var modelArguments: ModelArguments
     @OptionGroup var generate: GenerateArguments
-    @Option(name: .customLong("image"), help: "Image to attach to the first message (repeatable).") var images: [String] = []
-    @Option(help: "System prompt.") var system: String?
-    @Option(help: "Segmentation model for /segment (default: the embedded Weights/prism-sam-tiny).") var samModel: String?
-    @Option(help: "Folder for /segment outputs.") var outputDir: String = "."
+    @OptionGroup var precisionArguments: PrecisionArguments
+    @Option(name: .customLong("image"), help: "Image to attach to the first message, and again after /clear (repeatable). (default: none)")
+    var images: [String] = []
+    @Option(help: "System prompt. (default: the template's default_system_prompt)") var system: String?
+    @Option(help: "Segmentation model for /segment. (default: the embedded Weights/prism-sam-tiny)") var samModel: String?
+    @Option(name: [.customShort("o"), .customLong("output"), .customLong("output-dir")],
+            help: "Folder for /segment outputs, created when first needed.")
+    var outputDir: String = "."
 
     func run() throws {
-        let engine = try modelArguments.loadEngine()
+        let precision = try precisionArguments.resolve()
+        let engine = try modelArguments.loadEngine(precision: precision)
         var state = ChatState(system: system, settings: generate.settings)
         for path in images { _ = try engine.image(path) }
         state.pendingImages = images.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
@@ -29,7 +34,7 @@ struct ChatCommand: ParsableCommand {
             Terminal.writeOut("\u{1B}[2mPrism chat · \(engine.directory.lastPathComponent) · /help for commands, Ctrl-D to exit\u{1B}[0m\n")
         }
         Interrupts.install()
-        let segmenter = try makeSegmenter(model: samModel, outputDirectory: outputDir)
+        let segmenter = try makeSegmenter(model: samModel, outputDirectory: outputDir, precision: precision)
         let repl = Repl(state: state, engine: InterruptibleEngine(engine), segmenter: segmenter, reader: reader,
                         write: { Terminal.writeOut($0) },
                         checkImage: { _ = try engine.image($0) },

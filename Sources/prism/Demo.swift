@@ -3,6 +3,7 @@ import Foundation
 import PrismChat
 import PrismCore
 import PrismIO
+import PrismSAM
 import PrismTokenizer
 
 /// The README's first command ends here: questions about the shipped example scene and a segmentation from
@@ -12,7 +13,8 @@ struct DemoCommand: ParsableCommand {
         commandName: "demo",
         abstract: "Ask about and segment the shipped example image with the embedded default models.")
 
-    @Option(help: "Folder for the demo's mask and overlay PNGs.") var output = "prism-demo"
+    @Option(name: [.customShort("o"), .customLong("output")], help: "Folder for the demo's mask and overlay PNGs, created if missing.")
+    var output = "prism-demo"
 
     func run() throws {
         guard let weights = ProjectPaths.locate("Weights") else {
@@ -35,7 +37,7 @@ struct DemoCommand: ParsableCommand {
                 state.addUserTurn(question)
                 var answer = ""
                 let stats = try engine.reply(to: state, onText: { answer += $0 }, shouldStop: { false })
-                print("Q: \(question)\nA: \(answer)")
+                print("Q: \(question)\nA: \(TerminalText.escapingControls(answer))")
                 print("   \(stats.summary)\n")
             }
         } else {
@@ -44,12 +46,11 @@ struct DemoCommand: ParsableCommand {
 
         if FileManager.default.fileExists(atPath: sam.path) {
             let dir = URL(fileURLWithPath: output)
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             let segmenter = try SamSegmenter(directory: sam, outputDirectory: dir)
             let (x, y) = (215.0, 262.0)   // a click on the purple star
             let t0 = Date()
-            let r = try segmenter.segment(imagePath: image.path, x: x, y: y, label: 1)
-            print(String(format: "Segment at (%.0f, %.0f): IoU score %.3f, %d px, %.2f s", x, y, r.score, r.area,
+            let r = try segmenter.segment(imagePath: image.path, points: [SamPoint(x: Float(x), y: Float(y))], box: nil)
+            print(String(format: "Segment at (%.0f, %.0f): predicted IoU %.3f, %d px, %.2f s", x, y, r.score, r.area,
                          Date().timeIntervalSince(t0)))
             print("   mask    \(r.maskPath)\n   overlay \(r.overlayPath)")
         } else {

@@ -108,18 +108,23 @@ struct EvalVQA: ParsableCommand {
     @Option(help: "Write one JSON line per record (question, question_type, answer, prediction, correct).")
     var predictions: String?
     @Option(name: .customLong("max-tokens"), help: "Most tokens per answer.") var maxTokens = 32
+    @OptionGroup var precisionArguments: PrecisionArguments
 
     func run() throws {
+        let precision = try precisionArguments.resolve()
         let dir = try model.map { URL(fileURLWithPath: $0) } ?? {
             guard let url = ProjectPaths.locate("Weights/prism-vl-tiny") else {
                 throw UserError("the embedded Weights/prism-vl-tiny is not installed: pass -m DIR")
             }
             return url
         }()
-        let vlm = try KimiVL.load(directory: dir)
+        let vlm = try KimiVL.load(directory: dir, precision: precision)
         let tokenizer = try TikTokenizer(directory: dir)
         let template = try ChatTemplate.load()
         let stops = Set(template.stopTokenIDs(tokenizer))
+        // greedy, each record on its own: no prefix reuse and the whole prompt in one prefill, so the numbers are
+        // those of a plain prefill + decode (what the PyTorch agreement was measured on)
+        let engine = GenerationEngine(model: vlm, options: EngineOptions(prefillChunk: 1 << 20, prefixCacheBytes: 0, visionCacheBytes: 0))
         var out: FileHandle?
         if let predictions {
             guard FileManager.default.createFile(atPath: predictions, contents: nil) else { throw UserError("cannot write \(predictions)") }
@@ -134,15 +139,8 @@ struct EvalVQA: ParsableCommand {
             let image = try vlm.imageProcessor(EvalRecord.image(e))
             let tokens = try template.tokenize(EvalRecord.conversation(e, question: question),
                                                imageTokenCounts: [image.tokenCount], tokenizer: tokenizer)
-            let cache = vlm.newCache()
-            var logits = try vlm.prefill(Prompt(tokens: tokens, images: [image]), cache: cache)
-            var ids: [Int] = []
-            while ids.count < maxTokens {
-                let next = logits.indices.max { logits[$0] < logits[$1] || (logits[$0] == logits[$1] && $0 > $1) }!
-                if stops.contains(next) { break }
-                ids.append(next)
-                logits = try vlm.decode(token: next, cache: cache)
-            }
+            let ids = try engine.generate(GenerationRequest(prompt: Prompt(tokens: tokens, images: [image]),
+                                                            maxTokens: maxTokens, stopTokens: stops)).tokens
             let predicted = tokenizer.decode(ids)
             let objectIndex = try EvalRecord.int(e, "answer_object")
             let mask = type == "point" && objectIndex >= 0 ? try EvalRecord.mask(e, objectIndex) : nil
@@ -172,15 +170,17 @@ struct EvalSeg: ParsableCommand {
     @Option(name: [.short, .customLong("model")], help: "Model directory (default: the embedded Weights/prism-sam-tiny).")
     var model: String?
     @OptionGroup var dataArguments: EvalDataArguments
+    @OptionGroup var precisionArguments: PrecisionArguments
 
     func run() throws {
+        let precision = try precisionArguments.resolve()
         let dir = try model.map { URL(fileURLWithPath: $0) } ?? {
             guard let url = ProjectPaths.locate(SegmentCommand.defaultModel) else {
                 throw UserError("the embedded \(SegmentCommand.defaultModel) is not installed: pass -m DIR")
             }
             return url
         }()
-        let predictor = try SamPredictor(directory: dir)
+        let predictor = try SamPredictor(directory: dir, precision: precision)
         var tally = MaskTally()
         let start = Date()
         try dataArguments.forEachExample { _, e in

@@ -1,17 +1,40 @@
 import ArgumentParser
 import Foundation
 import PrismChat
+import PrismCore
 import PrismIO
 import PrismTokenizer
 import PrismVLM
 
+extension PrecisionChoice: ExpressibleByArgument {}
+
+/// `--precision auto|bf16|f32`, shared by every command that runs a model or a benchmark.
+struct PrecisionArguments: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "Matrix-product precision: auto (bf16 where oneDNN reports native bf16 kernels, else f32), bf16 or f32. "
+            + "(default: $\(PrecisionChoice.environmentVariable), else auto)",
+        valueName: PrecisionChoice.allCases.map(\.rawValue).joined(separator: "|")))
+    var precision: PrecisionChoice?
+
+    /// The precision for this run on this CPU; a bf16 request without native kernels is a one-line error.
+    func resolve() throws -> Precision {
+        do {
+            let env = ProcessInfo.processInfo.environment
+            return try PrecisionChoice.from(explicit: precision, environment: env)
+                .resolve(allowEmulation: env[PrecisionChoice.emulationVariable] == "1")
+        } catch let e as PrecisionError {
+            throw UserError(e.description)
+        }
+    }
+}
+
 /// `-m DIR`, shared by every command that runs the vision-language model.
 struct ModelArguments: ParsableArguments {
     @Option(name: [.short, .customLong("model")],
-            help: "Model directory (config.json, safetensors, tiktoken.model). Default: the embedded Weights/prism-vl-tiny.")
+            help: "Model directory (config.json, safetensors, tiktoken.model). (default: the embedded Weights/prism-vl-tiny)")
     var model: String?
 
-    @Option(help: "Chat template file or Prompts/ folder (default: Prompts/kimi_vl_chat.json).")
+    @Option(help: "Chat template file or Prompts/ folder. (default: Prompts/kimi_vl_chat.json)")
     var template: String?
 
     func directory() throws -> URL {
@@ -23,13 +46,13 @@ struct ModelArguments: ParsableArguments {
     }
 
     /// Loads the engine, with a one-line progress note on a terminal (stderr) and silence otherwise.
-    func loadEngine(options: EngineOptions = EngineOptions()) throws -> KimiVLEngine {
+    func loadEngine(precision: Precision, options: EngineOptions = EngineOptions()) throws -> KimiVLEngine {
         let dir = try directory()
         let t0 = Date()
         if Terminal.stderrIsTTY { Terminal.writeErr("loading \(dir.lastPathComponent)…") }
         let engine = try KimiVLEngine(directory: dir,
                                       template: ChatTemplate.load(explicit: template.map { URL(fileURLWithPath: $0) }),
-                                      options: options)
+                                      precision: precision, options: options)
         if Terminal.stderrIsTTY {
             Terminal.writeErr(String(format: "\r\u{1B}[2mloaded %@ in %.1f s\u{1B}[0m\u{1B}[K\n", dir.lastPathComponent,
                                      Date().timeIntervalSince(t0)))

@@ -26,3 +26,9 @@ struct UserError: Error, CustomStringConvertible {
     let description: String
     init(_ message: String) { description = message }
 }
+
+/// With `--json`, an error is one JSON object on stderr, `{"error": "…"}`, and the exit status is 1.
+func jsonErrorExit(_ message: String) -> ExitCode {
+    Terminal.writeErr((try? jsonLine(["error": message])) ?? "{\"error\": \"unprintable error\"}\n")
+    return ExitCode(1)
+}

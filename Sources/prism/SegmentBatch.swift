@@ -1,5 +1,5 @@
-// `prism segment --batch INPUT… -o masks.jsonl`: SAM masks for the points and boxes of every row
-// (PrismBatch/BatchSegment.swift), each image embedded once.
+// `prism segment --batch INPUT… [-o DIR] [--prefix STEM]`: SAM masks for the points and boxes of every row
+// (PrismBatch/BatchSegment.swift), each image embedded once, written to DIR/STEM.jsonl (default ./masks.jsonl).
 import ArgumentParser
 import Foundation
 import PrismBatch
@@ -16,21 +16,24 @@ struct SegmentBatchArguments: ParsableArguments {
 }
 
 extension SegmentCommand {
+    /// Batch output: OUTPUT_DIR/STEM.jsonl (-o is the output folder in every command; STEM is --prefix or "masks").
+    var batchOutputPath: String { URL(fileURLWithPath: outputDirectory).appendingPathComponent((prefix ?? "masks") + ".jsonl").path }
+
     func runBatch() throws {
-        if image != nil || !points.isEmpty || box != nil || outputDirectory != nil || embeddingCache != nil {
-            throw UserError("--batch takes images and prompts from the rows: drop the image argument and --point/--box/--output/--embedding-cache")
+        if image != nil || !points.isEmpty || box != nil || everything || multimask || embeddingCache != nil || format != nil || json {
+            throw UserError("--batch takes images and prompts from the rows: drop the image argument and --point/--box/--everything/--multimask/--embedding-cache/--format/--json")
         }
         let common = batch.common
         let input = try common.input()
-        let out = try common.openOutput(prefix, input)  // -o is the output file in batch mode
+        let out = try common.openOutput(batchOutputPath, input)
         if out.alreadyComplete { return try common.run("segmented", out) { BatchProgress() } }
         var options = BatchSegmentOptions(imageKey: common.defaultImageKey(input))
         options.pointsKey = batch.pointsKey
         options.boxKey = batch.boxKey
         options.idKey = common.idKey
-        options.multimask = multimask
         options.badRows = common.onError
-        let segmenter = BatchSegmenter(predictor: try SamPredictor(directory: try resolveModel()), options: options)
+        let predictor = try SamPredictor(directory: try resolveModel(), precision: precisionArguments.resolve())
+        let segmenter = BatchSegmenter(predictor: predictor, options: options)
         try common.run("segmented", out) {
             try segmenter.run(input, into: out, onProgress: BatchProgressBar.make(label: "segment", unit: "mask", quiet: common.quiet))
         }

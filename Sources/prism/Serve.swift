@@ -19,6 +19,7 @@ struct ServeCommand: AsyncParsableCommand {
         """)
 
     @OptionGroup var modelArguments: ModelArguments
+    @OptionGroup var precisionArguments: PrecisionArguments
     @Option(help: "Segmentation model for /v1/segment (default: the embedded Weights/prism-sam-tiny).") var samModel: String?
     @Option(help: "Address to bind (127.0.0.1 = this machine only).") var host = "127.0.0.1"
     @Option(help: "TCP port (0 picks a free one and prints it).") var port = 8080
@@ -51,10 +52,11 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let dir = try modelArguments.directory()
         let template = try ChatTemplate.load(explicit: modelArguments.template.map { URL(fileURLWithPath: $0) })
-        let chat = try KimiVLEngine(directory: dir, template: template,
+        let precision = try precisionArguments.resolve()
+        let chat = try KimiVLEngine(directory: dir, template: template, precision: precision,
                                     options: EngineOptions(maxBatch: parallel, prefillChunk: prefillChunk))
         let samDir = samModel.map { URL(fileURLWithPath: $0) } ?? ProjectPaths.locate(SegmentCommand.defaultModel)
-        let sam = try samDir.map { try SamPredictor(directory: $0) }
+        let sam = try samDir.map { try SamPredictor(directory: $0, precision: precision) }
 
         var options = ServeOptions()
         options.host = host; options.port = port; options.parallel = parallel; options.maxQueue = maxQueue

@@ -32,6 +32,15 @@ final class EditLineReader: LineReader {
     init(historyFile: String?) {
         self.historyFile = historyFile
         if let historyFile { read_history(historyFile) }
+        // Tab: /commands at the start of a line; anything else falls back to libedit's file-name completion.
+        rl_attempted_completion_function = { text, start, _ in
+            guard start == 0, let text, text.pointee == UInt8(ascii: "/") else { return nil }
+            return rl_completion_matches(text) { text, state in
+                let prefix = text.map { String(cString: $0) } ?? ""
+                let matches = ReplParser.commandNames.filter { $0.hasPrefix(prefix) }
+                return Int(state) < matches.count ? strdup(matches[Int(state)]) : nil
+            }
+        }
     }
 
     func readLine(prompt: String) -> String? {

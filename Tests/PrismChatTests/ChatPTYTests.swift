@@ -57,7 +57,7 @@ final class ChatPTYTests: XCTestCase {
     func testREPLThroughPseudoTerminal() throws {
         let model = fixtureURL("chat_tiny").path, image = fixtureURL("scene.png").path
         let transcript = temporaryDirectory().appendingPathComponent("chat.json").path
-        let outputs = temporaryDirectory()
+        let outputs = temporaryDirectory().appendingPathComponent("not/yet")     // /segment creates it
         let sam = fixtureURL("../../PrismSAMTests/Fixtures/tiny-sam").path
         let s = try Session(arguments: ["chat", "-m", model, "--temp", "0", "--max-tokens", "6",
                                         "--template", fixtureURL("../../../Prompts").path,
@@ -83,8 +83,8 @@ final class ChatPTYTests: XCTestCase {
 
         m = s.mark()
         s.send("/segment 200,150\n")
-        s.waitFor("mask: IoU score", after: m)
-        XCTAssertTrue(FileManager.default.fileExists(atPath: outputs.appendingPathComponent("scene-segment1-overlay.png").path))
+        s.waitFor("mask: predicted IoU", after: m)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: outputs.appendingPathComponent("scene-seg1-overlay.png").path))
         s.send("/segment 9999,1\n")
         s.waitFor("outside", after: m)
 

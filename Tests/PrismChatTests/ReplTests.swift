@@ -1,5 +1,6 @@
 import Foundation
 import PrismChat
+import PrismSAM
 import PrismTestSupport
 import XCTest
 
@@ -21,8 +22,12 @@ final class FakeEngine: ChatEngine {
 }
 
 final class FakeSegmenter: Segmenter {
-    func segment(imagePath: String, x: Double, y: Double, label: Int) throws -> SegmentResult {
-        SegmentResult(overlayPath: imagePath + ".overlay.png", maskPath: imagePath + ".mask.png", score: 0.9, area: Int(x * y))
+    func segment(imagePath: String, points: [SamPoint], box: SamBox?) throws -> SegmentResult {
+        SegmentResult(overlayPath: imagePath + ".overlay.png", maskPath: imagePath + ".mask.png", score: 0.9,
+                      area: points.count * 100 + (box == nil ? 0 : 1))
+    }
+    func segmentEverything(imagePath: String) throws -> EverythingResult {
+        EverythingResult(count: 7, masksPath: imagePath + ".json", overlayPath: imagePath + ".overlay.png")
     }
 }
 
@@ -53,7 +58,7 @@ final class ReplTests: XCTestCase {
         XCTAssertEqual(repl.state.turns[0].images, [absolute("a.png"), absolute("b.png")])
         XCTAssertEqual(repl.state.turns[1].text, "turns=1 images=2 temp=0.2")
         XCTAssertEqual(repl.state.turns[3].text, "turns=3 images=2 temp=0.9", "the follow-up sees the whole history")
-        XCTAssertTrue(output.contains("mask: IoU score 0.900, area 12 px → \(absolute("b.png")).mask.png"))
+        XCTAssertTrue(output.contains("mask: predicted IoU 0.900, area 100 px → \(absolute("b.png")).mask.png"))
         XCTAssertEqual(engine.seen.count, 2)
     }
 
@@ -84,6 +89,43 @@ final class ReplTests: XCTestCase {
         repl.run()
         XCTAssertEqual(repl.state.turns[1].text, "turns=1", "stopped after the first word")
         XCTAssertEqual(repl.state.turns.count, 4, "the REPL carried on with the next question")
+    }
+
+    func testSegmentPromptsEverythingAndNegativeOnlyWarning() {
+        let repl = makeRepl(["/image a.png", "/segment 1,2 3,4,0 box=0,0,9,9", "/segment 5,5,0", "/segment everything"])
+        repl.run()
+        XCTAssertTrue(output.contains("mask: predicted IoU 0.900, area 201 px"), output)
+        XCTAssertEqual(output.components(separatedBy: "warning: only negative clicks").count, 2, "one warning, for the lone negative click")
+        XCTAssertTrue(output.contains("everything: 7 masks → \(absolute("a.png")).json (overlay \(absolute("a.png")).overlay.png)"))
+    }
+
+    /// --image attachments survive /clear and /system; the REPL says so.
+    func testClearKeepsStartImages() {
+        var start = ChatState()
+        start.pendingImages = [absolute("start.png")]
+        let repl = Repl(state: start, engine: engine, segmenter: nil, reader: ScriptReader(["q1", "/clear", "q2", "/system Hi.", "q3"]),
+                        write: { self.output += $0 }, checkImage: { _ in })
+        repl.run()
+        XCTAssertEqual(engine.seen.map { $0.turns.last!.images }, [[absolute("start.png")], [absolute("start.png")], [absolute("start.png")]])
+        XCTAssertTrue(output.contains("conversation cleared; still attached for your next message: start.png"), output)
+        XCTAssertTrue(output.contains("system prompt set; conversation cleared; still attached for your next message: start.png"))
+    }
+
+    /// Escape sequences in an answer reach neither the terminal nor the transcript raw.
+    func testControlBytesAreEscaped() {
+        final class Raw: ChatEngine {
+            func reply(to state: ChatState, onText: (String) -> Void, shouldStop: () -> Bool) throws -> ReplyStats {
+                onText("red\u{1B}[31m bell\u{07} ok\ttab\nline \u{9B}2J")
+                return ReplyStats()
+            }
+        }
+        let repl = Repl(state: ChatState(), engine: Raw(), segmenter: nil, reader: ScriptReader(["hi"]),
+                        write: { self.output += $0 }, checkImage: { _ in })
+        repl.run()
+        let expected = "red\\x1b[31m bell\\x07 ok\ttab\nline \\x9b2J"
+        XCTAssertEqual(repl.state.turns.last?.text, expected)
+        XCTAssertTrue(output.contains(expected))
+        XCTAssertFalse(output.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 || $0.value == 0x9B })
     }
 
     func testSaveAndLoadTranscript() throws {

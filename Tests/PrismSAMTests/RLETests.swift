@@ -1,52 +1,101 @@
-import PrismSAM
+import Foundation
+import PrismIO
+@testable import PrismSAM
 import PrismTestSupport
 import XCTest
 
-/// COCO RLE: runs column-major starting with 0s, compressed strings that decode to the same runs; pycocotools
-/// decodes the server's output in Tests/Python/test_serve_openai.py.
+/// RLE against pycocotools (Tools/reference/rle_fixtures.py → Fixtures/rle/cases.json): the same compressed
+/// string, runs, area and toBbox for every mask, and decoding gives the mask back exactly.
 final class RLETests: XCTestCase {
-    func testRunsAreColumnMajorAndStartWithZeros() throws {
-        // 3 × 2 (h × w), row-major: [1 0; 1 1; 0 1] → column-major 1 1 0 | 0 1 1
-        let rle = try RLE(mask: [1, 0, 1, 1, 0, 1], width: 2, height: 3)
-        XCTAssertEqual(rle.counts, [0, 2, 2, 2])
-        XCTAssertEqual(rle.area, 4)
-        XCTAssertEqual(rle.bbox, [0, 0, 2, 3])
-        XCTAssertEqual(try RLE(mask: [0, 0, 0, 0], width: 2, height: 2).counts, [4])
-        XCTAssertEqual(try RLE(mask: [0, 0, 0, 0], width: 2, height: 2).bbox, [0, 0, 0, 0])
+    struct Case {
+        let name: String, height: Int, width: Int
+        let counts: String, runs: [Int], area: Int, bbox: [Int]
+        let mask: [UInt8]
     }
 
-    /// Random masks of many shapes survive encode → compressed string → decode; area and bbox agree with the pixels.
-    func testRoundTripThroughTheCompressedString() throws {
-        var state: UInt64 = 42
-        func next() -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return state >> 33 }
-        for trial in 0..<200 {
-            let w = Int(next() % 40) + 1, h = Int(next() % 40) + 1
-            let density = next() % 4
-            // blobs of runs, so long runs (multi-group numbers, negative deltas) occur
-            var mask = [UInt8](repeating: 0, count: w * h), i = 0
-            while i < mask.count {
-                let run = Int(next() % UInt64(trial % 3 == 0 ? 3 : 300)) + 1
-                let on: UInt8 = next() % 4 < density ? 1 : 0
-                for j in i..<min(mask.count, i + run) { mask[j] = on }
-                i += run
+    func loadCases() throws -> [Case] {
+        let data = try Data(contentsOf: fixtureURL("rle/cases.json"))
+        let root = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        return try (root["cases"] as! [[String: Any]]).map { c in
+            let h = c["height"] as! Int, w = c["width"] as! Int
+            let mask: [UInt8]
+            if let rows = c["rows"] as? [String] {
+                mask = rows.flatMap { $0.utf8.map { $0 == UInt8(ascii: "1") ? 1 : 0 } }
+            } else {
+                let img = try RGBImage(contentsOf: fixtureURL("rle/" + (c["png"] as! String)))
+                XCTAssertEqual([img.width, img.height], [w, h])
+                mask = stride(from: 0, to: img.pixels.count, by: 3).map { img.pixels[$0] > 127 ? 1 : 0 }
             }
-            let rle = try RLE(mask: mask, width: w, height: h)
-            let back = try RLE(compressed: rle.compressedCounts, height: h, width: w)
-            XCTAssertEqual(back.counts, rle.counts, "trial \(trial)")
-            XCTAssertEqual(back.mask(), mask, "trial \(trial)")
-            XCTAssertEqual(rle.area, mask.reduce(0) { $0 + Int($1) })
-            let set = mask.indices.filter { mask[$0] != 0 }
-            if set.isEmpty { XCTAssertEqual(rle.bbox, [0, 0, 0, 0]) } else {
-                let xs = set.map { $0 % w }, ys = set.map { $0 / w }
-                XCTAssertEqual(rle.bbox, [xs.min()!, ys.min()!, xs.max()! - xs.min()! + 1, ys.max()! - ys.min()! + 1])
-            }
+            return Case(name: c["name"] as! String, height: h, width: w, counts: c["counts"] as! String,
+                        runs: c["runs"] as! [Int], area: c["area"] as! Int, bbox: c["bbox"] as! [Int], mask: mask)
         }
     }
 
-    func testMalformedInputIsAnError() {
-        assertThrowsMessage("mask has 3 pixels, expected 4") { try RLE(mask: [0, 1, 0], width: 2, height: 2) }
-        assertThrowsMessage("RLE counts: byte 32 at position 1 is not a run character") { try RLE(compressed: "1 ", height: 1, width: 1) }
-        assertThrowsMessage("RLE counts: the string ends inside a run at position 1") { try RLE(compressed: "P", height: 1, width: 1) }
-        assertThrowsMessage("RLE counts cover 3 pixels, expected height × width = 4") { try RLE(compressed: "3", height: 2, width: 2) }
+    func testMatchesPycocotools() throws {
+        let cases = try loadCases()
+        XCTAssertEqual(cases.count, 10)
+        for c in cases {
+            let rle = try RLE(mask: c.mask, width: c.width, height: c.height)
+            XCTAssertEqual(rle.counts, c.runs, c.name)
+            XCTAssertEqual(rle.compressedCounts, c.counts, c.name)
+            XCTAssertEqual(rle.area, c.area, c.name)
+            XCTAssertEqual(rle.bbox, c.bbox, c.name)
+            let decoded = try RLE(compressed: c.counts, height: c.height, width: c.width)
+            XCTAssertEqual(decoded.counts, c.runs, c.name)
+            XCTAssertEqual(decoded.mask(), c.mask, c.name)
+        }
+    }
+
+    /// `prism segment --json`'s RLE and its mask PNGs (Fixtures/rle/prism, checked against pycocotools by
+    /// Tools/reference/check_prism_rle.py): the RLE decodes to the PNG, and the PNG encodes to the RLE.
+    func testPrismSegmentFixtureRoundTrips() throws {
+        let data = try Data(contentsOf: fixtureURL("rle/prism/segment.json"))
+        let result = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        let files = (result["files"] as! [String]).filter { !$0.hasSuffix("overlay.png") }
+        let masks = result["masks"] as! [[String: Any]]
+        XCTAssertEqual(files.count, 4)
+        XCTAssertEqual(masks.count, 4)
+        for (file, m) in zip(files, masks) {
+            let seg = m["segmentation"] as! [String: Any]
+            let img = try RGBImage(contentsOf: fixtureURL("rle/prism/" + file))
+            let png = stride(from: 0, to: img.pixels.count, by: 3).map { img.pixels[$0] > 127 ? UInt8(1) : 0 }
+            let rle = try RLE(cocoObject: seg)
+            XCTAssertEqual(rle.mask(), png, file)
+            XCTAssertEqual(rle.area, m["area"] as! Int, file)
+            XCTAssertEqual(try RLE(mask: png, width: img.width, height: img.height).compressedCounts, seg["counts"] as! String, file)
+        }
+    }
+
+    func testCocoObjectRoundTrip() throws {
+        let mask: [UInt8] = [0, 1, 1, 0, 1, 1, 0, 0, 1, 0, 1, 1]        // 4 × 3
+        let rle = try RLE(mask: mask, width: 4, height: 3)
+        let json = try JSONSerialization.data(withJSONObject: rle.cocoObject)
+        let back = try RLE(cocoObject: try JSONSerialization.jsonObject(with: json) as! [String: Any])
+        XCTAssertEqual(back, rle)
+        XCTAssertEqual(back.mask(), mask)
+        let uncompressed = try RLE(cocoObject: ["size": [3, 4], "counts": rle.counts])
+        XCTAssertEqual(uncompressed.mask(), mask)
+    }
+
+    func testRejectsBadInput() {
+        XCTAssertThrowsError(try RLE(compressed: "0h0", height: 4, width: 5)) {
+            XCTAssertEqual($0 as? RLEError, .countsSum(expected: 20, actual: 24))
+            XCTAssertEqual("\($0)", "RLE counts add up to 24 pixels, expected height × width = 20")
+        }
+        XCTAssertThrowsError(try RLE(compressed: "0h~", height: 4, width: 6)) {
+            XCTAssertEqual($0 as? RLEError, .invalidCharacter(position: 2, byte: UInt8(ascii: "~")))
+        }
+        XCTAssertThrowsError(try RLE(compressed: "0P", height: 4, width: 6)) {   // 'P' = 32: more groups follow
+            XCTAssertEqual($0 as? RLEError, .truncated(position: 2))
+        }
+        XCTAssertThrowsError(try RLE(mask: [1, 0, 1], width: 2, height: 2)) {
+            XCTAssertEqual($0 as? RLEError, .maskSize(expected: 4, actual: 3))
+        }
+        XCTAssertThrowsError(try RLE(height: 2, width: 2, counts: [2, -1, 3])) {
+            XCTAssertEqual($0 as? RLEError, .negativeRun(index: 1))
+        }
+        XCTAssertThrowsError(try RLE(compressed: "", height: 0, width: 3)) {
+            XCTAssertEqual($0 as? RLEError, .invalidSize(height: 0, width: 3))
+        }
     }
 }

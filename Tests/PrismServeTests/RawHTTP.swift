@@ -101,11 +101,18 @@ final class RawHTTP {
         return data
     }
 
+    /// The rest of a chunked body.
+    func readRest() throws -> [UInt8] {
+        var rest: [UInt8] = []
+        while let c = try readChunk() { rest += c }
+        return rest
+    }
+
     func readResponse() throws -> HTTPResult {
         let (status, headers) = try readHead()
         var body: [UInt8] = []
         if headers["transfer-encoding"]?.lowercased() == "chunked" {
-            while let c = try readChunk() { body += c }
+            body = try readRest()
         } else if let n = headers["content-length"].flatMap({ Int($0) }) {
             body = try bytes(n)
         } else {

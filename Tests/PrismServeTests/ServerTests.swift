@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Hummingbird
 import PrismChat
 import PrismIO
@@ -282,14 +285,14 @@ final class ServerTests: XCTestCase {
         let holder = try RawHTTP(url: url)
         defer { holder.close() }
         try holder.send(method: "POST", body: try JSONSerialization.data(withJSONObject: chatBody("go", maxTokens: 4000, stream: true)), headers: auth)
-        XCTAssertEqual(try holder.readHead().status, 200)
-        _ = try holder.readChunk()
+        let holderStatus = try await blocking { try holder.readHead().status }
+        XCTAssertEqual(holderStatus, 200)
+        _ = try await blocking { try holder.readChunk() }
         let busy = try await http("POST", url, json: chatBody("hi"), headers: auth)
         assertOpenAIError(busy, status: 429, code: "queue_full", type: "rate_limit_error")
         XCTAssertEqual(busy.headers["retry-after"], "1")
         // the stream ends with the timeout error event, then [DONE]
-        var rest: [UInt8] = []
-        while let c = try holder.readChunk() { rest += c }
+        let rest = try await blocking { try holder.readRest() }
         let tail = events(String(decoding: rest, as: UTF8.self))
         XCTAssertEqual(tail.last, "[DONE]")
         XCTAssertTrue(tail.dropLast().last?.contains("\"code\":\"timeout\"") ?? false, "\(tail.suffix(2))")
@@ -304,9 +307,10 @@ final class ServerTests: XCTestCase {
         let engine = s.chat!.engine
         let connection = try RawHTTP(url: s.base + "/v1/chat/completions")
         try connection.send(method: "POST", body: try JSONSerialization.data(withJSONObject: chatBody("go", maxTokens: 4000, stream: true)), headers: [:])
-        XCTAssertEqual(try connection.readHead().status, 200)
-        _ = try connection.readChunk()
-        _ = try connection.readChunk()
+        let status = try await blocking { try connection.readHead().status }
+        XCTAssertEqual(status, 200)
+        _ = try await blocking { try connection.readChunk() }
+        _ = try await blocking { try connection.readChunk() }
         XCTAssertEqual(engine.snapshot.running, 1)
         connection.close()
         for _ in 0..<600 where engine.snapshot.running > 0 { try await Task.sleep(nanoseconds: 10_000_000) }
@@ -323,17 +327,39 @@ final class ServerTests: XCTestCase {
         let connection = try RawHTTP(url: s.base + "/v1/chat/completions")
         defer { connection.close() }
         try connection.send(method: "POST", body: try JSONSerialization.data(withJSONObject: chatBody("go", maxTokens: 200, stream: true)), headers: [:])
-        XCTAssertEqual(try connection.readHead().status, 200)
-        _ = try connection.readChunk()
+        let status = try await blocking { try connection.readHead().status }
+        XCTAssertEqual(status, 200)
+        _ = try await blocking { try connection.readChunk() }
         let stopping = Task { try await s.stop() }
-        var rest: [UInt8] = []
-        while let c = try connection.readChunk() { rest += c }
+        let rest = try await blocking { try connection.readRest() }
         let data = events(String(decoding: rest, as: UTF8.self))
         XCTAssertEqual(data.last, "[DONE]")
         let finish = data.dropLast().last.flatMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
         XCTAssertEqual(((finish?["choices"] as? [[String: Any]])?.first?["finish_reason"]) as? String, "length")
         try await stopping.value
         XCTAssertThrowsError(try RawHTTP(url: s.base + "/health"), "the port is closed")
+    }
+
+    func testPortInUseIsAOneLineError() async throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        listen(fd, 1)
+        var options = ServeOptions()
+        options.port = Int(UInt16(bigEndian: address.sin_port))
+        options.logLevel = .critical
+        let server = PrismServer(chat: nil, chatName: "", sam: nil, samName: "", options: options)
+        do {
+            try await server.run(handleSignals: false)
+            XCTFail("run returned")
+        } catch {
+            XCTAssertEqual("\(error)", "cannot listen on 127.0.0.1:\(options.port): Address already in use")
+        }
     }
 
     // MARK: - Segmentation

@@ -1,3 +1,4 @@
+import Foundation
 @testable import PrismServe
 import XCTest
 
@@ -27,5 +28,16 @@ final class StopTextTests: XCTestCase {
         XCTAssertEqual(t.answer, "zzab")
         var none = StopText([])
         XCTAssertEqual(none.append("abc"), "abc")
+    }
+}
+
+final class JSONStringTests: XCTestCase {
+    /// The hand-written stream-delta escaping decodes back to the text, whatever characters a model emits.
+    func testEscapedStringsDecodeToTheOriginal() throws {
+        for text in ["plain", "quote \" and backslash \\", "line\nbreak\ttab\r", "\u{0}\u{1}\u{1F}", "é ☆ 🧊 \u{2028}", ""] {
+            let json = "[" + jsonString(text) + "]"
+            let back = try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String]
+            XCTAssertEqual(back, [text])
+        }
     }
 }

@@ -70,12 +70,20 @@ struct HTTPResult {
 func http(_ method: String = "POST", _ url: String, json: Any? = nil, raw: Data? = nil,
           headers: [String: String] = [:]) async throws -> HTTPResult {
     let body = try json.map { try JSONSerialization.data(withJSONObject: $0) } ?? raw
-    return try await Task.detached {
+    return try await blocking {
         let connection = try RawHTTP(url: url)
         defer { connection.close() }
         try connection.send(method: method, body: body, headers: headers)
         return try connection.readResponse()
-    }.value
+    }
+}
+
+/// Runs blocking socket I/O on a Dispatch thread, so it never holds one of Swift's few cooperative threads
+/// (which the in-process server's handlers need).
+func blocking<T>(_ work: @escaping () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { c in
+        DispatchQueue.global().async { c.resume(with: Result { try work() }) }
+    }
 }
 
 /// The `data:` payloads of a Server-Sent Events body, in order.

@@ -81,7 +81,7 @@ final class ChatTemplateTests: XCTestCase {
     func testStopTokens() {
         let t = ChatTemplateTests.tokenizer
         XCTAssertEqual(ChatTemplateTests.template.stopTokenIDs(t),
-                       [t.specialTokenID("<|im_end|>")!, t.specialTokenID("[EOS]")!])
+                       ["<|im_end|>", "[EOS]", "<|im_user|>", "<|im_assistant|>", "<|im_system|>"].map { t.specialTokenID($0)! })
     }
 
     // MARK: - Locating and loading

@@ -25,6 +25,18 @@ final class StreamingDecoderTests: XCTestCase {
         XCTAssertEqual(out, text)
     }
 
+    /// Reserved and role tokens add no text when hidden, and stay in the plain decode's output otherwise.
+    func testHidesSpecialTokens() {
+        let t = StreamingDecoderTests.tokenizer
+        let reserved = t.specialTokens.keys.sorted().first { $0.contains("reserved_token") }!
+        let ids = t.encode("a<|im_user|>b\(reserved)c", allowSpecial: true)
+        XCTAssertTrue(ids.contains { t.isSpecial($0) })
+        var hidden = StreamingDecoder(t, hidingSpecialTokens: true), plain = StreamingDecoder(t)
+        XCTAssertEqual(hidden.append(contentsOf: ids) + hidden.finish(), "abc")
+        XCTAssertEqual(plain.append(contentsOf: ids) + plain.finish(), t.decode(ids))
+        XCTAssertNotEqual(t.decode(ids), "abc")
+    }
+
     func testStreamingEqualsDecodeOnRealEncodings() {
         let t = StreamingDecoderTests.tokenizer
         var rng = SplitMix(seed: 3)

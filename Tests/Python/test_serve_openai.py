@@ -51,7 +51,10 @@ class Server:
         if self.port is None:
             raise RuntimeError("prism serve did not start")
         self.base = f"http://127.0.0.1:{self.port}"
-        threading.Thread(target=self.proc.stderr.read, daemon=True).start()   # keep the pipe drained
+        def drain(pipe=self.proc.stderr):   # keep the pipe drained, close it at EOF
+            pipe.read()
+            pipe.close()
+        threading.Thread(target=drain, daemon=True).start()
 
     def client(self, key=KEY, **kw):
         return openai.OpenAI(base_url=self.base + "/v1", api_key=key, max_retries=0, **kw)

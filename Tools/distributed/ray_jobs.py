@@ -217,8 +217,10 @@ def batch_shard(prism, command, inputs, parts_dir, final_name, index, count, ext
     os.makedirs(work, exist_ok=True)
     note_attempt(work, index)
     target = os.path.join(work, f"shard-{index}.jsonl")
+    # ask's -o is the output file; segment's -o is a folder and --prefix the file's stem
+    out = ["-o", target] if command == "ask" else ["-o", work, "--prefix", f"shard-{index}"]
     # --resume: a retry continues the lost attempt's OUTPUT.partial after its last complete row
-    run_prism([prism, command, "--batch", *inputs, "-o", target, "--shard-index", str(index), "--shard-count", str(count),
+    run_prism([prism, command, "--batch", *inputs, *out, "--shard-index", str(index), "--shard-count", str(count),
                "--resume", "--quiet", *extra], threads, os.path.join(work, f"shard-{index}.log"))
     os.replace(target, os.path.join(parts_dir, final_name))
     return {"shard": index, "files": [final_name]}

@@ -1,13 +1,43 @@
 import CBLAS
+import CDNNL
 import CPrismKernels
+import Foundation
 
-/// BLAS-backed matrix products. Everything funnels into `BLAS.sgemm` (row-major).
+/// f32 matrix products. Everything funnels into `BLAS.sgemm` (row-major), the one place that picks the library:
+///  - inside a Parallel body (attention tiles): oneDNN, single-threaded on that core;
+///  - GEMMs of at least `largeGEMM` multiply-adds: the backend (below);
+///  - smaller ones: OpenBLAS, whose threading costs little on them (oneDNN's OpenMP fork/join made the SAM decoder
+///    3–4× slower on the AVX2 machine under load, README).
 public enum BLAS {
+    /// The library for large f32 GEMMs outside parallel loops: oneDNN where it reports AVX-512 (Debian's OpenBLAS
+    /// 0.3.21 reached a quarter of oneDNN's sgemm rate on the Intel machine, issue #13), OpenBLAS on AVX2 (equal
+    /// per-core rates there, and OpenMP's fork/join cost more under load, README). `PRISM_F32_GEMM=openblas|onednn` overrides it, to compare the two in one benchmark run.
+    public enum Backend: String, Sendable { case openBLAS = "OpenBLAS", oneDNN }
+    public static let backend: Backend = {
+        switch ProcessInfo.processInfo.environment["PRISM_F32_GEMM"]?.lowercased() {
+        case "onednn": return .oneDNN
+        case "openblas": return .openBLAS
+        default: return OneDNN.hasAVX512 ? .oneDNN : .openBLAS
+        }
+    }()
+    /// Multiply-adds (m·n·k) from which `backend` takes a GEMM; below it stays on OpenBLAS.
+    public static let largeGEMM = 1 << 24
+
     /// OpenBLAS threads = Prism's thread count, set once on first use.
     private static let configured: Bool = {
         openblas_set_num_threads(Int32(Parallel.threads))
         return true
     }()
+
+    /// Runs `body` with OpenBLAS on one thread, for callers that spread many small independent problems over the
+    /// cores themselves (SAM's point grid): small GEMMs lose more to thread hand-offs than they gain. Restores
+    /// Prism's thread count after.
+    public static func singleThreaded<T>(_ body: () throws -> T) rethrows -> T {
+        _ = configured
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(Int32(Parallel.threads)) }
+        return try body()
+    }
 
     /// C[M,N] = alpha · op(A) · op(B) + beta · C, row-major, with leading dimensions.
     @inline(__always)
@@ -21,8 +51,28 @@ public enum BLAS {
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } }
             return
         }
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        // Inside a Parallel body (attention tiles) the GEMM must stay on its core: oneDNN runs single-threaded
+        // there, while OpenBLAS would hand it to its own thread pool.
+        let library: Backend = Parallel.isWorker || (backend == .oneDNN && m * n * k >= largeGEMM) ? .oneDNN : .openBLAS
+        sgemm(using: library, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+              beta: beta, c: c, ldc: ldc)
+    }
+
+    /// The same product on a given library (benchmarks compare them; models go through `sgemm`).
+    public static func sgemm(using library: Backend, transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                             alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        _ = configured
+        switch library {
+        case .oneDNN:
+            OneDNN.prepareThreads()
+            let status = dnnl_sgemm(transA ? 84 : 78, transB ? 84 : 78, Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda),
+                                    b, Int64(ldb), beta, c, Int64(ldc))   // 'T' / 'N'
+            OneDNN.check(status, "dnnl_sgemm \(m)×\(n)×\(k)")
+        case .openBLAS:
+            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                        Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        }
     }
 }
 

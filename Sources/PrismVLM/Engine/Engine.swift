@@ -21,6 +21,7 @@ public final class GenerationEngine: @unchecked Sendable {
     private var nextID = 0
     private var counters = EngineSnapshot()
     private var stopping = false
+    private var clearRequested = false
     private var loopRunning = false
     private var loopDone = DispatchSemaphore(value: 0)
 
@@ -127,7 +128,7 @@ public final class GenerationEngine: @unchecked Sendable {
             var more = false
             while true {
                 lock.lock()
-                while !more && incoming.isEmpty && cancelled.isEmpty && !stopping { lock.wait() }
+                while !more && incoming.isEmpty && cancelled.isEmpty && !clearRequested && !stopping { lock.wait() }
                 let exit = stopping && !more && incoming.isEmpty
                 lock.unlock()
                 if exit { break }
@@ -163,7 +164,10 @@ public final class GenerationEngine: @unchecked Sendable {
         incoming = []
         let cancels = cancelled
         cancelled = []
+        let clear = clearRequested
+        clearRequested = false
         lock.unlock()
+        if clear { prefixes.removeAll() }
 
         for s in waiting + active where cancels.contains(s.id) { finish(s, .cancelled) }
         active.removeAll { $0.isFinished }
@@ -335,8 +339,13 @@ public final class GenerationEngine: @unchecked Sendable {
         lock.unlock()
     }
 
-    /// Empties the prefix and image caches (tests; a server could on memory pressure).
-    public func clearCaches() { prefixes.removeAll() }
+    /// Empties the prefix and image caches at the start of the next step (tests; a server could on memory pressure).
+    public func clearCaches() {
+        lock.lock()
+        clearRequested = true
+        lock.signal()
+        lock.unlock()
+    }
 }
 
 /// Events of one sequence handed from the stepping thread to a waiting caller.
