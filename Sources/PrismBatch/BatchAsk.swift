@@ -63,8 +63,7 @@ public final class BatchAsker {
                         try rows.failed(record, id: id, "record \(record): generation failed: \(message)")
                         continue
                     }
-                    var text = StreamingDecoder(chat.tokenizer)
-                    let answer = text.append(contentsOf: result.tokens) + text.finish()
+                    let answer = chat.answerText(result.tokens)
                     rows.done(record, (id.map { "\"id\":\($0)," } ?? "") +
                               "\"answer\":\(jsonQuoted(answer)),\"finish_reason\":\"\(Self.reason(result.finish))\"," +
                               "\"prompt_tokens\":\(result.usage.promptTokens),\"image_tokens\":\(imageTokens)," +

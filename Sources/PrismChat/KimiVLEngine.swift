@@ -101,6 +101,12 @@ public final class KimiVLEngine: ChatEngine {
                                  maxTokens: s.maxTokens, stopTokens: stopIDs)
     }
 
+    /// The text `reply` streams for an answer's tokens (special tokens hidden), at once (batch rows).
+    public func answerText(_ tokens: [Int]) -> String {
+        var text = StreamingDecoder(tokenizer, hidingSpecialTokens: true)
+        return text.append(contentsOf: tokens) + text.finish()
+    }
+
     public func reply(to state: ChatState, onText: (String) -> Void, shouldStop: () -> Bool) throws -> ReplyStats {
         let request = try request(state)
         var text = StreamingDecoder(tokenizer, hidingSpecialTokens: true)

@@ -7,10 +7,10 @@ import PrismTokenizer
 import PrismVLM
 import XCTest
 
-/// `ask --batch` on the chat fixture model: answers equal one-by-one answers (greedy), the engine really packs
-/// rows, shards tile the rows, resume continues a cut output, bad rows become error rows or stop the job.
+/// `ask --batch` on the embedded model: answers equal one-by-one answers (greedy), the engine really packs rows,
+/// shards tile the rows, resume continues a cut output, bad rows become error rows or stop the job.
 final class BatchAskTests: XCTestCase {
-    static let chat = try! KimiVLEngine(directory: BatchFixtures.chatModel, template: BatchFixtures.template)
+    static let chat = try! KimiVLEngine(directory: BatchFixtures.embeddedModel, template: BatchFixtures.template)
     var chat: KimiVLEngine { Self.chat }
 
     var settings: ChatSettings {
@@ -63,7 +63,7 @@ final class BatchAskTests: XCTestCase {
     func testAnswersEqualOneByOneAnswersAndRowsArePacked() throws {
         let dir = temporaryDirectory("batch-ask")
         let input = try goodRows(in: dir)
-        let fresh = try KimiVLEngine(directory: BatchFixtures.chatModel, template: BatchFixtures.template)
+        let fresh = try KimiVLEngine(directory: BatchFixtures.embeddedModel, template: BatchFixtures.template)
         let out = dir.appendingPathComponent("answers.jsonl")
         let progress = try run(input, options(questionKey: "question"), out: out, chat: fresh)
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.path + ".partial"), "renamed when complete")
@@ -72,7 +72,7 @@ final class BatchAskTests: XCTestCase {
         XCTAssertEqual(progress.rows, 7)
         XCTAssertEqual(progress.errors, 0)
 
-        let one = try KimiVLEngine(directory: BatchFixtures.chatModel, template: BatchFixtures.template)
+        let one = try KimiVLEngine(directory: BatchFixtures.embeddedModel, template: BatchFixtures.template)
         let asked: [([String], String)] = [
             (["images/img1.png"], "what colour is it?"), (["images/img2.png"], "how many?"), (["images/img2.png"], "where is it?"),
             (["images/img3.png", "images/img4.png"], "same?"), ([], "hello"), (["images/img5.png"], "what shape?"),
@@ -82,18 +82,19 @@ final class BatchAskTests: XCTestCase {
         for (row, (images, question)) in zip(rows, asked) {
             let alone = try askAlone(images.map { dir.appendingPathComponent($0).path }, question, engine: one)
             XCTAssertEqual(row["answer"] as? String, alone, "record \(row["record"]!)")
-            XCTAssertEqual(row["finish_reason"] as? String, "length")
-            XCTAssertEqual(row["completion_tokens"] as? Int, 6)
+            let reason = row["finish_reason"] as? String, completion = row["completion_tokens"] as? Int ?? 0
+            XCTAssertTrue(reason == "stop" && (1...6).contains(completion) || reason == "length" && completion == 6, "\(row)")
             XCTAssertGreaterThan(row["prompt_tokens"] as? Int ?? 0, row["image_tokens"] as? Int ?? 0)
             generated += row["completion_tokens"] as! Int
         }
+        XCTAssertGreaterThanOrEqual(Set(rows.compactMap { $0["answer"] as? String }).count, 4, "answers depend on the row: \(rows)")
         XCTAssertEqual(rows.map { $0["id"] as? String }, ["a", "b", nil, "d", "e", "f", "g"])
         XCTAssertEqual(rows[2]["id"] as? Int, 3, "a numeric id stays a number")
         XCTAssertEqual(rows[3]["image_tokens"] as? Int, 2 * (rows[0]["image_tokens"] as! Int), "same-size images")
         XCTAssertEqual(rows[4]["image_tokens"] as? Int, 0)
-        // Packed: one-by-one needs a step per generated token; the batch shared its steps between rows.
-        let steps = fresh.engine.snapshot.steps
-        XCTAssertLessThan(steps, generated / 2, "\(steps) engine steps for \(generated) tokens")
+        // Packed: one by one, every row needs its own prefill and decode steps; the batch shared them.
+        let steps = fresh.engine.snapshot.steps, alone = one.engine.snapshot.steps
+        XCTAssertLessThan(steps * 2, alone, "\(steps) engine steps batched, \(alone) one by one, for \(generated) tokens")
     }
 
     func testShardsTogetherWriteExactlyTheRowsOfOneRun() throws {
@@ -170,7 +171,7 @@ final class BatchAskTests: XCTestCase {
         XCTAssertEqual(progress.errors, 5)
         let rows = try BatchFixtures.lines(out).map(BatchFixtures.object)
         XCTAssertEqual(rows.map { $0["record"] as? Int }, Array(0..<7))
-        XCTAssertEqual(rows.map { $0["finish_reason"] as? String }, ["length", "error", "error", "error", "error", "length", "error"])
+        XCTAssertEqual(rows.map { $0["finish_reason"] as? String == "error" }, [false, true, true, true, true, false, true])
         let base = input.path
         XCTAssertEqual(rows[1]["error"] as? String, "\(base):2: \"image\": \(dir.path)/images/missing.png: cannot read image: no such file")
         XCTAssertEqual(rows[1]["id"] as? String, "gone")

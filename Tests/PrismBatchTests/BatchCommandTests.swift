@@ -83,16 +83,16 @@ final class BatchCommandTests: XCTestCase {
         try BatchFixtures.images([1], in: dir)
         let rows = dir.appendingPathComponent("rows.jsonl")
         try BatchFixtures.jsonl([#"{"image": "images/img1.png", "box": [4, 4, 40, 30]}"#, #"{"image": "images/img1.png"}"#], at: rows)
-        let out = dir.appendingPathComponent("masks.jsonl").path
-        let r = try prism(["segment", "--batch", rows.path, "-o", out])
+        let out = dir.appendingPathComponent("out/rows-masks.jsonl").path
+        let r = try prism(["segment", "--batch", rows.path, "-o", dir.appendingPathComponent("out").path, "--prefix", "rows-masks"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.hasPrefix("segmented 2 rows to \(out) in "), r.stderr)
         XCTAssertTrue(r.stderr.hasSuffix(", 1 error row\n"), r.stderr)
         let lines = try BatchFixtures.lines(URL(fileURLWithPath: out)).map(BatchFixtures.object)
         XCTAssertEqual((lines[0]["masks"] as? [Any])?.count, 1)
         XCTAssertEqual(lines[1]["finish_reason"] as? String, "error")
-        let mixed = try prism(["segment", dir.path + "/images/img1.png", "--batch", rows.path, "-o", out])
+        let mixed = try prism(["segment", dir.path + "/images/img1.png", "--batch", rows.path])
         XCTAssertEqual(mixed.status, 1)
-        XCTAssertEqual(mixed.stderr, "Error: --batch takes images and prompts from the rows: drop the image argument and --point/--box/--output/--embedding-cache\n")
+        XCTAssertEqual(mixed.stderr, "Error: --batch takes images and prompts from the rows: drop the image argument and --point/--box/--everything/--multimask/--embedding-cache/--format/--json\n")
     }
 }

@@ -6,9 +6,11 @@ import PrismTokenizer
 
 /// Small inputs for batch jobs: PNG images drawn per seed, JSONL rows that name them, TFRecords that hold them.
 enum BatchFixtures {
-    /// The chat fixture model (random weights, vision tower included) shared with PrismChatTests.
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    /// The chat fixture model (random weights: every row gets much the same answer; for CLI plumbing).
     static let chatModel = root.appendingPathComponent("Tests/PrismChatTests/Fixtures/chat_tiny")
+    /// The embedded trained model: answers depend on the image and the question, so a row mixed up shows.
+    static let embeddedModel = root.appendingPathComponent("Weights/prism-vl-tiny")
     static let template = try! ChatTemplate.load(explicit: root.appendingPathComponent("Prompts"))
 
     /// A w×h PNG whose pixels depend on `seed` (distinct seeds, distinct images and digests).

@@ -6,8 +6,8 @@ import PrismSAM
 import PrismTestSupport
 import XCTest
 
-/// `segment --batch` with the embedded SAM: each row's masks equal the predictor's on that image and prompt,
-/// each image is embedded once, bad prompts become error rows.
+/// `segment --batch` with the embedded SAM: each row's masks are the ones `prism segment` returns for that image
+/// and prompt (the same selection rule), each image is embedded once, bad prompts become error rows.
 final class BatchSegmentTests: XCTestCase {
     static let predictor = try! SamPredictor(directory: BatchFixtures.root.appendingPathComponent("Weights/prism-sam-tiny"))
 
@@ -40,8 +40,8 @@ final class BatchSegmentTests: XCTestCase {
         let image2 = try RGBImage(contentsOf: dir.appendingPathComponent("images/img2.png"))
         let e1 = Self.predictor.embed(image1), e2 = Self.predictor.embed(image2)
         func rle(_ e: ImageEmbedding, _ points: [SamPoint], _ box: SamBox?) throws -> String {
-            let p = try Self.predictor.masks(e, points: points, box: box, multimask: false)
-            return try RLE(mask: p.mask(0), width: p.width, height: p.height).compressedCounts
+            let (p, k) = try Self.predictor.selectedMask(e, points: points, box: box)
+            return try RLE(mask: p.mask(k), width: p.width, height: p.height).compressedCounts
         }
         func counts(_ row: [String: Any]) -> [String] {
             (row["masks"] as! [[String: Any]]).map { ($0["rle"] as! [String: Any])["counts"] as! String }
