@@ -69,11 +69,11 @@ def bench_ask(args):
                 for j, q in enumerate(QUESTIONS):
                     f.write(json.dumps({"id": f"{i}-{j}", "image": f"images/scene{i:04d}.png", "question": q}) + "\n")
     common = [args.prism, "ask", "--batch", rows, "--question-key", "question", "--id-key", "id", "--temp", "0",
-              "--max-tokens", str(args.max_tokens), "--quiet"]
+              "--max-tokens", str(args.max_tokens), "--quiet"] + (["-m", args.model] if args.model else [])
     results = {}
     for rep in range(args.repeats):
         for name, extra in (("batched", ["--batch-size", str(args.batch_size)]), ("one by one", ["--batch-size", "1"])):
-            out = os.path.join(work, f"{name.replace(' ', '-')}.jsonl")
+            out = os.path.join(work, f"{name.replace(' ', '-')}-{os.path.basename(args.model or 'embedded')}.jsonl")
             before = load()
             t = time.time()
             subprocess.run(common + extra + ["-o", out], check=True, env=dict(os.environ, CI="1"))
@@ -82,11 +82,15 @@ def bench_ask(args):
             results.setdefault(name, []).append((seconds, tokens))
             log(f"{name}: {args.questions} questions in {seconds:.1f} s ({args.questions / seconds:.2f} q/s, "
                 f"{tokens / seconds:.1f} tok/s), load {before} → {load()}")
-    a = [json.loads(l) for l in open(os.path.join(work, "batched.jsonl"))]
-    b = [json.loads(l) for l in open(os.path.join(work, "one-by-one.jsonl"))]
+    tag = os.path.basename(args.model or "embedded")
+    a = [json.loads(l) for l in open(os.path.join(work, f"batched-{tag}.jsonl"))]
+    b = [json.loads(l) for l in open(os.path.join(work, f"one-by-one-{tag}.jsonl"))]
     same = sum(x.get("answer") == y.get("answer") for x, y in zip(a, b))
     best = {k: min(s for s, _ in v) for k, v in results.items()}
-    print(f"ask --batch, {args.questions} questions, embedded prism-vl-tiny, max {args.max_tokens} tokens, CPU {cpu_name()}")
+    answered = sum(r.get("completion_tokens", 0) for r in a) / max(1, len(a))
+    prompt = sum(r.get("prompt_tokens", 0) for r in a) / max(1, len(a))
+    print(f"ask --batch, {args.questions} questions, model {args.model or 'embedded prism-vl-tiny'}, max {args.max_tokens} tokens "
+          f"(mean {prompt:.0f} prompt, {answered:.1f} answer tokens), batch size {args.batch_size}, CPU {cpu_name()}")
     for k, v in results.items():
         print(f"  {k:11s}: " + ", ".join(f"{s:.1f} s ({args.questions / s:.2f} q/s)" for s, _ in v))
     print(f"  speed-up (best of each): {best['one by one'] / best['batched']:.2f}×; answers identical: {same}/{len(a)}")
@@ -146,6 +150,7 @@ def main():
     ap.add_argument("--questions", type=int, default=1000)
     ap.add_argument("--max-tokens", type=int, default=32)
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--model", help="ask: model directory (default: the embedded Weights/prism-vl-tiny)")
     ap.add_argument("--records", type=int, default=400000)
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
