@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "PrismSAM", targets: ["PrismSAM"]),
         .library(name: "PrismChat", targets: ["PrismChat"]),
         .library(name: "PrismServe", targets: ["PrismServe"]),
+        .library(name: "PrismBatch", targets: ["PrismBatch"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -72,8 +73,10 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
+        // `ask --batch` / `segment --batch`: dataset rows (PrismData's record numbering) through the engine or SAM.
+        .target(name: "PrismBatch", dependencies: ["PrismCore", "PrismIO", "PrismData", "PrismTokenizer", "PrismVLM", "PrismSAM", "PrismChat"]),
         .executableTarget(name: "prism", dependencies: [
-            "PrismCore", "PrismIO", "PrismData", "PrismTokenizer", "PrismVLM", "PrismSAM", "PrismChat", "PrismServe", "CEdit",
+            "PrismCore", "PrismIO", "PrismData", "PrismTokenizer", "PrismVLM", "PrismSAM", "PrismChat", "PrismServe", "PrismBatch", "CEdit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -86,6 +89,7 @@ let package = Package(
         .testTarget(name: "PrismSAMTests", dependencies: ["PrismSAM", "PrismTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "PrismChatTests", dependencies: ["PrismChat", "PrismTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "PrismServeTests", dependencies: ["PrismServe", "PrismTestSupport"]),
+        .testTarget(name: "PrismBatchTests", dependencies: ["PrismBatch", "PrismData", "PrismChat", "PrismVLM", "PrismSAM", "PrismTokenizer", "PrismTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -95,20 +95,37 @@ public final class KimiVLEngine: ChatEngine {
     /// Token ids of the conversation ready for the assistant's turn, and the images in order.
     public func promptTokens(_ state: ChatState) throws -> (tokens: [Int], images: [ProcessedImage]) {
         let images = try state.allImages.map(image)
-        let tokens = try template.tokenize(messages(state), imageTokenCounts: images.map(\.tokenCount),
-                                           addGenerationPrompt: true, tokenizer: tokenizer)
-        return (tokens, images)
+        return (try promptTokens(state, images: images), images)
+    }
+
+    /// Token ids of the conversation with its images already preprocessed, one per image in `state`, in order
+    /// (batch inference preprocesses rows itself, from files or encoded bytes, and keeps no per-path cache).
+    public func promptTokens(_ state: ChatState, images: [ProcessedImage]) throws -> [Int] {
+        precondition(images.count == state.allImages.count, "promptTokens: \(images.count) images for \(state.allImages.count) in the conversation")
+        return try template.tokenize(messages(state), imageTokenCounts: images.map(\.tokenCount),
+                                     addGenerationPrompt: true, tokenizer: tokenizer)
     }
 
     /// The engine request for the assistant's next turn with these settings.
     public func request(_ state: ChatState) throws -> GenerationRequest {
-        let (tokens, images) = try promptTokens(state)
+        try request(state, images: state.allImages.map(image))
+    }
+
+    /// The same, with the conversation's images already preprocessed (see `promptTokens(_:images:)`).
+    public func request(_ state: ChatState, images: [ProcessedImage]) throws -> GenerationRequest {
+        let tokens = try promptTokens(state, images: images)
         let limit = model.textConfig.maxPositionEmbeddings
         guard tokens.count + 1 <= limit else { throw ChatEngineError.contextTooLong(tokens: tokens.count, limit: limit) }
         let s = state.settings
         return GenerationRequest(prompt: Prompt(tokens: tokens, images: images),
                                  sampling: SamplingParameters(temperature: Float(s.temperature), topP: Float(s.topP), topK: s.topK, seed: s.seed),
                                  maxTokens: s.maxTokens, stopTokens: stopIDs)
+    }
+
+    /// The text `reply` streams for an answer's tokens (special tokens hidden), at once (batch rows).
+    public func answerText(_ tokens: [Int]) -> String {
+        var text = StreamingDecoder(tokenizer, hidingSpecialTokens: true)
+        return text.append(contentsOf: tokens) + text.finish()
     }
 
     public func reply(to state: ChatState, onText: (String) -> Void, shouldStop: () -> Bool) throws -> ReplyStats {

@@ -6,7 +6,7 @@ struct AskCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ask",
         abstract: "Answer one question about images and exit.",
-        discussion: "The answer alone goes to stdout (stats to stderr). Without -p the question is read from stdin.")
+        discussion: "The answer alone goes to stdout (stats to stderr). Without -p the question is read from stdin.\n\n" + batchDiscussion)
 
     @OptionGroup var modelArguments: ModelArguments
     @OptionGroup var generate: GenerateArguments
@@ -17,8 +17,10 @@ struct AskCommand: ParsableCommand {
     @Option(help: "System prompt. (default: the template's default_system_prompt)") var system: String?
     @Flag(help: "Print one JSON object (answer, finish_reason, model, seed, usage, speeds) instead of plain text; errors become JSON on stderr.")
     var json = false
+    @OptionGroup(title: "Batch mode (--batch INPUT… -o OUTPUT.jsonl: one answer per dataset row)") var batch: AskBatchArguments
 
     func run() throws {
+        if batch.isBatch { return try runBatch() }
         guard json else { return try answer() }
         do { try answer() } catch let e as ExitCode { throw e } catch {
             throw jsonErrorExit((error as? UserError)?.description ?? "\(error)")

@@ -50,14 +50,14 @@ struct ModelArguments: ParsableArguments {
     }
 
     /// Loads the engine, with a one-line progress note on a terminal (stderr) and silence otherwise.
-    func loadEngine(precision: Precision) throws -> KimiVLEngine {
+    func loadEngine(precision: Precision, options: EngineOptions = EngineOptions()) throws -> KimiVLEngine {
         let files = try files()
         let dir = files.url
         let t0 = Date()
         if Terminal.stderrIsTTY { Terminal.writeErr("loading \(dir.lastPathComponent)…") }
         let engine = try KimiVLEngine(files: files,
                                       template: ChatTemplate.load(explicit: template.map { URL(fileURLWithPath: $0) }),
-                                      precision: precision)
+                                      precision: precision, options: options)
         if Terminal.stderrIsTTY {
             Terminal.writeErr(String(format: "\r\u{1B}[2mloaded %@ (%@) in %.1f s\u{1B}[0m\u{1B}[K\n", dir.lastPathComponent,
                                      engine.model.weightsSummary, Date().timeIntervalSince(t0)))

@@ -30,7 +30,7 @@ struct SegmentCommand: ParsableCommand {
         case png, rle, coco
     }
 
-    @Argument(help: "Image file (JPEG or PNG).") var image: String
+    @Argument(help: "Image file (JPEG or PNG). (default: none with --batch)") var image: String?
     @Option(name: .customLong("point"), help: "Click X,Y[,1|0] in image pixels; 1 = on the object (default), 0 = background. Repeatable.")
     var points: [String] = []
     @Option(name: .customLong("box"), help: "Box X0,Y0,X1,Y1 in image pixels (at most one). (default: none)") var box: String?
@@ -54,6 +54,7 @@ struct SegmentCommand: ParsableCommand {
     var embeddingCache: String?
     @OptionGroup var precisionArguments: PrecisionArguments
     @OptionGroup var imageArguments: ImageArguments
+    @OptionGroup(title: "Batch mode (--batch INPUT… [-o DIR]: masks for the prompts of every dataset row)") var batch: SegmentBatchArguments
 
     @Option(name: .customLong("points-per-side"), help: "--everything: clicks per image side (the grid has N² clicks).")
     var pointsPerSide = 32
@@ -81,6 +82,7 @@ struct SegmentCommand: ParsableCommand {
     }
 
     func run() throws {
+        if batch.isBatch { return try runBatch() }
         do { try segment() } catch {
             let message = (error as? UserError)?.description ?? "\(error)"
             if json { throw jsonErrorExit(message) }
@@ -89,6 +91,7 @@ struct SegmentCommand: ParsableCommand {
     }
 
     private func segment() throws {
+        guard let image else { throw UserError("no image: give an image file, or --batch INPUT…") }
         let precision = try precisionArguments.resolve()
         try checkPrompts()
         let parsedPoints = try points.map(PromptSyntax.point)
@@ -224,7 +227,7 @@ struct SegmentCommand: ParsableCommand {
         try writeAtomically(JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), to: url)
     }
 
-    private func resolveModel() throws -> URL {
+    func resolveModel() throws -> URL {
         if let model { return URL(fileURLWithPath: model) }
         guard let url = ProjectPaths.locate(Self.defaultModel) else {
             throw UserError("no SAM model: the embedded default \(Self.defaultModel) is not installed; pass -m MODEL_DIR with a transformers SamModel checkpoint")
