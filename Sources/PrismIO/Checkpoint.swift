@@ -22,9 +22,9 @@ public final class Checkpoint: @unchecked Sendable {
             switch self {
             case let .noWeights(d): "\(d): no model.safetensors or model.safetensors.index.json"
             case let .invalidIndex(f, r): "\(f): invalid index: \(r)"
-            case let .shardMissing(i, s): "\(i): shard '\(s)' is missing"
-            case let .duplicateTensor(n, a, b): "tensor '\(n)' appears in both \(a) and \(b)"
-            case let .indexMismatch(i, t, s): "\(i): maps '\(t)' to \(s), which does not contain it"
+            case let .shardMissing(i, s): "\(i): shard \(quoted(s)) is missing"
+            case let .duplicateTensor(n, a, b): "tensor \(quoted(n)) appears in both \(a) and \(b)"
+            case let .indexMismatch(i, t, s): "\(i): maps \(quoted(t)) to \(s), which does not contain it"
             }
         }
     }
@@ -48,7 +48,7 @@ public final class Checkpoint: @unchecked Sendable {
             declared = map.mapValues { $0 as! String }
             shardNames = Array(Set(declared.values)).sorted()
             for s in shardNames where s.contains("/") || s.hasPrefix(".") {
-                throw Error.invalidIndex(file: index.path, reason: "shard name '\(s)' is not a plain file name")
+                throw Error.invalidIndex(file: index.path, reason: "shard name \(quoted(s)) is not a plain file name")
             }
         } else if fm.fileExists(atPath: directory.appendingPathComponent("model.safetensors").path) {
             shardNames = ["model.safetensors"]

@@ -12,9 +12,9 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable {
         switch self {
         case let .missingFile(p): "\(p): file not found"
         case let .invalidJSON(p, r): "\(p): not valid JSON: \(r)"
-        case let .missingKey(p, k): "\(p): missing key '\(k)'"
-        case let .wrongType(p, k, e): "\(p): key '\(k)' should be \(e)"
-        case let .invalidValue(p, k, r): "\(p): key '\(k)': \(r)"
+        case let .missingKey(p, k): "\(p): missing key \(quoted(k))"
+        case let .wrongType(p, k, e): "\(p): key \(quoted(k)) should be \(e)"
+        case let .invalidValue(p, k, r): "\(p): key \(quoted(k)): \(r)"
         }
     }
 }

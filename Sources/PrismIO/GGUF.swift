@@ -35,17 +35,17 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable {
         case let .badMagic(f, m): "\(f): not a GGUF file (magic \(m), expected \"GGUF\")"
         case let .unsupportedVersion(f, v): "\(f): unsupported GGUF version \(v) (2 and 3 are supported)"
         case let .absurdCount(f, what, n, l): "\(f): \(what) \(n) is impossible for this file (at most \(l))"
-        case let .invalidValue(f, k, r): "\(f): key '\(k)': \(r)"
-        case let .duplicateKey(f, k): "\(f): key '\(k)' appears twice"
-        case let .invalidTensor(f, t, r): "\(f): tensor '\(t)': \(r)"
-        case let .tooManyDimensions(f, t, n): "\(f): tensor '\(t)': \(n) dimensions (GGUF allows 1 to 4)"
-        case let .unknownType(f, t, ty): "\(f): tensor '\(t)': unsupported ggml type \(ty) (\(ggmlTypeName(ty)))"
-        case let .misalignedOffset(f, t, o, a): "\(f): tensor '\(t)': data offset \(o) is not a multiple of the alignment \(a)"
-        case let .dataPastEnd(f, t, e, s): "\(f): tensor '\(t)': data ends at byte \(e) of a \(s)-byte data section (truncated file?)"
-        case let .duplicateTensor(f, t): "\(f): tensor '\(t)' appears twice"
-        case let .missingKey(f, k): "\(f): missing key '\(k)'"
-        case let .wrongKeyType(f, k, e, found): "\(f): key '\(k)' is \(found), expected \(e)"
-        case let .missingTensor(f, t): "\(f): no tensor named '\(t)'"
+        case let .invalidValue(f, k, r): "\(f): key \(quoted(k)): \(r)"
+        case let .duplicateKey(f, k): "\(f): key \(quoted(k)) appears twice"
+        case let .invalidTensor(f, t, r): "\(f): tensor \(quoted(t)): \(r)"
+        case let .tooManyDimensions(f, t, n): "\(f): tensor \(quoted(t)): \(n) dimensions (GGUF allows 1 to 4)"
+        case let .unknownType(f, t, ty): "\(f): tensor \(quoted(t)): unsupported ggml type \(ty) (\(ggmlTypeName(ty)))"
+        case let .misalignedOffset(f, t, o, a): "\(f): tensor \(quoted(t)): data offset \(o) is not a multiple of the alignment \(a)"
+        case let .dataPastEnd(f, t, e, s): "\(f): tensor \(quoted(t)): data ends at byte \(e) of a \(s)-byte data section (truncated file?)"
+        case let .duplicateTensor(f, t): "\(f): tensor \(quoted(t)) appears twice"
+        case let .missingKey(f, k): "\(f): missing key \(quoted(k))"
+        case let .wrongKeyType(f, k, e, found): "\(f): key \(quoted(k)) is \(found), expected \(e)"
+        case let .missingTensor(f, t): "\(f): no tensor named \(quoted(t))"
         }
     }
 }
@@ -207,7 +207,7 @@ struct GGUFCursor {
     }
 
     mutating func scalar(_ type: GGUFValueType, key: String) throws -> GGUFValue {
-        let what = "value of '\(key)'"
+        let what = "value of \(quoted(key))"
         switch type {
         case .uint8: return .uint(UInt64(try take(1, what).load(as: UInt8.self)), type)
         case .int8: return .int(Int64(try take(1, what).load(as: Int8.self)), type)
@@ -275,24 +275,24 @@ public final class GGUFFile: @unchecked Sendable {
         var keys: [String] = [], metadata: [String: GGUFValue] = [:]
         for i in 0..<Int(kvCount) {
             let key = try c.string("key \(i)")
-            let rawType = try c.u32("type of '\(key)'")
+            let rawType = try c.u32("type of \(quoted(key))")
             guard let type = GGUFValueType(rawValue: rawType) else {
                 throw GGUFError.invalidValue(file: name, key: key, reason: "unknown value type \(rawType)")
             }
             let value: GGUFValue
             if type == .array {
-                let et = try c.u32("array type of '\(key)'")
+                let et = try c.u32("array type of \(quoted(key))")
                 guard let elementType = GGUFValueType(rawValue: et), elementType != .array else {
                     throw GGUFError.invalidValue(file: name, key: key, reason: et == GGUFValueType.array.rawValue ? "arrays of arrays are not supported" : "unknown array element type \(et)")
                 }
-                let n = try c.u64("array length of '\(key)'")
+                let n = try c.u64("array length of \(quoted(key))")
                 let limit = c.remaining / elementType.minSize
-                guard n <= UInt64(limit) else { throw GGUFError.absurdCount(file: name, what: "length of array '\(key)'", count: n, limit: limit) }
+                guard n <= UInt64(limit) else { throw GGUFError.absurdCount(file: name, what: "length of array \(quoted(key))", count: n, limit: limit) }
                 let start = c.position
                 if elementType == .string {
-                    for j in 0..<Int(n) { try c.skipString("element \(j) of '\(key)'") }
+                    for j in 0..<Int(n) { try c.skipString("element \(j) of \(quoted(key))") }
                 } else {
-                    _ = try c.take(Int(n) * elementType.minSize, "elements of '\(key)'")
+                    _ = try c.take(Int(n) * elementType.minSize, "elements of \(quoted(key))")
                 }
                 if elementType == .bool {
                     for b in bytes[start..<c.position] where b > 1 {
@@ -328,14 +328,14 @@ public final class GGUFFile: @unchecked Sendable {
                 throw GGUFError.invalidTensor(file: name, tensor: tname, reason: "name is longer than \(Self.maxNameBytes) bytes")
             }
             guard seen.insert(tname).inserted else { throw GGUFError.duplicateTensor(file: name, tensor: tname) }
-            let nDims = try c.u32("dimension count of '\(tname)'")
+            let nDims = try c.u32("dimension count of \(quoted(tname))")
             guard nDims >= 1 && nDims <= UInt32(Self.maxDimensions) else {
                 throw GGUFError.tooManyDimensions(file: name, tensor: tname, dimensions: Int(nDims))
             }
             var ne: [Int] = []
             var elements = 1
             for _ in 0..<Int(nDims) {
-                let d = try c.u64("dimensions of '\(tname)'")
+                let d = try c.u64("dimensions of \(quoted(tname))")
                 guard d <= UInt64(Int32.max) * 64 else {
                     throw GGUFError.invalidTensor(file: name, tensor: tname, reason: "dimension \(d) is too large")
                 }
@@ -344,9 +344,9 @@ public final class GGUFFile: @unchecked Sendable {
                 elements = p
                 ne.append(Int(d))
             }
-            let rawType = try c.u32("type of '\(tname)'")
+            let rawType = try c.u32("type of \(quoted(tname))")
             guard let dtype = DType(ggmlType: Int(rawType)) else { throw GGUFError.unknownType(file: name, tensor: tname, type: rawType) }
-            let offset = try c.u64("offset of '\(tname)'")
+            let offset = try c.u64("offset of \(quoted(tname))")
             let shape = Array(ne.reversed())
             guard let nbytes = dtype.byteCount(shape: shape) else {
                 throw GGUFError.invalidTensor(file: name, tensor: tname,

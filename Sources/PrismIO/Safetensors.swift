@@ -22,16 +22,16 @@ public enum SafetensorsError: Error, CustomStringConvertible, Equatable {
         case let .headerTooLarge(f, n, l): "\(f): header length \(n) exceeds the \(l)-byte limit"
         case let .headerBeyondFile(f, n, s): "\(f): header length \(n) runs past the end of the \(s)-byte file (truncated?)"
         case let .invalidHeader(f, r): "\(f): invalid header: \(r)"
-        case let .invalidEntry(f, t, r): "\(f): tensor '\(t)': \(r)"
-        case let .unsupportedDType(f, t, d): "\(f): tensor '\(t)': unsupported dtype \(d)"
+        case let .invalidEntry(f, t, r): "\(f): tensor \(quoted(t)): \(r)"
+        case let .unsupportedDType(f, t, d): "\(f): tensor \(quoted(t)): unsupported dtype \(d)"
         case let .offsetsOutOfBounds(f, t, b, e, s):
-            "\(f): tensor '\(t)': data_offsets [\(b), \(e)] outside the \(s)-byte data section (truncated file?)"
+            "\(f): tensor \(quoted(t)): data_offsets [\(b), \(e)] outside the \(s)-byte data section (truncated file?)"
         case let .sizeMismatch(f, t, shape, d, e, a):
-            "\(f): tensor '\(t)': shape \(shape) × \(d) needs \(e) bytes but data_offsets span \(a)"
-        case let .overlap(f, t, o): "\(f): tensor '\(t)' overlaps tensor '\(o)'"
-        case let .gap(f, b, at): "\(f): unclaimed bytes at data offset \(at) before tensor '\(b)'"
+            "\(f): tensor \(quoted(t)): shape \(shape) × \(d) needs \(e) bytes but data_offsets span \(a)"
+        case let .overlap(f, t, o): "\(f): tensor \(quoted(t)) overlaps tensor \(quoted(o))"
+        case let .gap(f, b, at): "\(f): unclaimed bytes at data offset \(at) before tensor \(quoted(b))"
         case let .trailingBytes(f, e, s): "\(f): tensors end at data offset \(e) but the data section has \(s) bytes"
-        case let .missingTensor(n, s): "\(s): no tensor named '\(n)'"
+        case let .missingTensor(n, s): "\(s): no tensor named \(quoted(n))"
         }
     }
 }

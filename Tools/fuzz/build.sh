@@ -28,14 +28,14 @@ done
 D="$B/debug"
 
 # 2. what every fuzz binary compiles and links against
-libs=(PrismCore PrismIO PrismTokenizer PrismVLM PrismSAM PrismChat PrismData CPrismKernels CCRC32C CExampleProto CImageCodecs)
+libs=(PrismCore PrismIO PrismTokenizer PrismVLM PrismSAM PrismChat PrismData CPrismKernels CCRC32C CExampleWire CExampleProto CImageCodecs)
 objects=()
 for l in "${libs[@]}"; do objects+=("$D/$l.build"/*.o); done
 cflags=()
 for m in "$D"/*.build/module.modulemap Sources/C*/module.modulemap; do [ -f "$m" ] && cflags+=(-Xcc "-fmodule-map-file=$m"); done
 for i in Sources/C*/include; do cflags+=(-Xcc "-I$i"); done
 for f in $(pkg-config --cflags-only-I libpng libjpeg zlib libprotobuf-c openblas 2>/dev/null); do cflags+=(-Xcc "$f"); done
-read -r -a ldflags <<< "$(pkg-config --libs openblas libjpeg libpng zlib libprotobuf-c)"
+read -r -a ldflags <<< "$(pkg-config --libs openblas libjpeg libpng zlib libprotobuf-c) -ldnnl -lcrypto"
 
 # 3. one binary per target
 mkdir -p "$B/bin"

@@ -93,4 +93,41 @@ rows = [
     {"weights": [1.5, -2, 3e38], "ids": [1, -2, 9007199254740993], "bytes": ["x", "y"]},
 ]
 seed("jsonl", "rows", "\n".join(json.dumps(r) for r in rows) + "\n\n  \n{\"bad\": \n[1,2]\n")
+# gguf: the mixed-type fixture (f32, f16, bf16 and block-quantised tensors), truncated in its data section, and a
+# tiny tokenizer-only file (byte-level tokens, a control token, merges) built by hand
+g = (fx / "PrismIOTests" / "Fixtures" / "gguf" / "mixed.gguf").read_bytes()
+seed("gguf", "mixed", g)
+seed("gguf", "mixed-truncated", g[: len(g) * 3 // 4])
+
+
+def gguf_string(s):
+    b = s.encode()
+    return struct.pack("<Q", len(b)) + b
+
+
+def gguf_kv_string(k, v):
+    return gguf_string(k) + struct.pack("<I", 8) + gguf_string(v)
+
+
+def gguf_kv_array(k, elem_type, items):
+    body = b"".join(gguf_string(i) if elem_type == 8 else struct.pack("<i", i) for i in items)
+    return gguf_string(k) + struct.pack("<IIQ", 9, elem_type, len(items)) + body
+
+
+byte_tokens = [bytes([b]) for b in range(256)]
+# GPT-2 byte-level alphabet, as llama.cpp's converter writes the token strings
+vis = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+mapping, n = {}, 0
+for b in range(256):
+    if b in vis:
+        mapping[b] = chr(b)
+    else:
+        mapping[b] = chr(256 + n)
+        n += 1
+tokens = [mapping[t[0]] for t in byte_tokens] + [mapping[ord("a")] + mapping[ord("b")], "[BOS]", "<|im_end|>"]
+types = [1] * 257 + [3, 3]
+kv = [gguf_kv_string("general.architecture", "deepseek2"), gguf_kv_string("tokenizer.ggml.model", "gpt2"),
+      gguf_kv_string("tokenizer.ggml.pre", "kimi-k2"), gguf_kv_array("tokenizer.ggml.tokens", 8, tokens),
+      gguf_kv_array("tokenizer.ggml.token_type", 5, types), gguf_kv_array("tokenizer.ggml.merges", 8, ["a b"])]
+seed("gguf", "tokenizer", b"GGUF" + struct.pack("<IQQ", 3, 0, len(kv)) + b"".join(kv))
 print("seeds written to", out)

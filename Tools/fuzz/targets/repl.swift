@@ -13,8 +13,11 @@ final class EchoEngine: ChatEngine {
 }
 
 final class EchoSegmenter: Segmenter {
-    func segment(imagePath: String, x: Double, y: Double, label: Int) throws -> SegmentResult {
-        SegmentResult(overlayPath: "o.png", maskPath: "m.png", score: 1, area: Int(x.magnitude.rounded(.down)) % 1000)
+    func segment(imagePath: String, points: [SamPoint], box: SamBox?) throws -> SegmentResult {
+        SegmentResult(overlayPath: "o.png", maskPath: "m.png", score: 1, area: points.count + (box == nil ? 0 : 1))
+    }
+    func segmentEverything(imagePath: String) throws -> EverythingResult {
+        EverythingResult(count: 0, masksPath: "m.json", overlayPath: "o.png")
     }
 }
 
