@@ -13,10 +13,10 @@ public enum QuantizedLinearPath: Sendable {
     case automatic, integer, dequantizedGEMM
 }
 
-/// Input rows up to which the integer kernels beat widening tiles for the float GEMM: `prism bench vlm` on this
-/// AVX2 machine measured the integer path faster at every size up to 128 rows (Tools/bench/vlm/README.md);
-/// beyond that the activations outgrow L2 and the GEMM's blocking wins.
-public let quantizedIntegerRows = 128
+/// Input rows up to which the integer kernels beat widening tiles for the float GEMM. `prism bench vlm` on the
+/// AVX2 machine, quiet: Q4_K [1408, 2048] integer 2.2 ms vs 5.8 ms at 32 rows, 8.9 vs 6.3 ms at 64; Q8_0 breaks
+/// even near 24 rows (Tools/bench/vlm/README.md). Measured under load the integer path looked better longer.
+public let quantizedIntegerRows = 32
 
 /// y = x · Wᵀ for a block-quantised W [out, in]. x: [..., in] → [..., out].
 public func quantizedLinear(_ x: Tensor, _ w: TensorView, path: QuantizedLinearPath = .automatic) -> Tensor {
