@@ -30,7 +30,7 @@ final class LinearTests: XCTestCase {
         for dtype in [DType.f32, .bf16, .f16] {
             weight(dtype) { view, stored in
                 let w16 = view.computed(in: .bf16)
-                for m in [1, 5, 8, 9, 37] {
+                for m in [1, 5, 8, 9, 16, 21, 32, 37] {
                     let x = randomMatrix(m, inF, seed: UInt64(m))
                     let y = linear(Tensor(shape: [m, inF], data: x), w16)
                     let fused = m <= smallBatchRows && dtype != .f32

@@ -5,7 +5,7 @@ import CDNNL
 import CPrismKernels
 
 /// Up to this many input rows, 16-bit weights use the fused widen+FMA kernel instead of widen-then-sgemm.
-let smallBatchRows = 8
+let smallBatchRows = 32
 
 /// Rows of a weight widened per block, so bf16/f16 weights never exist as a full Float32 copy.
 let widenBlockElements = 1 << 20
