@@ -5,21 +5,8 @@ import XCTest
 /// `prism ask --batch` and `prism segment --batch` as a user runs them: rows out, a summary on stderr, one-line
 /// errors and exit codes, --resume on a finished output, --on-error stop.
 final class BatchCommandTests: XCTestCase {
-    struct Run { let status: Int32; let stdout: String; let stderr: String }
-
-    func prism(_ arguments: [String]) throws -> Run {
-        let p = Process()
-        p.executableURL = Bundle.main.executableURL!.deletingLastPathComponent().appendingPathComponent("prism")
-        p.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env["PRISM_HOME"] = BatchFixtures.root.path   // Prompts/ and Weights/ of this checkout
-        p.environment = env
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    func prism(_ arguments: [String]) throws -> PrismRun {
+        try runPrism(arguments, home: BatchFixtures.root.path)   // Prompts/ and Weights/ of this checkout
     }
 
     func testAskBatchWritesOneRowPerRecordAndResumeSeesItFinished() throws {

@@ -5,25 +5,8 @@ import XCTest
 
 /// `prism ask` as a user runs it: the answer alone on stdout, stats on stderr, one-line errors, exit codes.
 final class AskCommandTests: XCTestCase {
-    struct Run { let status: Int32; let stdout: String; let stderr: String }
-
-    func prism(_ arguments: [String], stdin: String? = nil, environment extra: [String: String] = [:]) throws -> Run {
-        let p = Process()
-        p.executableURL = Bundle.main.executableURL!.deletingLastPathComponent().appendingPathComponent("prism")
-        p.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env["PRISM_HOME"] = fixtureURL("../../..").path   // Prompts/ of this checkout
-        env["PRISM_PRECISION"] = nil
-        env.merge(extra) { $1 }
-        p.environment = env
-        let out = Pipe(), err = Pipe(), inp = Pipe()
-        p.standardOutput = out; p.standardError = err; p.standardInput = inp
-        try p.run()
-        if let stdin { inp.fileHandleForWriting.write(Data(stdin.utf8)) }
-        try inp.fileHandleForWriting.close()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    func prism(_ arguments: [String], stdin: String? = nil, environment extra: [String: String] = [:]) throws -> PrismRun {
+        try runPrism(arguments, home: fixtureURL("../../..").path, stdin: stdin, environment: extra)   // Prompts/ of this checkout
     }
 
     let model = fixtureURL("chat_tiny").path, image = fixtureURL("scene.png").path

@@ -117,18 +117,5 @@ func localAnswer(_ engine: KimiVLEngine, question: String, images: [String], max
     return text
 }
 
-/// `prism` built beside the test bundle, run with `arguments`; stdout.
-func runPrism(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-    let p = Process()
-    p.executableURL = Bundle.main.executableURL!.deletingLastPathComponent().appendingPathComponent("prism")
-    p.arguments = arguments
-    var env = ProcessInfo.processInfo.environment
-    env["PRISM_HOME"] = Embedded.root.path
-    p.environment = env
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out; p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-}
+/// `prism` built beside the test bundle, run with `arguments` in this checkout.
+func runPrism(_ arguments: [String]) throws -> PrismRun { try runPrism(arguments, home: Embedded.root.path) }
