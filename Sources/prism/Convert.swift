@@ -31,7 +31,7 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "Output format: jsonl or tfrecord (default: jsonl from TFRecord inputs, tfrecord otherwise).") var to: Target?
     @Option(help: "Number of output shards (default 1, or --shard-count).") var shards: Int?
     @Option(help: "Records per output shard (instead of --shards).") var recordsPerShard: Int?
-    @Option(help: "Output compression: none, gzip, zlib.") var compression: CompressionOption = .none
+    @Option(help: "Output compression: none, gzip, zlib.") var compression: OutputCompressionOption = .none
     @Option(help: "zlib level for gzip/zlib output, 1 (fast) to 9 (small); default 6.") var compressionLevel: Int32 = 6
     @Option(help: "Input compression: auto (sniff), none, gzip, zlib.") var inputCompression: CompressionOption = .auto
     @Option(help: "Base name of the outputs.") var name = "data"
@@ -51,7 +51,6 @@ struct ConvertCommand: ParsableCommand {
         if let shards, shards < 1 { throw ValidationError("--shards must be at least 1") }
         if let recordsPerShard, recordsPerShard < 1 { throw ValidationError("--records-per-shard must be at least 1") }
         if !(1 ... 9).contains(compressionLevel) { throw ValidationError("--compression-level must be 1 to 9") }
-        if compression == .auto { throw ValidationError("--compression must be none, gzip or zlib") }
         for rule in map where rule.split(separator: "=").count != 2 {
             throw ValidationError("--map \(rule): expected TF_KEY=JSON_FIELD")
         }
@@ -91,7 +90,7 @@ struct ConvertCommand: ParsableCommand {
         }
         for key in imageKey { options.featureMap.markImage(key) }
         options.inputCompression = inputCompression.compression
-        options.outputCompression = compression.compression ?? .none
+        options.outputCompression = compression.compression
         options.compressionLevel = compressionLevel
         options.shards = recordsPerShard.map(ShardPlan.recordsPerShard) ?? .shards(shards ?? shardCount ?? 1)
         if let shardIndex, let shardCount { options.slice = ShardSlice(index: shardIndex, count: shardCount) }

@@ -10,6 +10,13 @@ enum CompressionOption: String, ExpressibleByArgument, CaseIterable {
     var compression: TFRecordCompression? { TFRecordCompression(rawValue: rawValue) }
 }
 
+/// What output can be written as (sniffing, `auto`, only makes sense for input).
+enum OutputCompressionOption: String, ExpressibleByArgument, CaseIterable {
+    case none, gzip, zlib
+
+    var compression: TFRecordCompression { TFRecordCompression(rawValue: rawValue)! }
+}
+
 /// Files named on the command line; a folder stands for the TFRecord files in it (sorted).
 func expandTFRecordInputs(_ inputs: [String]) throws -> [String] {
     try inputs.flatMap { input -> [String] in
