@@ -33,8 +33,10 @@ public struct ChatSettings: Codable, Equatable, Sendable {
             switch self {
             case .temp: guard v >= 0 && v <= 5 else { throw bad("a number in 0…5") }
             case .top_p: guard v > 0 && v <= 1 else { throw bad("a number in (0, 1]") }
-            case .top_k: guard v >= 0 && v == v.rounded() else { throw bad("an integer ≥ 0 (0 = off)") }
-            case .seed: guard v >= 0 && v == v.rounded() && v < 1.8e19 else { throw bad("an integer ≥ 0") }
+            // top_k beyond any vocabulary means "off" just as well; seeds stay where a Double holds them exactly
+            // (2^53), so the seed used is the one typed (the fuzz target found 2^63 crashing the echo)
+            case .top_k: guard v >= 0 && v == v.rounded() && v <= 1e9 else { throw bad("an integer in 0…1000000000 (0 = off)") }
+            case .seed: guard v >= 0 && v == v.rounded() && v <= 9_007_199_254_740_992 else { throw bad("an integer in 0…2^53") }
             case .max_tokens: guard v >= 1 && v == v.rounded() && v <= 1_000_000 else { throw bad("an integer ≥ 1") }
             }
             return v

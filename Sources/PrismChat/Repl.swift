@@ -136,7 +136,7 @@ public final class Repl {
             clearConversation("system prompt set; conversation cleared")
         case let .set(key, value):
             state.settings.set(key, value)
-            write(dim("\(key.rawValue) = \(key == .temp || key == .top_p ? String(value) : String(Int(value)))") + "\n")
+            write(dim("\(key.rawValue) = \(key == .temp || key == .top_p ? String(value) : String(UInt64(value)))") + "\n")
         case let .image(paths):
             // Absolute paths, so a saved transcript loads from any directory.
             let absolute = paths.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
