@@ -11,6 +11,7 @@
 // boolean are errors naming the file, line and column, unless `lossy` is set (then they are clamped, rounded to
 // ±inf or 0, and read as 1 / 0, and counted).
 import Foundation
+import PrismIO
 
 struct JSONLRowReader {
     let file: String
@@ -64,7 +65,7 @@ struct JSONLRowReader {
             try self.features(members, into: &features, &converter)
             return Example(features).serialized()
         } catch let error as RowError {
-            throw TFRecordError.invalidInput(file: file, line: number, message: "\"\(error.key)\": \(error.message)")
+            throw TFRecordError.invalidInput(file: file, line: number, message: "\(quoted(error.key, quote: "\"")): \(error.message)")
         }
     }
 
@@ -177,7 +178,7 @@ struct ValueConverter {
         case .array(let list): items = list
         case .object(let members) where members.count == 1 && Feature.Kind(rawValue: members[0].key) != nil:
             guard case .array(let list) = members[0].value else {
-                throw RowError(column, "\"\(members[0].key)\" must hold a list")
+                throw RowError(column, "\(quoted(members[0].key, quote: "\"")) must hold a list")
             }
             kind = Feature.Kind(rawValue: members[0].key)
             items = list

@@ -6,6 +6,7 @@
 // In a TFRecord, text is a bytes feature (UTF-8), images are encoded bytes, numbers are float or int64 lists.
 // A missing key and JSON null both read as absent (nil); a value of the wrong kind is an error naming the key.
 import Foundation
+import PrismIO
 
 /// An image named by a row: a file (JSONL paths, resolved) or encoded bytes (TFRecord).
 public enum RowImage: Equatable, Sendable {
@@ -23,7 +24,7 @@ public struct RowFieldError: Error, Equatable, CustomStringConvertible {
         self.location = location; self.key = key; self.message = message
     }
 
-    public var description: String { key.map { "\(location): \"\($0)\": \(message)" } ?? "\(location): \(message)" }
+    public var description: String { key.map { "\(location): \(quoted($0, quote: "\"")): \(message)" } ?? "\(location): \(message)" }
 }
 
 public struct RowFields {

@@ -54,6 +54,8 @@ final class JSONLReaderTests: XCTestCase {
         XCTAssertEqual(error(#"{"context": {"a": [1]}, "feature_lists": {"s": 1}}"#), "t.jsonl:7: \"s\": a feature list must be a list of steps, found 1")
         XCTAssertEqual(error(#"{"context": [1], "feature_lists": {"s": []}}"#), "t.jsonl:7: \"context\": expected an object of columns, found a list")
         XCTAssertEqual(error(#"{"s": [true]}"#), "t.jsonl:7: \"s\": true is a boolean, which TFRecord features cannot hold: write 1 or 0 (--lossy does)")
+        // a column name with a newline stays on one line (found by the jsonl fuzz target)
+        XCTAssertEqual(error(#"{"a\nb\"c": [1, "x"]}"#), #"t.jsonl:7: "a\nb\"c": a list mixes strings and numbers"#)
     }
 
     func testSchemaKindsDecideEmptyListsAndBase64() throws {
