@@ -212,10 +212,11 @@ static int grow(void **array, size_t *capacity, size_t element) {
     return 1;
 }
 
+// ASCII without NUL: such keys need no further check (a NUL cannot be written back: protobuf-c keys are C strings).
 static inline int ascii(const uint8_t *p, size_t n) {
-    uint8_t high = 0;
-    for (size_t i = 0; i < n; i++) high |= p[i];
-    return high < 0x80;
+    uint8_t high = 0, nul = 0;
+    for (size_t i = 0; i < n; i++) { high |= p[i]; nul |= p[i] == 0; }
+    return high < 0x80 && !nul;
 }
 
 // Features { repeated FeatureEntry feature = 1 }, FeatureEntry { string key = 1; Feature value = 2 }.

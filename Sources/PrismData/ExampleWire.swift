@@ -206,6 +206,8 @@ public struct ExampleParser {
         if String(validating: key.bindMemory(to: UInt8.self), as: UTF8.self) == nil {
             throw TFRecordError.invalidExample(nil, reason: "feature key is not valid UTF-8")
         }
+        // written back, a key would end at its first NUL and could merge with another (found by the example fuzz target)
+        if key.contains(0) { throw TFRecordError.invalidExample(nil, reason: "feature key contains a NUL byte") }
     }
 
     private static func error(_ r: pw_result) -> TFRecordError {

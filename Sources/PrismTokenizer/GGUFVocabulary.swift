@@ -44,9 +44,9 @@ extension TikTokenizer {
     public convenience init(gguf f: GGUFFile) throws {
         func invalid(_ key: String, _ reason: String) -> Error { GGUFError.invalidValue(file: f.path, key: key, reason: reason) }
         let model = try f.string("tokenizer.ggml.model")
-        guard model == "gpt2" else { throw invalid("tokenizer.ggml.model", "'\(model)' is not supported (Kimi's byte-level BPE is 'gpt2')") }
+        guard model == "gpt2" else { throw invalid("tokenizer.ggml.model", "\(quoted(model)) is not supported (Kimi's byte-level BPE is 'gpt2')") }
         let pre = try f.string("tokenizer.ggml.pre")
-        guard pre == "kimi-k2" else { throw invalid("tokenizer.ggml.pre", "'\(pre)' is not supported (Prism implements 'kimi-k2')") }
+        guard pre == "kimi-k2" else { throw invalid("tokenizer.ggml.pre", "\(quoted(pre)) is not supported (Prism implements 'kimi-k2')") }
         guard let tokens = try f.array("tokenizer.ggml.tokens").strings else { throw invalid("tokenizer.ggml.tokens", "must be an array of strings") }
         guard let types = try f.array("tokenizer.ggml.token_type").ints, types.count == tokens.count else {
             throw invalid("tokenizer.ggml.token_type", "must be one integer per token (\(tokens.count))")

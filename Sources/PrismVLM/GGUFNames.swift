@@ -106,8 +106,8 @@ public enum KimiVLGGUFError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case let .wrongArchitecture(f, found, e): "\(f): general.architecture is '\(found)', expected '\(e)'"
-        case let .unsupported(f, k, r): "\(f): key '\(k)': \(r)"
+        case let .wrongArchitecture(f, found, e): "\(f): general.architecture is \(quoted(found)), expected \(quoted(e))"
+        case let .unsupported(f, k, r): "\(f): key \(quoted(k)): \(r)"
         }
     }
 }
@@ -213,7 +213,7 @@ public final class KimiVLGGUF: TensorSource {
         guard let f = mmproj else { return nil }
         let type = try f.string("clip.projector_type")
         guard type == "kimivl" else {
-            throw KimiVLGGUFError.unsupported(file: f.path, key: "clip.projector_type", reason: "'\(type)' is not a Kimi-VL projector (kimivl)")
+            throw KimiVLGGUFError.unsupported(file: f.path, key: "clip.projector_type", reason: "\(quoted(type)) is not a Kimi-VL projector (kimivl)")
         }
         let patch = try f.int("clip.vision.patch_size")
         let grid = try KimiVLGGUF.positionGrid(f)

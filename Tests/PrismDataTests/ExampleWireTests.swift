@@ -141,6 +141,17 @@ final class ExampleWireTests: XCTestCase {
         XCTAssertGreaterThan(compared - accepted, compared / 4)
     }
 
+    /// A key holding a NUL would be cut there when written back (protobuf-c keys are C strings) and could merge
+    /// with another key: refused instead (found by the example fuzz target). Plain keys still parse.
+    func testKeysWithANulAreRefused() throws {
+        let entry: [UInt8] = [0x0a, 0x03, 0x61, 0x00, 0x62, 0x12, 0x05, 0x1a, 0x03, 0x0a, 0x01, 0x01]   // "a\0b": [1]
+        let payload: [UInt8] = [0x0a, UInt8(entry.count + 2), 0x0a, UInt8(entry.count)] + entry
+        XCTAssertThrowsError(try Example(serialized: payload)) { XCTAssertTrue("\($0)".contains("NUL"), "\($0)") }
+        var plain = payload
+        plain[7] = 0x2e   // "a.b"
+        XCTAssertEqual(try Example(serialized: plain).features, ["a.b": .int64s([1])])
+    }
+
     func testACopyOfAParserKeepsWhatItParsed() throws {
         let a = Example(["a": .int64s([1])]).serialized(), b = Example(["b": .int64s([2]), "c": .floats([])]).serialized()
         try a.withUnsafeBytes { first in
