@@ -75,7 +75,7 @@ public struct ChatTemplate: Sendable, Equatable {
         var roles: [ChatRole: Turn] = [:]
         for (name, turn) in file.roles {
             guard let role = ChatRole(rawValue: name) else {
-                throw TokenizerError.invalidTemplate(path: url.path, reason: "unknown role '\(name)' in roles")
+                throw TokenizerError.invalidTemplate(path: url.path, reason: "unknown role \(quoted(name)) in roles")
             }
             roles[role] = turn
         }
@@ -83,7 +83,7 @@ public struct ChatTemplate: Sendable, Equatable {
             throw TokenizerError.invalidTemplate(path: url.path, reason: "roles has no '\(role.rawValue)'")
         }
         guard !file.mediaPad.isEmpty, file.image.components(separatedBy: file.mediaPad).count == 2 else {
-            throw TokenizerError.invalidTemplate(path: url.path, reason: "image must contain media_pad '\(file.mediaPad)' exactly once")
+            throw TokenizerError.invalidTemplate(path: url.path, reason: "image must contain media_pad \(quoted(file.mediaPad)) exactly once")
         }
         defaultSystemPrompt = file.defaultSystemPrompt
         self.roles = roles
@@ -178,7 +178,7 @@ public struct ChatTemplate: Sendable, Equatable {
             throw TokenizerError.invalidImageTokenCount(image: k, count: imageTokenCounts[k])
         }
         guard let padID = tokenizer.specialTokenID(mediaPad) else {
-            throw TokenizerError.invalidTemplate(path: path, reason: "media_pad '\(mediaPad)' is not a special token of the tokenizer "
+            throw TokenizerError.invalidTemplate(path: path, reason: "media_pad \(quoted(mediaPad)) is not a special token of the tokenizer "
                                                  + "(\(tokenizer.configPath) with \(tokenizer.modelPath))")
         }
         var ids: [Int] = []

@@ -119,6 +119,11 @@ final class ChatTemplateTests: XCTestCase {
         assertThrowsMessage("\(url.path): invalid chat template: image must contain media_pad '<p>' exactly once") {
             try ChatTemplate(contentsOf: url)
         }
+        // a role name from the file with a newline stays on one line (found by the config fuzz target)
+        write("{\"roles\": {\"assist\\nt\": {\"prefix\": \"A\", \"suffix\": \"E\"}}, \"image\": \"<p>\", \"media_pad\": \"<p>\", \"generation_prompt\": \"A\"}")
+        assertThrowsMessage("\(url.path): invalid chat template: unknown role 'assist\\nt' in roles") {
+            try ChatTemplate(contentsOf: url)
+        }
         write(#"{"roles": {"user": {"prefix": "U", "suffix": "E"}}, "image": "<p>", "media_pad": "<p>", "generation_prompt": "A"}"#)
         assertThrowsMessage("\(url.path): invalid chat template: roles has no 'system'") { try ChatTemplate(contentsOf: url) }
         write("{\(roles), \"image\": \"<p>\", \"media_pad\": \"<p>\"}")

@@ -62,7 +62,7 @@ def bench_ask(args):
     os.makedirs(work, exist_ok=True)
     images = args.questions // len(QUESTIONS)
     rows = os.path.join(work, "rows.jsonl")
-    if not os.path.exists(rows):
+    if not os.path.exists(rows) or sum(1 for _ in open(rows)) != images * len(QUESTIONS):   # another --questions
         scenes(os.path.join(work, "images"), images)
         with open(rows, "w") as f:
             for i in range(images):
