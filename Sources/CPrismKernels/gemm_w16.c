@@ -42,6 +42,17 @@ static inline float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+// The columns past the last whole vector, one at a time.
+static inline float tail_dot(const float *x, const uint16_t *w, size_t from, size_t cols, int is_bf16) {
+    float s = 0;
+    for (size_t c = from; c < cols; c++) {
+        float wv;
+        if (is_bf16) wv = bf16_scalar(w[c]); else prism_f16_to_f32(w + c, &wv, 1);
+        s += x[c] * wv;
+    }
+    return s;
+}
+
 // Eight inputs share each widened 8-wide weight vector (8 accumulators, one weight and one input register):
 // batched decode (8–32 rows) reads and widens every weight row m/8 times instead of m/4.
 __attribute__((target("avx2,fma,f16c")))
@@ -57,14 +68,7 @@ static void gemm_w16_avx2_x8(const float *x, const uint16_t *w, int is_bf16, siz
             for (int i = 0; i < 8; i++) acc[i] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i * cols + c), wv, acc[i]);
         }
         for (int i = 0; i < 8; i++) {
-            float s = hsum(acc[i]);
-            const float *xi = x + i * cols;
-            for (size_t c = vec; c < cols; c++) {
-                float wv;
-                if (is_bf16) wv = bf16_scalar(wr[c]); else prism_f16_to_f32(wr + c, &wv, 1);
-                s += xi[c] * wv;
-            }
-            y[i * ldy + r] = s;
+            y[i * ldy + r] = hsum(acc[i]) + tail_dot(x + i * cols, wr, vec, cols, is_bf16);
         }
     }
 }
@@ -93,14 +97,7 @@ static void gemm_w16_avx2(const float *x, size_t m, const uint16_t *w, int is_bf
                 }
             }
             for (size_t i = 0; i < mi; i++) {
-                float s = hsum(_mm256_add_ps(acc[i][0], acc[i][1]));
-                const float *xi = x0 + i * cols;
-                for (size_t c = vec; c < cols; c++) {
-                    float wv;
-                    if (is_bf16) wv = bf16_scalar(wr[c]); else prism_f16_to_f32(wr + c, &wv, 1);
-                    s += xi[c] * wv;
-                }
-                y[(i0 + i) * ldy + r] = s;
+                y[(i0 + i) * ldy + r] = hsum(_mm256_add_ps(acc[i][0], acc[i][1])) + tail_dot(x0 + i * cols, wr, vec, cols, is_bf16);
             }
         }
     }
