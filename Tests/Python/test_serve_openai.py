@@ -139,7 +139,8 @@ class ServeOpenAITest(unittest.TestCase):
         try:
             client = small.client()
             stream = client.chat.completions.create(model="chat_tiny", messages=[{"role": "user", "content": "go"}],
-                                                    max_tokens=4000, stream=True)
+                                                    max_tokens=4000, stream=True,
+                                                    extra_body={"ignore_eos": True})   # a random model may stop early
             next(iter(stream))
             with self.assertRaises(openai.RateLimitError) as e:
                 client.chat.completions.create(model="chat_tiny", messages=[{"role": "user", "content": "hi"}])
@@ -154,11 +155,13 @@ class ServeOpenAITest(unittest.TestCase):
         try:
             client = slow.client()
             with self.assertRaises(openai.APIStatusError) as e:
-                client.chat.completions.create(model="chat_tiny", messages=[{"role": "user", "content": "go"}], max_tokens=4000)
+                client.chat.completions.create(model="chat_tiny", messages=[{"role": "user", "content": "go"}], max_tokens=4000,
+                                               extra_body={"ignore_eos": True})
             self.assertEqual(e.exception.status_code, 504)
             self.assertEqual(e.exception.body["code"], "timeout")
             stream = client.chat.completions.create(model="chat_tiny", messages=[{"role": "user", "content": "go"}],
-                                                    max_tokens=4000, stream=True)
+                                                    max_tokens=4000, stream=True,
+                                                    extra_body={"ignore_eos": True})
             with self.assertRaises(openai.APIError) as e:
                 for _ in stream:                       # the stream ends with the timeout error event
                     pass
