@@ -106,7 +106,7 @@ def bench_ray(args):
     import test_ray
     work = os.path.join(args.work, "ray")
     os.makedirs(work, exist_ok=True)
-    tfr = os.path.join(work, "tfr")
+    tfr = os.path.join(work, f"tfr-{args.records}")        # per size: --records must not reuse another size's data
     if not os.path.isdir(tfr):
         rows = os.path.join(work, "rows.jsonl")
         rng = random.Random(3)
@@ -151,7 +151,7 @@ def main():
     ap.add_argument("--max-tokens", type=int, default=32)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--model", help="ask: model directory (default: the embedded Weights/prism-vl-tiny)")
-    ap.add_argument("--records", type=int, default=400000)
+    ap.add_argument("--records", type=int, default=1200000)   # ≥ 30 s on one worker here
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
     args.prism = os.path.abspath(args.prism)
