@@ -251,6 +251,40 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(f.usage.imagesEncoded, 1)
     }
 
+    /// Questions about one image submitted together: the later ones wait for the first one's prefill and continue
+    /// from its prompt KV instead of computing the shared prefix (system text + image) again; the answers are what
+    /// each request gives alone, and a request with nothing to share is not held back.
+    func testRequestsSharingAPrefixPrefillItOnce() throws {
+        let img = try image(10, width: 90, height: 60)
+        let shared = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]
+        let requests = [prompt(shared, [img], [20, 21]), prompt(shared, [img], [22, 23, 24]), prompt([30, 31], [try image(11)], [25]),
+                        prompt(shared, [img], [26])].map { GenerationRequest(prompt: $0, maxTokens: 5) }
+        let prefix = shared.count + 1 + img.tokenCount + 1
+        XCTAssertGreaterThanOrEqual(prefix, GenerationEngine.sharedPrefillMinimum)
+        let e = engine()
+        var results = [GenerationResult?](repeating: nil, count: requests.count)
+        for (i, r) in requests.enumerated() {
+            try e.submit(r) { if case .finished(let x) = $0 { results[i] = x }; return true }
+        }
+        e.step()
+        XCTAssertEqual(e.snapshot.running, 2, "the first request and the unrelated one run; the two siblings wait")
+        XCTAssertEqual(e.snapshot.waiting, 2)
+        while e.step() {}
+        XCTAssertEqual(results[0]!.usage.cachedTokens, 0)
+        XCTAssertEqual(results[1]!.usage.cachedTokens, prefix)
+        XCTAssertEqual(results[3]!.usage.cachedTokens, prefix)
+        XCTAssertEqual(results[2]!.usage.cachedTokens, 0)
+        XCTAssertEqual(results.map { $0!.usage.imagesEncoded }.reduce(0, +), 2, "each image through the vision tower once")
+        for (i, r) in requests.enumerated() {
+            XCTAssertEqual(results[i]!.tokens, try engine(noCache).generate(r).tokens, "request \(i)")
+        }
+        // without a prefix cache nothing can be shared, so nothing waits
+        let plain = engine(noCache)
+        for r in requests { _ = try plain.submit(r) { _ in true } }
+        plain.step()
+        XCTAssertEqual(plain.snapshot.running, 4)
+    }
+
     /// A request cancelled in the middle of an image's prefill leaves a prefix that ends inside the image; the
     /// next identical request continues from it with the rest of that image's rows from the embedding cache.
     func testPrefixEndingInsideAnImageUsesTheRestOfItsEmbedding() throws {

@@ -68,4 +68,7 @@ const char *prism_q_isa_name(int isa);
 // One dot product (nblocks blocks) with a given variant; returns 0 and stores it in *out, -1 if unsupported.
 int prism_qdot_isa(int isa, int type, const void *w, const void *xq, size_t nblocks, float *out);
 
+// Returns the heap's free pages to the system (glibc keeps freed memory in per-thread arenas otherwise).
+void prism_release_free_memory(void);
+
 #endif

@@ -133,6 +133,7 @@ public final class GenerationEngine: @unchecked Sendable {
                 lock.unlock()
                 if exit { break }
                 more = step()
+                if !more { releaseFreedMemory() }   // idle: the batch's freed buffers go back to the system
             }
             lock.lock(); loopRunning = false; lock.unlock()
             loopDone.signal()
@@ -171,11 +172,39 @@ public final class GenerationEngine: @unchecked Sendable {
 
         for s in waiting + active where cancels.contains(s.id) { finish(s, .cancelled) }
         active.removeAll { $0.isFinished }
-        while active.count < options.maxBatch && !waiting.isEmpty { admit(waiting.removeFirst()) }
+        var held: [EngineSequence] = []
+        while active.count < options.maxBatch && !waiting.isEmpty {
+            let s = waiting.removeFirst()
+            if waitsForSharedPrefill(s) { held.append(s) } else { admit(s) }
+        }
+        waiting = held + waiting
         encodeImages()
         let batch = forward()
         publish(batch: batch)
         return !waiting.isEmpty || !active.isEmpty
+    }
+
+    /// Positions two prompts must share before one waits for the other's prefill (a system prompt and an image).
+    static let sharedPrefillMinimum = 16
+
+    /// Whether `s` should wait a step or two: a running sequence is prefilling a longer common prefix than the
+    /// prefix cache holds (the same image under another question, say), and admitted now `s` would compute that
+    /// prefix a second time. The running one's prompt KV goes to the prefix cache when its prefill completes.
+    private func waitsForSharedPrefill(_ s: EngineSequence) -> Bool {
+        guard prefixes.kvBudget > 0 else { return false }
+        let limit = s.keys.count - 1
+        let cached = prefixes.cachedLength(s.keys, limit: limit)
+        return active.contains { t in
+            t.next == nil && !t.isFinished && t.prefilled < t.keys.count
+                && commonPrefix(s.keys, t.keys, limit: limit) >= max(cached + 1, Self.sharedPrefillMinimum)
+        }
+    }
+
+    /// A copy of `s`'s freshly prefilled prompt KV into the prefix cache, when a waiting sequence shares it.
+    private func sharePrefill(_ s: EngineSequence) {
+        guard prefixes.kvBudget > 0, let cache = s.cache,
+              waiting.contains(where: { commonPrefix($0.keys, s.cacheKeys) >= Self.sharedPrefillMinimum }) else { return }
+        prefixes.insert(s.cacheKeys, cache: KVCache(prefixOf: cache, count: cache.count))
     }
 
     /// Moves a sequence into the running batch, continuing from the longest cached prefix of its prompt.
@@ -277,7 +306,7 @@ public final class GenerationEngine: @unchecked Sendable {
             } else {
                 s.cacheKeys += s.keys[s.prefilled..<(s.prefilled + seg.rows)]
                 s.prefilled += seg.rows
-                if seg.logits { s.pending = nil }
+                if seg.logits { s.pending = nil; sharePrefill(s) }
             }
             guard seg.logits else { continue }
             sample(s, logits: Array(logits.data[(k * v)..<((k + 1) * v)]))

@@ -27,6 +27,14 @@ enum PositionKey: Equatable {
     }
 }
 
+/// How many leading positions of `a` and `b` match (at most `limit`).
+func commonPrefix(_ a: [PositionKey], _ b: [PositionKey], limit: Int = .max) -> Int {
+    let most = min(limit, a.count, b.count)
+    var n = 0
+    while n < most && a[n].matches(b[n]) { n += 1 }
+    return n
+}
+
 final class PrefixCache {
     struct Entry {
         let keys: [PositionKey]
@@ -47,13 +55,16 @@ final class PrefixCache {
 
     // MARK: - KV prefixes
 
+    /// Length of the longest cached prefix of `keys`, at most `limit` (no copy, LRU untouched).
+    func cachedLength(_ keys: [PositionKey], limit: Int) -> Int {
+        entries.reduce(0) { best, e in max(best, commonPrefix(e.keys, keys, limit: min(limit, e.cache.count))) }
+    }
+
     /// A fresh cache holding the longest cached prefix of `keys`, at most `limit` positions long.
     func lookup(_ keys: [PositionKey], limit: Int) -> KVCache? {
         var best = -1, bestLength = 0
         for (i, e) in entries.enumerated() {
-            var n = 0
-            let most = min(limit, e.cache.count, keys.count)
-            while n < most && e.keys[n].matches(keys[n]) { n += 1 }
+            let n = commonPrefix(e.keys, keys, limit: min(limit, e.cache.count))
             if n > bestLength { best = i; bestLength = n }
         }
         guard best >= 0 else { return nil }

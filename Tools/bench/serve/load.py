@@ -59,6 +59,17 @@ def start_server(prism, args):
     raise SystemExit("prism serve did not start")
 
 
+def caches_mib(port):
+    """The engine's cache gauges from /metrics (prefix KV, vision embeddings): memory kept on purpose."""
+    import urllib.request
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    out = {}
+    for name in ("prism_prefix_cache_bytes", "prism_vision_cache_bytes"):
+        m = re.search(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.M)
+        out[name] = float(m.group(1)) / 2**20 if m else float("nan")
+    return out
+
+
 class Stats:
     def __init__(self):
         self.ok = 0
@@ -76,29 +87,42 @@ class Stats:
 
 
 async def stream_tokens(client, messages, max_tokens, model):
-    """One streaming request with ignore_eos; returns (first-chunk time, [time of each content chunk])."""
+    """One streaming request with ignore_eos: (start, first-token time, finish time, completion tokens).
+
+    Tokens are counted from the usage chunk, not from content chunks: past its answer a small model decodes
+    special tokens, which the server hides, so most tokens of an ignore_eos stream arrive as no content at all."""
     t0 = time.perf_counter()
     stream = await client.chat.completions.create(model=model, messages=messages, max_tokens=max_tokens, temperature=0,
-                                                  stream=True, extra_body={"ignore_eos": True})
-    times = []
+                                                  stream=True, extra_body={"ignore_eos": True},
+                                                  stream_options={"include_usage": True})
+    first = finish = None
+    tokens = 0
     async for chunk in stream:
-        if chunk.choices and chunk.choices[0].delta.content:
-            times.append(time.perf_counter())
-    return t0, times
+        now = time.perf_counter()
+        if chunk.usage:
+            tokens = chunk.usage.completion_tokens
+        if chunk.choices:
+            c = chunk.choices[0]
+            if first is None and (c.delta.content or c.finish_reason):
+                first = now
+            if c.finish_reason:
+                finish = now
+    return t0, first, finish, tokens
 
 
 async def decode_rate(client, model, n, max_tokens):
-    """n concurrent streams: tokens/s while all n decode (from the last first-token to the first last-token)."""
+    """n concurrent streams: aggregate decode tokens/s, the tokens after each stream's first over the span from
+    the earliest first token to the last finish (so staggered starts count against the batch, not for it)."""
     msgs = [[{"role": "user", "content": f"Tell me about shape number {i}."}] for i in range(n)]
     results = await asyncio.gather(*(stream_tokens(client, m, max_tokens, model) for m in msgs))
-    start = max(times[0] for _, times in results)
-    end = min(times[-1] for _, times in results)
-    inside = sum(1 for _, times in results for t in times if start < t <= end)
-    ttft = [times[0] - t0 for t0, times in results]
-    total = sum(len(times) for _, times in results)
-    wall = max(times[-1] for _, times in results) - min(t0 for t0, _ in results)
-    return {"streams": n, "tokens_per_s": inside / (end - start) if end > start else float("nan"),
-            "overall_tokens_per_s": total / wall, "ttft_p50_s": pct(ttft, 50), "ttft_max_s": max(ttft)}
+    start = min(first for _, first, _, _ in results)
+    end = max(finish for _, _, finish, _ in results)
+    decoded = sum(tokens - 1 for _, _, _, tokens in results)
+    ttft = [first - t0 for t0, first, _, _ in results]
+    total = sum(tokens for _, _, _, tokens in results)
+    wall = end - min(t0 for t0, _, _, _ in results)
+    return {"streams": n, "tokens_per_s": decoded / (end - start) if end > start else float("nan"),
+            "tokens": total, "overall_tokens_per_s": total / wall, "ttft_p50_s": pct(ttft, 50), "ttft_max_s": max(ttft)}
 
 
 async def one_request(client, model, rng, image_uri, stats):
@@ -191,6 +215,7 @@ async def main_async(args, port, pid):
     report["rss_after_load_mib"] = rss_mib(pid)
     await asyncio.sleep(args.settle)
     report["rss_settled_mib"] = rss_mib(pid)
+    report["caches_settled_mib"] = caches_mib(port)
     report["mixed"] = {
         "clients": args.clients, "requests": args.requests, "seconds": wall, "ok": stats.ok, "cancelled": stats.cancelled,
         "lost": stats.lost, "malformed": stats.malformed, "errors": stats.errors,
