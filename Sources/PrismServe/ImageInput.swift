@@ -15,6 +15,8 @@ public struct ImageLimits: Sendable {
     /// Whole download of an http(s) image, connect to last byte.
     public var fetchTimeout: Double
     public var allowLocalFiles: Bool
+    /// Whether http(s) image URLs are downloaded (off: only data URIs, and local files when allowed).
+    public var allowURLs = true
 
     public init(maxBytes: Int = 10 << 20, maxPixels: Int = 40_000_000, fetchTimeout: Double = 10, allowLocalFiles: Bool = false) {
         self.maxBytes = maxBytes; self.maxPixels = maxPixels; self.fetchTimeout = fetchTimeout; self.allowLocalFiles = allowLocalFiles
@@ -30,6 +32,10 @@ struct ImageLoader: Sendable {
         if reference.hasPrefix("data:") {
             data = try decodeDataURI(reference, param: param)
         } else if let url = URL(string: reference), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https" {
+            guard limits.allowURLs else {
+                throw APIError.invalid("Image URLs are disabled on this server (started with --no-image-urls); send a data:image/…;base64 URI.",
+                                       param: param, code: "image_urls_disabled")
+            }
             data = try await fetch(url, param: param)
         } else if reference.hasPrefix("file://") || reference.hasPrefix("/") {
             guard limits.allowLocalFiles else {

@@ -35,6 +35,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest image in pixels (width × height), checked before decoding.") var maxImagePixels = 40_000_000
     @Option(help: "Seconds allowed to download an http(s) image.") var imageFetchTimeout = 10.0
     @Flag(help: "Accept local paths and file:// URLs as images (only for trusted clients).") var allowLocalFiles = false
+    @Flag(inversion: .prefixedNo, help: "Download http(s) image URLs (--no-image-urls: data URIs only, no outbound requests).")
+    var imageUrls = true
+    @Option(help: "MiB of finished answers' KV kept for reuse by requests with the same prefix (0 = off).")
+    var prefixCacheMib = 512
+    @Option(help: "MiB of image embeddings kept by image bytes (0 = off).") var visionCacheMib = 256
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0…65535") }
@@ -44,6 +49,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard timeout > 0 else { throw ValidationError("--timeout must be > 0") }
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be ≥ 1") }
         guard prefillChunk >= 1 else { throw ValidationError("--prefill-chunk must be ≥ 1") }
+        guard (0...(1 << 20)).contains(prefixCacheMib), (0...(1 << 20)).contains(visionCacheMib) else {
+            throw ValidationError("--prefix-cache-mib and --vision-cache-mib must be in 0…1048576")
+        }
         guard maxImageBytes >= 1, maxImagePixels >= 1, imageFetchTimeout > 0 else {
             throw ValidationError("--max-image-bytes, --max-image-pixels and --image-fetch-timeout must be positive")
         }
@@ -55,7 +63,8 @@ struct ServeCommand: AsyncParsableCommand {
         let template = try ChatTemplate.load(explicit: modelArguments.template.map { URL(fileURLWithPath: $0) })
         let precision = try precisionArguments.resolve()
         let chat = try KimiVLEngine(files: files, template: template, precision: precision,
-                                    options: EngineOptions(maxBatch: parallel, prefillChunk: prefillChunk))
+                                    options: EngineOptions(maxBatch: parallel, prefillChunk: prefillChunk,
+                                                           prefixCacheBytes: prefixCacheMib << 20, visionCacheBytes: visionCacheMib << 20))
         let samDir = samModel.map { URL(fileURLWithPath: $0) } ?? ProjectPaths.locate(SegmentCommand.defaultModel)
         let sam = try samDir.map { try SamPredictor(directory: $0, precision: precision) }
 
@@ -65,6 +74,7 @@ struct ServeCommand: AsyncParsableCommand {
         options.maxBodyBytes = maxBodyBytes; options.requestTimeout = timeout; options.defaultMaxTokens = maxTokens
         options.images = ImageLimits(maxBytes: maxImageBytes, maxPixels: maxImagePixels, fetchTimeout: imageFetchTimeout,
                                      allowLocalFiles: allowLocalFiles)
+        options.images.allowURLs = imageUrls
         let server = PrismServer(chat: chat, chatName: dir.standardizedFileURL.lastPathComponent, sam: sam,
                                  samName: samDir?.standardizedFileURL.lastPathComponent ?? "", options: options)
         let models = server.modelNames.joined(separator: ", ")

@@ -224,6 +224,13 @@ final class ServerTests: XCTestCase {
         let allowed = try await chat(open, chatBody(imageQuestion(question, images: ["file://" + Embedded.scene.path])))
         XCTAssertEqual(allowed.json["choices"] as? [[String: AnyHashable]], byData.json["choices"] as? [[String: AnyHashable]])
         try await open.stop()
+        // --no-image-urls: no download is attempted, data URIs still work
+        let closed = try await TestServer.start(sam: false) { $0.images.allowURLs = false }
+        let refused = try await chat(closed, chatBody(imageQuestion(question, images: ["http://127.0.0.1:\(port)/scene.png"])))
+        assertOpenAIError(refused, status: 400, code: "image_urls_disabled", param: "messages[0].content[0].image_url")
+        let inline = try await chat(closed, chatBody(imageQuestion(question, images: [Embedded.sceneDataURI])))
+        XCTAssertEqual(inline.json["choices"] as? [[String: AnyHashable]], byData.json["choices"] as? [[String: AnyHashable]])
+        try await closed.stop()
     }
 
     // MARK: - Errors
