@@ -125,15 +125,23 @@ public final class GenerationEngine: @unchecked Sendable {
         loopRunning = true
         loopDone = DispatchSemaphore(value: 0)
         let thread = Thread { [self] in
-            var more = false
+            var more = false, trimDue = false
             while true {
                 lock.lock()
-                while !more && incoming.isEmpty && cancelled.isEmpty && !clearRequested && !stopping { lock.wait() }
+                while !more && incoming.isEmpty && cancelled.isEmpty && !clearRequested && !stopping {
+                    // Idle for a second after work: the heap's free pages go back to the system. Not at once,
+                    // because the server frees the last responses' buffers just after the last step.
+                    if trimDue {
+                        if !lock.wait(until: Date(timeIntervalSinceNow: 1)) { releaseFreedMemory(); trimDue = false }
+                    } else {
+                        lock.wait()
+                    }
+                }
                 let exit = stopping && !more && incoming.isEmpty
                 lock.unlock()
                 if exit { break }
                 more = step()
-                if !more { releaseFreedMemory() }   // idle: the batch's freed buffers go back to the system
+                trimDue = true
             }
             lock.lock(); loopRunning = false; lock.unlock()
             loopDone.signal()
