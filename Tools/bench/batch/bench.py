@@ -82,6 +82,15 @@ def bench_ask(args):
             results.setdefault(name, []).append((seconds, tokens))
             log(f"{name}: {args.questions} questions in {seconds:.1f} s ({args.questions / seconds:.2f} q/s, "
                 f"{tokens / seconds:.1f} tok/s), load {before} → {load()}")
+    # context, not the target's baseline: a `prism ask` process per question (load, prefill, answer, exit), as a
+    # user without --batch would ask, on the first --process-sample questions
+    sample = [json.loads(l) for l in open(rows)][:args.process_sample]
+    t = time.time()
+    for r in sample:
+        subprocess.run([args.prism, "ask", "--image", os.path.join(work, r["image"]), "-p", r["question"], "--temp", "0",
+                        "--max-tokens", str(args.max_tokens)] + (["-m", args.model] if args.model else []),
+                       check=True, capture_output=True)
+    per_process = (time.time() - t) / max(1, len(sample))
     tag = os.path.basename(args.model or "embedded")
     a = [json.loads(l) for l in open(os.path.join(work, f"batched-{tag}.jsonl"))]
     b = [json.loads(l) for l in open(os.path.join(work, f"one-by-one-{tag}.jsonl"))]
@@ -94,6 +103,9 @@ def bench_ask(args):
     for k, v in results.items():
         print(f"  {k:11s}: " + ", ".join(f"{s:.1f} s ({args.questions / s:.2f} q/s)" for s, _ in v))
     print(f"  speed-up (best of each): {best['one by one'] / best['batched']:.2f}×; answers identical: {same}/{len(a)}")
+    if sample:
+        print(f"  context: one `prism ask` process per question: {1 / per_process:.2f} q/s over the first {len(sample)} "
+              f"questions, {per_process * args.questions / best['batched']:.1f}× slower than the batched run")
 
 
 def start_head(work, cpus):
@@ -151,6 +163,7 @@ def main():
     ap.add_argument("--max-tokens", type=int, default=32)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--model", help="ask: model directory (default: the embedded Weights/prism-vl-tiny)")
+    ap.add_argument("--process-sample", type=int, default=100, help="ask: questions asked with one process each (0: skip)")
     ap.add_argument("--records", type=int, default=1200000)   # ≥ 30 s on one worker here
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
