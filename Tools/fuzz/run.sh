@@ -31,13 +31,13 @@ fuzz_one() {
     local status=0
     "$B/bin/$t" "${common[@]}" -max_total_time="$seconds" -artifact_prefix="$crashes/" "$@" "$corpus" "${seeds[@]}" \
         > "$log" 2>&1 || status=$?
-    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | awk '{print $2}' | tail -1)
+    execs=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$log" | awk '{print $2}' | tail -1)
     execs=${execs:-0}
-    local secs=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | awk '{print $2}' | tail -1)
+    local secs=$(grep -ao 'stat::average_exec_per_sec: *[0-9]*' "$log" | awk '{print $2}' | tail -1)
     local found=$(find "$crashes" -type f | wc -l)
     echo "fuzz $t: $execs execs in $seconds s (${secs:-0}/s), corpus $(ls "$corpus" | wc -l) inputs, $found crash files"
     if [ "$status" -ne 0 ] || [ "$found" -ne 0 ]; then
-        grep -E 'ERROR|Fatal error|SUMMARY|panic|==[0-9]+==' "$log" | head -8 >&2 || true
+        grep -aE 'ERROR|Fatal error|SUMMARY|panic|==[0-9]+==' "$log" | head -8 >&2 || true
         echo "fuzz $t FAILED (exit $status): log $log, inputs in $crashes/ (replay: bash $FUZZ/run.sh --repro $t $crashes/*)" >&2
         return 1
     fi
