@@ -37,6 +37,14 @@ static dot_fn kernels[PRISM_ISA_COUNT][NTYPES] = {
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+// A weight row is read once per token, straight from memory. Prefetching each block's cache lines 2 KiB ahead
+// keeps more loads in flight than the hardware prefetcher does for these kernels: Q8_0 decode went from 63 % to
+// 77–85 % of the read roofline on Zen 3 (README). A prefetch never faults, so reading past the last row is harmless.
+static inline void prefetch_ahead(const void *block, size_t bytes) {
+    const char *p = (const char *)block + 2048;
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
+}
+
 #define TARGET __attribute__((target("avx2,fma,f16c")))
 #define SFX(name) name##_avx2
 #define MULSUM(u, s) _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1))
@@ -82,6 +90,7 @@ AVX2 static inline float dot_k45_avx2(const uint8_t *w, size_t stride, size_t qh
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     for (size_t i = 0; i < nb; i++, w += stride) {
+        prefetch_ahead(w, stride);
         uint16_t d16, dmin16;
         memcpy(&d16, w, 2); memcpy(&dmin16, w + 2, 2);
         uint8_t sc[8], mn[8];
@@ -133,6 +142,7 @@ AVX2 static float dot_q6_K_avx2(const void *wv, const void *xv, size_t nb) {
     }
     __m256 acc = _mm256_setzero_ps();
     for (size_t i = 0; i < nb; i++) {
+        prefetch_ahead(w + i, sizeof *w);
         const int8_t *sc = w[i].scales;
         __m256i sumi = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {

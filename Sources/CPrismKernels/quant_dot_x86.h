@@ -42,6 +42,7 @@ TARGET static float SFX(dot_q8_0)(const void *wv, const void *xv, size_t nb) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     size_t i = 0;
     for (; i + 2 <= nb; i += 2) {
+        prefetch_ahead(w + i, 2 * sizeof *w);
         __m256i p0 = SFX(mulsum_signed)(_mm256_loadu_si256((const __m256i *)w[i].qs), _mm256_loadu_si256((const __m256i *)x[i].qs));
         __m256i p1 = SFX(mulsum_signed)(_mm256_loadu_si256((const __m256i *)w[i + 1].qs), _mm256_loadu_si256((const __m256i *)x[i + 1].qs));
         acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w[i].d) * x[i].d), _mm256_cvtepi32_ps(p0), acc0);
@@ -61,6 +62,7 @@ TARGET static float SFX(dot_q4_0)(const void *wv, const void *xv, size_t nb) {
     const __m256i eight = _mm256_set1_epi8(8);
     size_t i = 0;
     for (; i + 2 <= nb; i += 2) {
+        prefetch_ahead(w + i, 2 * sizeof *w);
         __m256i q0 = _mm256_sub_epi8(SFX(nibbles32)(w[i].qs), eight);
         __m256i q1 = _mm256_sub_epi8(SFX(nibbles32)(w[i + 1].qs), eight);
         __m256i p0 = SFX(mulsum_signed)(q0, _mm256_loadu_si256((const __m256i *)x[i].qs));
@@ -82,6 +84,7 @@ TARGET static float SFX(dot_q5_0)(const void *wv, const void *xv, size_t nb) {
     __m256 acc = _mm256_setzero_ps();
     const __m256i sixteen = _mm256_set1_epi8(16);
     for (size_t i = 0; i < nb; i++) {
+        prefetch_ahead(w + i, sizeof *w);
         uint32_t qh; memcpy(&qh, w[i].qh, 4);
         __m256i q = _mm256_or_si256(SFX(nibbles32)(w[i].qs), SFX(bits_to_0x10)(qh));
         __m256i p = SFX(mulsum_signed)(_mm256_sub_epi8(q, sixteen), _mm256_loadu_si256((const __m256i *)x[i].qs));
