@@ -6,6 +6,7 @@
 #include "prism_kernels.h"
 #include "quant_blocks.h"
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int type_index(int type) {
@@ -45,6 +46,9 @@ static inline void prefetch_ahead(const void *block, size_t bytes) {
     const char *p = (const char *)block + 2048;
     for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
 }
+
+// A 32-value block unpacked for the multi-row kernels: the scale as float and the values as signed bytes.
+typedef struct { float d; int8_t q[QK]; } q32_unpacked;
 
 #define TARGET __attribute__((target("avx2,fma,f16c")))
 #define SFX(name) name##_avx2
@@ -171,6 +175,155 @@ AVX2 static float dot_q6_K_avx2(const void *wv, const void *xv, size_t nb) {
     return hsum_avx2(acc);
 }
 
+// ---- K-types over several activation rows (prompt processing) ----
+// A weight super-block is unpacked once into the operands the dot kernels above build on the fly (values as
+// bytes, per-lane scale vectors, the coefficients of the 16-value sums) and then multiplied with up to 4
+// activation rows at a time, so the unpacking and the weight loads are shared. Every integer lane and every
+// float operation is the one dot_k45_avx2 / dot_q6_K_avx2 performs, in the same order, so each product is
+// bit-identical to the single-row kernel: a prompt row gives the same logits whether it is prefilled alone,
+// with others, or decoded.
+typedef struct {
+    uint8_t q[QK_K];          // value k at byte k (Q4_K/Q5_K 0..31, Q6_K 0..63)
+    int16_t sv[8][16];        // chunk n (values 32n..32n+31): the scale of each maddubs lane
+    int16_t mc[16];           // Q4/5_K: each min twice (madd with bsums = min · (bsums[2j] + bsums[2j+1]));
+                              // Q6_K: the 16 group scales (the −32 offset)
+    float d, dmin;
+    float pad[6];             // 32-byte multiple
+} k_unpacked;
+
+AVX2 static void unpack_k45(const uint8_t *w, size_t qh_at, size_t qs_at, k_unpacked *u) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    uint16_t d16, dmin16;
+    memcpy(&d16, w, 2); memcpy(&dmin16, w + 2, 2);
+    u->d = _cvtsh_ss(d16); u->dmin = _cvtsh_ss(dmin16);
+    uint8_t sc[8], mn[8];
+    unpack_k_scales(w + 4, sc, mn);
+    const __m256i qh = qh_at ? _mm256_loadu_si256((const __m256i *)(w + qh_at)) : _mm256_setzero_si256();
+    for (int c = 0; c < 4; c++) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)(w + qs_at + 32 * c));
+        __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        if (qh_at) {
+            __m128i sa = _mm_cvtsi32_si128(2 * c), sb = _mm_cvtsi32_si128(2 * c + 1);
+            lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(qh, sa), one), 4));
+            hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(qh, sb), one), 4));
+        }
+        _mm256_store_si256((__m256i *)(u->q + 64 * c), lo);
+        _mm256_store_si256((__m256i *)(u->q + 64 * c + 32), hi);
+    }
+    for (int n = 0; n < 8; n++) {
+        _mm256_store_si256((__m256i *)u->sv[n], _mm256_set1_epi16(sc[n]));
+        u->mc[2 * n] = u->mc[2 * n + 1] = mn[n];
+    }
+}
+
+AVX2 static void unpack_q6_K(const blk_q6_K *w, k_unpacked *u) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    u->d = _cvtsh_ss(w->d); u->dmin = 0;
+    for (int h = 0; h < 2; h++) {
+        __m256i ql0 = _mm256_loadu_si256((const __m256i *)(w->ql + 64 * h));
+        __m256i ql1 = _mm256_loadu_si256((const __m256i *)(w->ql + 64 * h + 32));
+        __m256i qh = _mm256_loadu_si256((const __m256i *)(w->qh + 32 * h));
+        __m256i *q = (__m256i *)(u->q + 128 * h);
+        _mm256_store_si256(q + 0, _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)));
+        _mm256_store_si256(q + 1, _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)));
+        _mm256_store_si256(q + 2, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30)));
+        _mm256_store_si256(q + 3, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30)));
+    }
+    for (int n = 0; n < 8; n++) {
+        _mm256_store_si256((__m256i *)u->sv[n], _mm256_set_m128i(_mm_set1_epi16(w->scales[2 * n + 1]), _mm_set1_epi16(w->scales[2 * n])));
+    }
+    for (int j = 0; j < 16; j++) u->mc[j] = w->scales[j];
+}
+
+// out[a] = W-row · x_a for R ≤ 4 activation rows. q6: the Q6_K form (offset folded into the integers, no
+// mins term).
+AVX2 static inline __attribute__((always_inline)) void k_tile(const k_unpacked *u, size_t nb, const act_q8_K *const *x,
+                                                              int R, int q6, float *out) {
+    __m256 acc[4], accm[4];
+    for (int a = 0; a < R; a++) acc[a] = accm[a] = _mm256_setzero_ps();
+    for (size_t i = 0; i < nb; i++) {
+        __m256i sumi[4];
+        for (int a = 0; a < R; a++) sumi[a] = _mm256_setzero_si256();
+        for (int n = 0; n < 8; n++) {
+            const __m256i q = _mm256_load_si256((const __m256i *)(u[i].q + 32 * n));
+            const __m256i s = _mm256_load_si256((const __m256i *)u[i].sv[n]);
+            for (int a = 0; a < R; a++) {
+                __m256i p = _mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)(x[a][i].qs + 32 * n)));
+                sumi[a] = _mm256_add_epi32(sumi[a], _mm256_madd_epi16(p, s));
+            }
+        }
+        const __m256i mc = _mm256_load_si256((const __m256i *)u[i].mc);
+        for (int a = 0; a < R; a++) {
+            __m256i mt = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)x[a][i].bsums), mc);
+            if (q6) sumi[a] = _mm256_sub_epi32(sumi[a], _mm256_slli_epi32(mt, 5));
+            acc[a] = _mm256_fmadd_ps(_mm256_set1_ps(u[i].d * x[a][i].d), _mm256_cvtepi32_ps(sumi[a]), acc[a]);
+            if (!q6) accm[a] = _mm256_fmadd_ps(_mm256_set1_ps(u[i].dmin * x[a][i].d), _mm256_cvtepi32_ps(mt), accm[a]);
+        }
+    }
+    for (int a = 0; a < R; a++) out[a] = q6 ? hsum_avx2(acc[a]) : hsum_avx2(_mm256_sub_ps(acc[a], accm[a]));
+}
+
+AVX2 static void k_tile_rows(int type, const void *u, size_t nb, const void *const *xv, int R, float *out) {
+    const act_q8_K *const *x = (const act_q8_K *const *)xv;
+    switch (R * 2 + (type == PRISM_Q6_K)) {
+    case 8: k_tile(u, nb, x, 4, 0, out); break;
+    case 9: k_tile(u, nb, x, 4, 1, out); break;
+    case 6: k_tile(u, nb, x, 3, 0, out); break;
+    case 7: k_tile(u, nb, x, 3, 1, out); break;
+    case 4: k_tile(u, nb, x, 2, 0, out); break;
+    case 5: k_tile(u, nb, x, 2, 1, out); break;
+    case 2: k_tile(u, nb, x, 1, 0, out); break;
+    default: k_tile(u, nb, x, 1, 1, out); break;
+    }
+}
+
+AVX2 static void k_unpack_row(int type, const char *w, size_t nb, void *out) {
+    k_unpacked *u = out;
+    for (size_t i = 0; i < nb; i++) {
+        if (type == PRISM_Q4_K) unpack_k45((const uint8_t *)w + i * sizeof(blk_q4_K), 0, offsetof(blk_q4_K, qs), u + i);
+        else if (type == PRISM_Q5_K) unpack_k45((const uint8_t *)w + i * sizeof(blk_q5_K), offsetof(blk_q5_K, qh), offsetof(blk_q5_K, qs), u + i);
+        else unpack_q6_K((const blk_q6_K *)w + i, u + i);
+    }
+}
+
+typedef void (*unpack_fn)(int type, const char *w, size_t nb, void *u);
+typedef void (*tile_fn)(int type, const void *u, size_t nb, const void *const *x, int R, float *out);
+
+// prism_qgemv for m ≥ 2 rows on x86: each weight row is unpacked once per chunk of activation rows that stays
+// in L2 (256 KiB) and multiplied with them 4 at a time. Returns 0 if it cannot run (allocation failure).
+static int tiled_gemm(int type, unpack_fn unpack, tile_fn tile, size_t unpacked_bytes, const char *w, size_t row_bytes,
+                      size_t nb, const char *xq, size_t xq_stride, size_t m, size_t row0, size_t row1, float *y, size_t ldy) {
+    void *u = aligned_alloc(64, (nb * unpacked_bytes + 63) / 64 * 64);
+    if (!u) return 0;
+    const size_t chunk = xq_stride * 4 >= (256u << 10) ? 4 : (256u << 10) / xq_stride / 4 * 4;
+    for (size_t a0 = 0; a0 < m; a0 += chunk) {
+        const size_t a1 = a0 + chunk < m ? a0 + chunk : m;
+        for (size_t r = row0; r < row1; r++) {
+            unpack(type, w + r * row_bytes, nb, u);
+            for (size_t a = a0; a < a1; a += 4) {
+                const int R = a1 - a < 4 ? (int)(a1 - a) : 4;
+                const void *x[4];
+                float out[4];
+                for (int k = 0; k < R; k++) x[k] = xq + (a + k) * xq_stride;
+                tile(type, u, nb, x, R, out);
+                for (int k = 0; k < R; k++) y[(a + k) * ldy + r] = out[k];
+            }
+        }
+    }
+    free(u);
+    return 1;
+}
+
+// Multi-row kernels per variant: the K-types use the AVX2 ones everywhere (as the dot products do).
+static int x86_gemm(int isa, int type, const char *w, size_t row_bytes, size_t nb, const char *xq, size_t xq_stride,
+                    size_t m, size_t row0, size_t row1, float *y, size_t ldy) {
+    if (type == PRISM_Q4_K || type == PRISM_Q5_K || type == PRISM_Q6_K)
+        return tiled_gemm(type, k_unpack_row, k_tile_rows, sizeof(k_unpacked), w, row_bytes, nb, xq, xq_stride, m, row0, row1, y, ldy);
+    static const unpack_fn unpack[PRISM_ISA_COUNT] = {0, unpack32_avx2, unpack32_avxvnni, unpack32_avx512vnni};
+    static const tile_fn tile[PRISM_ISA_COUNT] = {0, tile32_avx2, tile32_avxvnni, tile32_avx512vnni};
+    return tiled_gemm(type, unpack[isa], tile[isa], sizeof(q32_unpacked), w, row_bytes, nb, xq, xq_stride, m, row0, row1, y, ldy);
+}
+
 static int cpu_has(int isa) {
     __builtin_cpu_init();
     int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
@@ -231,9 +384,13 @@ void prism_qgemv(int type, const void *w, size_t row_bytes, size_t cols, const v
                  size_t m, size_t row0, size_t row1, float *y, size_t ldy) {
     int t = type_index(type);
     if (t < 0) return;
-    dot_fn dot = kernels[ensure_init()][t];
+    const int isa = ensure_init();
+    dot_fn dot = kernels[isa][t];
     size_t nb = cols / prism_q_block_elems(type);
     const char *wb = (const char *)w, *xb = (const char *)xq;
+#if defined(__x86_64__)
+    if (m >= 2 && isa != PRISM_ISA_PORTABLE && x86_gemm(isa, type, wb, row_bytes, nb, xb, xq_stride, m, row0, row1, y, ldy)) return;
+#endif
     for (size_t r = row0; r < row1; r++) {
         const void *wr = wb + r * row_bytes;
         for (size_t i = 0; i < m; i++) y[i * ldy + r] = dot(wr, xb + i * xq_stride, nb);

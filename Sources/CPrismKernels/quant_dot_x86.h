@@ -93,6 +93,63 @@ TARGET static float SFX(dot_q5_0)(const void *wv, const void *xv, size_t nb) {
     return SFX(hsum)(acc);
 }
 
+// ---- several activation rows per weight row (prompt processing) ----
+// A weight row is unpacked once into signed bytes and float scales (q32_unpacked), then multiplied with up to
+// 4 activation rows at a time. Block i goes to accumulator i & 1 for Q8_0 and Q4_0 and to one accumulator for
+// Q5_0, exactly as the single-row kernels above do, so every product is bit-identical to theirs.
+TARGET static void SFX(unpack32)(int type, const char *w, size_t nb, void *out) {
+    q32_unpacked *u = out;
+    const __m256i eight = _mm256_set1_epi8(8), sixteen = _mm256_set1_epi8(16);
+    for (size_t i = 0; i < nb; i++) {
+        __m256i q;
+        if (type == PRISM_Q8_0) {
+            const blk_q8_0 *b = (const blk_q8_0 *)w + i;
+            u[i].d = _cvtsh_ss(b->d);
+            q = _mm256_loadu_si256((const __m256i *)b->qs);
+        } else if (type == PRISM_Q4_0) {
+            const blk_q4_0 *b = (const blk_q4_0 *)w + i;
+            u[i].d = _cvtsh_ss(b->d);
+            q = _mm256_sub_epi8(SFX(nibbles32)(b->qs), eight);
+        } else {
+            const blk_q5_0 *b = (const blk_q5_0 *)w + i;
+            uint32_t qh; memcpy(&qh, b->qh, 4);
+            u[i].d = _cvtsh_ss(b->d);
+            q = _mm256_sub_epi8(_mm256_or_si256(SFX(nibbles32)(b->qs), SFX(bits_to_0x10)(qh)), sixteen);
+        }
+        _mm256_storeu_si256((__m256i *)u[i].q, q);
+    }
+}
+
+TARGET static inline __attribute__((always_inline)) void SFX(tile32_r)(const q32_unpacked *u, size_t nb, const act_q8_32 *const *x,
+                                                                       int R, int two, float *out) {
+    __m256 acc[2][4];
+    for (int a = 0; a < R; a++) acc[0][a] = acc[1][a] = _mm256_setzero_ps();
+    for (size_t i = 0; i < nb; i++) {
+        const __m256i w = _mm256_loadu_si256((const __m256i *)u[i].q), aw = _mm256_sign_epi8(w, w);
+        const int k = two ? (int)(i & 1) : 0;
+        for (int a = 0; a < R; a++) {
+            __m256i p = MULSUM(aw, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)x[a][i].qs), w));
+            acc[k][a] = _mm256_fmadd_ps(_mm256_set1_ps(u[i].d * x[a][i].d), _mm256_cvtepi32_ps(p), acc[k][a]);
+        }
+    }
+    for (int a = 0; a < R; a++) out[a] = two ? SFX(hsum)(_mm256_add_ps(acc[0][a], acc[1][a])) : SFX(hsum)(acc[0][a]);
+}
+
+TARGET static void SFX(tile32)(int type, const void *u, size_t nb, const void *const *x, int R, float *out) {
+    const int two = type != PRISM_Q5_0;
+    const act_q8_32 *const *xa = (const act_q8_32 *const *)x;
+    switch (R * 2 + two) {
+    case 9: SFX(tile32_r)(u, nb, xa, 4, 1, out); break;
+    case 8: SFX(tile32_r)(u, nb, xa, 4, 0, out); break;
+    case 7: SFX(tile32_r)(u, nb, xa, 3, 1, out); break;
+    case 6: SFX(tile32_r)(u, nb, xa, 3, 0, out); break;
+    case 5: SFX(tile32_r)(u, nb, xa, 2, 1, out); break;
+    case 4: SFX(tile32_r)(u, nb, xa, 2, 0, out); break;
+    case 3: SFX(tile32_r)(u, nb, xa, 1, 1, out); break;
+    default: SFX(tile32_r)(u, nb, xa, 1, 0, out); break;
+    }
+}
+
 #undef TARGET
 #undef SFX
 #undef MULSUM

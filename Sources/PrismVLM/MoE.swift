@@ -108,7 +108,7 @@ final class MoE {
         var scores = linear(x, gate)
         scores.apply(.sigmoid)
         let (ids, weights) = Router.route(scores: scores, bias: correction, config)
-        if x.rows <= quantizedIntegerRows { return decodeExperts(x, ids: ids, weights: weights) }   // MoEDecode.swift
+        if x.rows <= quantizedIntegerRows(experts[0].gate.dtype) { return decodeExperts(x, ids: ids, weights: weights) }   // MoEDecode.swift
 
         // tokens per expert; idle experts are skipped
         var assigned = [[(token: Int, weight: Float)]](repeating: [], count: config.experts)

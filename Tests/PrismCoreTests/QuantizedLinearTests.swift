@@ -21,7 +21,7 @@ final class QuantizedLinearTests: XCTestCase {
             XCTAssertEqual(viaLinear.shape, [m, out])
             assertClose(integer, expected, atol: tol, rtol: 0, "\(t.rawValue) integer m=\(m)")
             assertClose(gemm, expected, atol: 1e-3, rtol: 1e-4, "\(t.rawValue) dequantised GEMM m=\(m)")
-            assertClose(viaLinear, m <= quantizedIntegerRows ? integer : gemm, atol: 0, rtol: 0, "\(t.rawValue) dispatch m=\(m)")
+            assertClose(viaLinear, m <= quantizedIntegerRows(t) ? integer : gemm, atol: 0, rtol: 0, "\(t.rawValue) dispatch m=\(m)")
         }
     }
 

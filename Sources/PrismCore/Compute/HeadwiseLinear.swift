@@ -7,7 +7,7 @@ public func headwiseLinear(_ x: Tensor, _ w: TensorView) -> Tensor {
     precondition(x.rank == 3 && w.shape.count == 3 && x.shape[1] == w.shape[0] && x.shape[2] == w.shape[2],
                  "headwiseLinear \(w.name): input \(x.shape) does not match weight \(w.shape)")
     let t = x.shape[0], heads = x.shape[1], inF = x.shape[2], outF = w.shape[1]
-    if w.dtype.isBlockQuantized && t <= quantizedIntegerRows {
+    if w.dtype.isBlockQuantized && t <= quantizedIntegerRows(w.dtype) {
         // activation rows in [T, H] order: head h of token i is row i·H + h
         let xq = QuantizedActivations(x.reshaped([t * heads, inF]), for: w.dtype)
         defer { xq.deallocate() }

@@ -13,10 +13,18 @@ public enum QuantizedLinearPath: Sendable {
     case automatic, integer, dequantizedGEMM
 }
 
-/// Input rows up to which the integer kernels beat widening tiles for the float GEMM. `prism bench vlm` on the
-/// AVX2 machine, quiet: Q4_K [1408, 2048] integer 2.2 ms vs 5.8 ms at 32 rows, 8.9 vs 6.3 ms at 64; Q8_0 breaks
-/// even near 24 rows (Tools/bench/vlm/README.md). Measured under load the integer path looked better longer.
-public let quantizedIntegerRows = 32
+/// Input rows up to which the integer kernels beat widening tiles for the float GEMM, per weight type.
+/// `prism bench vlm` (AVX2 Zen 3, 2 threads): the K-types run several input rows per unpacked weight block
+/// (k_gemm in quant_dot.c), Q4_K [1408, 2048] 7.0 ms integer vs 10.3 ms widened at 128 rows, about even at
+/// 256–512; the 32-value types carry a float scale per 32 values, and Q8_0 breaks even near 64 rows
+/// (2.1–2.7 vs 3.5–3.8 ms at 32 rows, 9.9–13.8 vs 8.2–12.2 ms at 128; Tools/bench/vlm/README.md). Other weights (float) keep the few-row limit of the batched decode paths.
+public func quantizedIntegerRows(_ dtype: DType) -> Int {
+    switch dtype {
+    case .q4K, .q5K, .q6K: return 256
+    case .q4_0, .q5_0, .q8_0: return 64
+    default: return 32
+    }
+}
 
 /// y = x · Wᵀ for a block-quantised W [out, in]. x: [..., in] → [..., out].
 public func quantizedLinear(_ x: Tensor, _ w: TensorView, path: QuantizedLinearPath = .automatic) -> Tensor {
@@ -24,7 +32,7 @@ public func quantizedLinear(_ x: Tensor, _ w: TensorView, path: QuantizedLinearP
                  "quantizedLinear \(w.name): \(w.dtype.rawValue) \(w.shape) for input \(x.shape)")
     let useInteger: Bool
     switch path {
-    case .automatic: useInteger = x.rows <= quantizedIntegerRows
+    case .automatic: useInteger = x.rows <= quantizedIntegerRows(w.dtype)
     case .integer: useInteger = true
     case .dequantizedGEMM: useInteger = false
     }
@@ -104,7 +112,7 @@ func dequantizedLinear(_ x: Tensor, _ w: TensorView) -> Tensor {
 /// storage) are quantised once. Falls back to `linear` per job unless every weight is block-quantised and
 /// every input has few rows.
 public func linearBatch(_ jobs: [(x: Tensor, w: TensorView)]) -> [Tensor] {
-    guard jobs.allSatisfy({ $0.w.dtype.isBlockQuantized && $0.x.rows <= quantizedIntegerRows && $0.w.shape.count == 2
+    guard jobs.allSatisfy({ $0.w.dtype.isBlockQuantized && $0.x.rows <= quantizedIntegerRows($0.w.dtype) && $0.w.shape.count == 2
                              && $0.w.shape[1] == $0.x.lastDim }) else {
         return jobs.map { linear($0.x, $0.w) }
     }
