@@ -130,10 +130,15 @@ public func linearBatch(_ jobs: [(x: Tensor, w: TensorView)]) -> [Tensor] {
     defer { for a in acts { a.deallocate() } }
     let outs = jobs.map { j -> UnsafeMutablePointer<Float> in .allocate(capacity: max(1, j.x.rows * j.w.shape[0])) }
     defer { for o in outs { o.deallocate() } }
-    // one index space over every job's rows
+    // one index space over every job's rows, cut into pieces of equal work: a weight row costs one unpacking plus
+    // one product per input row, so a prompt's shared expert (every token) weighs far more per row than a routed
+    // expert with a few tokens. Splitting by rows alone left one core idle for a quarter of prompt processing.
     var starts = [0]
     for j in jobs { starts.append(starts.last! + j.w.shape[0]) }
-    Parallel.forEach(starts.last!, pieces: 4 * Parallel.threads, minChunk: 16) { range in
+    let bounds = balancedBounds(rows: jobs.map { $0.w.shape[0] }, costPerRow: jobs.map { $0.x.rows + 1 },
+                                pieces: 8 * Parallel.threads, minRows: 16)
+    Parallel.forEach(bounds.count - 1, pieces: bounds.count - 1) { pieces in
+        let range = bounds[pieces.lowerBound]..<bounds[pieces.upperBound]
         var i = range.lowerBound
         var job = starts.lastIndex { $0 <= i }!
         while i < range.upperBound {
@@ -147,4 +152,23 @@ public func linearBatch(_ jobs: [(x: Tensor, w: TensorView)]) -> [Tensor] {
         var shape = j.x.shape; shape[shape.count - 1] = j.w.shape[0]
         return Tensor(shape: shape, unsafeUninitialized: { $0.baseAddress!.update(from: outs[n], count: $0.count) })
     }
+}
+
+/// Boundaries (in the concatenated row space of several matrices) of up to `pieces` contiguous pieces of about equal
+/// cost, each at least `minRows` rows: [0, b1, …, total].
+func balancedBounds(rows: [Int], costPerRow: [Int], pieces: Int, minRows: Int) -> [Int] {
+    let totalRows = rows.reduce(0, +)
+    let total = zip(rows, costPerRow).reduce(0) { $0 + $1.0 * $1.1 }
+    let n = max(1, min(pieces, totalRows / max(1, minRows)))
+    guard n > 1, total > 0 else { return [0, totalRows] }
+    var bounds = [0]
+    var row = 0, cost = 0
+    for (r, c) in zip(rows, costPerRow) {
+        for _ in 0..<r {
+            row += 1; cost += c
+            if cost * n >= total * bounds.count && row - bounds.last! >= minRows && row < totalRows { bounds.append(row) }
+        }
+    }
+    bounds.append(totalRows)
+    return bounds
 }
