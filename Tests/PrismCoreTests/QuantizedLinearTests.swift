@@ -1,4 +1,4 @@
-import PrismCore
+@testable import PrismCore
 import PrismTestSupport
 import XCTest
 
@@ -28,6 +28,57 @@ final class QuantizedLinearTests: XCTestCase {
     func testEveryTypeBothPaths() {
         for t in [DType.q4_0, .q5_0, .q8_0, .q4K, .q5K, .q6K] {
             for m in [1, 3, 40, 130] { check(t, rows: m) }
+        }
+    }
+
+    /// Prompt rows go through the multi-row kernels (rows unpacked once, up to 4 input rows at a time; Q4_K and Q5_K
+    /// by quads of weight rows), decoding through the single-row ones. The two agree: bit for bit where the
+    /// multi-row kernel repeats the single-row arithmetic (32-value types, Q6_K), to float rounding for the quads.
+    /// A row's value must not depend on which rows share its quad or piece: products over a range that starts
+    /// mid-quad are bit-identical to the full range.
+    func testMultiRowKernelsMatchRowByRow() {
+        let out = 37, k = 768, m = 11
+        var rng = SplitMix64(seed: 7)
+        let w = (0..<(out * k)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let x = Tensor(shape: [m, k], data: (0..<(m * k)).map { _ in Float.random(in: -2...2, using: &rng) })
+        for t in [DType.q4_0, .q5_0, .q8_0, .q4K, .q5K, .q6K] {
+            let q = QuantizedBlocks.quantize(w, as: t)
+            q.withUnsafeBytes { raw in
+                let view = TensorView(name: "w", dtype: t, shape: [out, k], bytes: raw, owner: nil)
+                let xq = QuantizedActivations(x, for: t)
+                defer { xq.deallocate() }
+                func product(rows: Range<Int>, inputs: Int) -> [Float] {
+                    var y = [Float](repeating: .nan, count: m * out)
+                    y.withUnsafeMutableBufferPointer { py in
+                        if inputs == 1 {   // each row quantised alone: the same int8 blocks
+                            for i in 0..<m {
+                                let one = QuantizedActivations(x.slice(rows: i..<(i + 1)), for: t)
+                                one.gemv(view, rows: rows, into: py.baseAddress! + i * out, ldy: out)
+                                one.deallocate()
+                            }
+                        } else {
+                            xq.gemv(view, rows: rows, into: py.baseAddress!, ldy: out)
+                        }
+                    }
+                    return y
+                }
+                let single = product(rows: 0..<out, inputs: 1), multi = product(rows: 0..<out, inputs: m)
+                let exact = ![DType.q4K, .q5K].contains(t)
+                for i in 0..<(m * out) {
+                    if exact {
+                        XCTAssertEqual(multi[i].bitPattern, single[i].bitPattern, "\(t.rawValue) [\(i / out), \(i % out)]")
+                    } else {
+                        XCTAssertEqual(multi[i], single[i], accuracy: 1e-5 * max(1, abs(single[i])), "\(t.rawValue) [\(i / out), \(i % out)]")
+                    }
+                }
+                // rows 3..<37 in two pieces that cut quads: same bits as the full range
+                var pieces = product(rows: 3..<21, inputs: m)
+                let rest = product(rows: 21..<out, inputs: m)
+                for i in 0..<m { for r in 21..<out { pieces[i * out + r] = rest[i * out + r] } }
+                for i in 0..<m { for r in 3..<out {
+                    XCTAssertEqual(pieces[i * out + r].bitPattern, multi[i * out + r].bitPattern, "\(t.rawValue) piece [\(i), \(r)]")
+                }}
+            }
         }
     }
 
