@@ -94,9 +94,7 @@ TARGET static float SFX(dot_q5_0)(const void *wv, const void *xv, size_t nb) {
 }
 
 // ---- several activation rows per weight row (prompt processing) ----
-// A weight row is unpacked once into signed bytes and float scales (q32_unpacked), then multiplied with up to
-// 4 activation rows at a time. Block i goes to accumulator i & 1 for Q8_0 and Q4_0 and to one accumulator for
-// Q5_0, exactly as the single-row kernels above do, so every product is bit-identical to theirs.
+// A block unpacked into signed bytes and a float scale (q32_unpacked), the step before the interleaving below.
 TARGET static void SFX(unpack32)(int type, const char *w, size_t nb, void *out) {
     q32_unpacked *u = out;
     const __m256i eight = _mm256_set1_epi8(8), sixteen = _mm256_set1_epi8(16);
@@ -120,33 +118,62 @@ TARGET static void SFX(unpack32)(int type, const char *w, size_t nb, void *out) 
     }
 }
 
-TARGET static inline __attribute__((always_inline)) void SFX(tile32_r)(const q32_unpacked *u, size_t nb, const act_q8_32 *const *x,
-                                                                       int R, int two, float *out) {
-    __m256 acc[2][4];
-    for (int a = 0; a < R; a++) acc[0][a] = acc[1][a] = _mm256_setzero_ps();
+// Four weight rows interleaved by 8-value segments (as k_quad in quant_dot.c): one broadcast activation segment
+// meets the same segment of 4 rows, and the per-block float work (convert, scale, accumulate) is done once per
+// 4 rows instead of per row. Row r owns int32 lanes 2r and 2r+1.
+TARGET static void SFX(unpack32q)(int type, const char *const rows[4], size_t nb, void *out) {
+    q32_quad *o = out;
+    const size_t bb = prism_q_block_bytes(type);
     for (size_t i = 0; i < nb; i++) {
-        const __m256i w = _mm256_loadu_si256((const __m256i *)u[i].q), aw = _mm256_sign_epi8(w, w);
-        const int k = two ? (int)(i & 1) : 0;
-        for (int a = 0; a < R; a++) {
-            __m256i p = MULSUM(aw, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)x[a][i].qs), w));
-            acc[k][a] = _mm256_fmadd_ps(_mm256_set1_ps(u[i].d * x[a][i].d), _mm256_cvtepi32_ps(p), acc[k][a]);
+        q32_unpacked u[4];
+        for (int r = 0; r < 4; r++) SFX(unpack32)(type, rows[r] + i * bb, 1, u + r);
+        __m256i c0 = _mm256_loadu_si256((const __m256i *)u[0].q), c1 = _mm256_loadu_si256((const __m256i *)u[1].q);
+        __m256i c2 = _mm256_loadu_si256((const __m256i *)u[2].q), c3 = _mm256_loadu_si256((const __m256i *)u[3].q);
+        __m256i t0 = _mm256_unpacklo_epi64(c0, c1), t1 = _mm256_unpackhi_epi64(c0, c1);
+        __m256i t2 = _mm256_unpacklo_epi64(c2, c3), t3 = _mm256_unpackhi_epi64(c2, c3);
+        __m256i g[4] = {_mm256_permute2x128_si256(t0, t2, 0x20), _mm256_permute2x128_si256(t1, t3, 0x20),
+                        _mm256_permute2x128_si256(t0, t2, 0x31), _mm256_permute2x128_si256(t1, t3, 0x31)};
+        for (int k = 0; k < 4; k++) {
+            _mm256_store_si256((__m256i *)o[i].w[k], g[k]);
+            _mm256_store_si256((__m256i *)o[i].aw[k], _mm256_sign_epi8(g[k], g[k]));
         }
+        for (int r = 0; r < 4; r++) o[i].d[2 * r] = o[i].d[2 * r + 1] = u[r].d;
     }
-    for (int a = 0; a < R; a++) out[a] = two ? SFX(hsum)(_mm256_add_ps(acc[0][a], acc[1][a])) : SFX(hsum)(acc[0][a]);
 }
 
-TARGET static void SFX(tile32)(int type, const void *u, size_t nb, const void *const *x, int R, float *out) {
-    const int two = type != PRISM_Q5_0;
+TARGET static inline __attribute__((always_inline)) void SFX(tile32q_r)(const q32_quad *u, size_t nb, const act_q8_32 *const *x,
+                                                                        int R, float out[4][4]) {
+    __m256 acc[4];
+    for (int a = 0; a < R; a++) acc[a] = _mm256_setzero_ps();
+    for (size_t i = 0; i < nb; i++) {
+        const __m256 d = _mm256_load_ps(u[i].d);
+        for (int a = 0; a < R; a++) {
+            __m256i sum = _mm256_setzero_si256();
+            for (int k = 0; k < 4; k++) {
+                int64_t seg;
+                memcpy(&seg, x[a][i].qs + 8 * k, 8);
+                const __m256i w = _mm256_load_si256((const __m256i *)u[i].w[k]);
+                sum = _mm256_add_epi32(sum, MULSUM(_mm256_load_si256((const __m256i *)u[i].aw[k]), _mm256_sign_epi8(_mm256_set1_epi64x(seg), w)));
+            }
+            acc[a] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(x[a][i].d)), _mm256_cvtepi32_ps(sum), acc[a]);
+        }
+    }
+    for (int a = 0; a < R; a++) {
+        __m256 h = _mm256_hadd_ps(acc[a], acc[a]);   // half 0: rows 0, 1; half 1: rows 2, 3
+        __m128 lo = _mm256_castps256_ps128(h), hi = _mm256_extractf128_ps(h, 1);
+        out[a][0] = _mm_cvtss_f32(lo); out[a][1] = _mm_cvtss_f32(_mm_permute_ps(lo, 1));
+        out[a][2] = _mm_cvtss_f32(hi); out[a][3] = _mm_cvtss_f32(_mm_permute_ps(hi, 1));
+    }
+}
+
+TARGET static void SFX(tile32q)(int type, const void *u, size_t nb, const void *const *x, int R, float out[4][4]) {
+    (void)type;
     const act_q8_32 *const *xa = (const act_q8_32 *const *)x;
-    switch (R * 2 + two) {
-    case 9: SFX(tile32_r)(u, nb, xa, 4, 1, out); break;
-    case 8: SFX(tile32_r)(u, nb, xa, 4, 0, out); break;
-    case 7: SFX(tile32_r)(u, nb, xa, 3, 1, out); break;
-    case 6: SFX(tile32_r)(u, nb, xa, 3, 0, out); break;
-    case 5: SFX(tile32_r)(u, nb, xa, 2, 1, out); break;
-    case 4: SFX(tile32_r)(u, nb, xa, 2, 0, out); break;
-    case 3: SFX(tile32_r)(u, nb, xa, 1, 1, out); break;
-    default: SFX(tile32_r)(u, nb, xa, 1, 0, out); break;
+    switch (R) {
+    case 4: SFX(tile32q_r)(u, nb, xa, 4, out); break;
+    case 3: SFX(tile32q_r)(u, nb, xa, 3, out); break;
+    case 2: SFX(tile32q_r)(u, nb, xa, 2, out); break;
+    default: SFX(tile32q_r)(u, nb, xa, 1, out); break;
     }
 }
 

@@ -3,7 +3,8 @@
 //  - integer: the input rows are quantised to int8 blocks once (llama.cpp's scheme: 32-value blocks for the
 //    32-types, 256-value blocks with 16-value sums for the K-types) and fused dequantise+dot kernels run
 //    over the weight rows, split across the cores. Each weight byte is read once for all input rows, which
-//    is what bandwidth-bound decoding needs, and it doubles as an int8 GEMM for short prompts.
+//    is what bandwidth-bound decoding needs; for several input rows the kernels unpack each weight block once
+//    and multiply 4 weight rows by 4 input rows at a time, an int8 GEMM for prompts (quant_dot.c).
 //  - dequantised GEMM: tiles of weight rows are widened to float and handed to the dense path, so prompt
 //    processing uses the float GEMM backend (and whatever that backend becomes).
 import CPrismKernels
@@ -13,17 +14,15 @@ public enum QuantizedLinearPath: Sendable {
     case automatic, integer, dequantizedGEMM
 }
 
-/// Input rows up to which the integer kernels beat widening tiles for the float GEMM, per weight type.
-/// `prism bench vlm` (AVX2 Zen 3, 2 threads): the K-types run several input rows per unpacked weight block
-/// (k_gemm in quant_dot.c), Q4_K [1408, 2048] 7.0 ms integer vs 10.3 ms widened at 128 rows, about even at
-/// 256–512; the 32-value types carry a float scale per 32 values, and Q8_0 breaks even near 64 rows
-/// (2.1–2.7 vs 3.5–3.8 ms at 32 rows, 9.9–13.8 vs 8.2–12.2 ms at 128; Tools/bench/vlm/README.md). Other weights (float) keep the few-row limit of the batched decode paths.
+/// Input rows up to which the integer kernels beat widening tiles for the float GEMM, per weight type. The
+/// multi-row kernels (quant_dot.c: weights unpacked once, 4 weight rows × 4 input rows at a time) win at every
+/// prompt length `prism bench vlm` sweeps on the AVX2 Zen 3, 2 threads: Q4_K [1408, 2048] 4.8–6.4 ms integer vs
+/// 8.6–13.2 ms widened at 128 rows, 35.6–47.5 vs 52.0–79.5 ms at 1024; Q8_0 6.2–8.0 vs 8.5–8.6 ms at 128, 23.0–39.3
+/// vs 29.3–41.8 ms at 512 (Tools/bench/vlm/README.md). Longer inputs (large images) take the float GEMM, whose
+/// backend may be faster elsewhere (oneDNN on AVX-512). Float weights keep the few-row limit of the batched decode
+/// paths.
 public func quantizedIntegerRows(_ dtype: DType) -> Int {
-    switch dtype {
-    case .q4K, .q5K, .q6K: return 256
-    case .q4_0, .q5_0, .q8_0: return 64
-    default: return 32
-    }
+    dtype.isBlockQuantized ? 512 : 32
 }
 
 /// y = x · Wᵀ for a block-quantised W [out, in]. x: [..., in] → [..., out].
