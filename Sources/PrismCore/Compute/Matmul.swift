@@ -4,10 +4,14 @@ import CPrismKernels
 import Foundation
 
 /// f32 matrix products. Everything funnels into `BLAS.sgemm` (row-major), the one place that picks the library:
-///  - inside a Parallel body (attention tiles): oneDNN, single-threaded on that core;
+///  - inside a Parallel body (attention tiles) and below `smallGEMM` multiply-adds: oneDNN, single-threaded on the
+///    calling thread;
 ///  - GEMMs of at least `largeGEMM` multiply-adds: the backend (below);
-///  - smaller ones: OpenBLAS, whose threading costs little on them (oneDNN's OpenMP fork/join made the SAM decoder
-///    3–4× slower on the AVX2 machine under load, README).
+///  - the ones between: cut into row (or column) blocks over Prism's own workers, each block single-threaded
+///    oneDNN. Neither library's pool is woken for them: after every threaded call OpenBLAS's worker spins on
+///    sched_yield for about 0.1 s, and decoding calls a few small attention GEMMs per token (latent scores, P·V),
+///    so that worker never slept and took a fifth of the CPU time from the quantised kernels on 2 cores (perf,
+///    Q4_K_M decode); oneDNN's OpenMP fork/join made the SAM decoder 3–4× slower under load (README).
 public enum BLAS {
     /// The library for large f32 GEMMs outside parallel loops: oneDNN where it reports AVX-512 (Debian's OpenBLAS
     /// 0.3.21 reached a quarter of oneDNN's sgemm rate on the Intel machine, issue #13), OpenBLAS on AVX2 (equal
@@ -20,8 +24,10 @@ public enum BLAS {
         default: return OneDNN.hasAVX512 ? .oneDNN : .openBLAS
         }
     }()
-    /// Multiply-adds (m·n·k) from which `backend` takes a GEMM; below it stays on OpenBLAS.
+    /// Multiply-adds (m·n·k) from which `backend` takes a GEMM with its own threads; below it Prism's workers split it.
     public static let largeGEMM = 1 << 24
+    /// Multiply-adds below which a GEMM runs on the calling thread alone (OpenBLAS's own threshold).
+    public static let smallGEMM = 1 << 18
 
     /// OpenBLAS threads = Prism's thread count, set once on first use.
     private static let configured: Bool = {
@@ -53,19 +59,39 @@ public enum BLAS {
         }
         // Inside a Parallel body (attention tiles) the GEMM must stay on its core: oneDNN runs single-threaded
         // there, while OpenBLAS would hand it to its own thread pool.
-        let library: Backend = Parallel.isWorker || (backend == .oneDNN && m * n * k >= largeGEMM) ? .oneDNN : .openBLAS
-        sgemm(using: library, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
-              beta: beta, c: c, ldc: ldc)
+        let work = m * n * k
+        if Parallel.isWorker || work < smallGEMM || Parallel.threads == 1 {
+            sgemm(using: .oneDNN, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b,
+                  ldb: ldb, beta: beta, c: c, ldc: ldc, singleThreaded: true)
+        } else if work < largeGEMM {
+            // C's rows (A's rows) or, for few rows, C's columns (B's columns) in one block per worker
+            let byRows = m >= 4 * Parallel.threads || n < 16 * Parallel.threads
+            Parallel.forEach(byRows ? m : n, pieces: Parallel.threads) { r in
+                let o = r.lowerBound
+                if byRows {
+                    sgemm(using: .oneDNN, transA: transA, transB: transB, m: r.count, n: n, k: k, alpha: alpha,
+                          a: a + (transA ? o : o * lda), lda: lda, b: b, ldb: ldb, beta: beta, c: c + o * ldc, ldc: ldc,
+                          singleThreaded: true)
+                } else {
+                    sgemm(using: .oneDNN, transA: transA, transB: transB, m: m, n: r.count, k: k, alpha: alpha,
+                          a: a, lda: lda, b: b + (transB ? o * ldb : o), ldb: ldb, beta: beta, c: c + o, ldc: ldc,
+                          singleThreaded: true)
+                }
+            }
+        } else {
+            sgemm(using: backend, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b,
+                  ldb: ldb, beta: beta, c: c, ldc: ldc)
+        }
     }
 
     /// The same product on a given library (benchmarks compare them; models go through `sgemm`).
     public static func sgemm(using library: Backend, transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
                              alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, singleThreaded: Bool = false) {
         _ = configured
         switch library {
         case .oneDNN:
-            OneDNN.prepareThreads()
+            OneDNN.prepareThreads(single: singleThreaded)
             let status = dnnl_sgemm(transA ? 84 : 78, transB ? 84 : 78, Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda),
                                     b, Int64(ldb), beta, c, Int64(ldc))   // 'T' / 'N'
             OneDNN.check(status, "dnnl_sgemm \(m)×\(n)×\(k)")

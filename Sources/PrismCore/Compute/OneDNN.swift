@@ -60,10 +60,11 @@ enum OneDNN {
 
     /// Debian builds oneDNN on OpenMP, whose thread count is a per-thread setting. Every call into oneDNN goes
     /// through here: Prism's thread count normally, one thread inside a `Parallel.forEach` body (the body is
-    /// already one of Prism's parallel workers; a nested OpenMP team per worker would oversubscribe the cores).
+    /// already one of Prism's parallel workers; a nested OpenMP team per worker would oversubscribe the cores), or
+    /// for a small product (`BLAS.smallGEMM`).
     @inline(__always)
-    static func prepareThreads() {
-        let want = Parallel.isWorker ? 1 : Parallel.threads
+    static func prepareThreads(single: Bool = false) {
+        let want = single || Parallel.isWorker ? 1 : Parallel.threads
         if ompGetMaxThreads() != want { ompSetNumThreads(want) }
     }
 
