@@ -252,8 +252,10 @@ struct VLMBench: ParsableCommand {
         abstract: "Kimi-VL decode and prefill speed against the memory-bandwidth roofline (Tools/bench/vlm adds llama.cpp).",
         discussion: """
         The roofline of decoding is the weight bytes one token reads (every text-model weight except the unused \
-        experts and embedding rows) divided by the read bandwidth measured here. Also times the two prefill paths \
-        of block-quantised weights (integer kernels vs. dequantised tiles into the float GEMM) on one layer's weights.
+        experts and embedding rows) divided by the read bandwidth measured here (the mean of probes before loading \
+        and between four decode segments, since a shared host's bandwidth drifts). Prefill is timed after a warm-up \
+        with the same prompt. Also times the two prefill paths of block-quantised weights (integer kernels vs. \
+        dequantised tiles into the float GEMM) on one layer's weights.
         """)
 
     @Option(name: .customShort("m"), help: "Model: checkpoint directory, GGUF text model, or a directory with a GGUF pair.")
@@ -269,13 +271,17 @@ struct VLMBench: ParsableCommand {
     }
 
     func run() throws {
-        // Baseline: read-only streaming bandwidth on all threads (what decode does to its weights).
-        let bytes = 256 << 20
-        let src = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-        memset(src, 1, bytes)
-        let tRead = bestTime(runs: 5) { _ = streamSum(src.assumingMemoryBound(to: SIMD16<Float>.self), count: bytes / 64) }
-        src.deallocate()
-        let bandwidth = Double(bytes) / tRead
+        // Baseline: read-only streaming bandwidth on all threads (what decode does to its weights). The host's
+        // bandwidth drifts (11–20 GB/s between runs on the shared AVX2 machine), so it is probed before loading and
+        // again between the decode segments, and the roofline uses the mean of the probes.
+        func probeBandwidth() -> Double {
+            let bytes = 256 << 20
+            let src = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+            defer { src.deallocate() }
+            memset(src, 1, bytes)
+            return Double(bytes) / bestTime(runs: 3) { _ = streamSum(src.assumingMemoryBound(to: SIMD16<Float>.self), count: bytes / 64) }
+        }
+        var probes = [probeBandwidth()]
 
         let t0 = DispatchTime.now().uptimeNanoseconds
         let files = try ModelFiles.resolve(URL(fileURLWithPath: model))
@@ -287,7 +293,8 @@ struct VLMBench: ParsableCommand {
 
         // prefill: a prompt of ids spread over the vocabulary (Tools/bench/vlm/bench.py gives llama.cpp the same)
         let prompt = (0..<promptTokens).map { ($0 * 7919 + 13) % min(vocab, 100_000) }
-        _ = try m.prefill(Prompt(tokens: Array(prompt.prefix(8))), cache: m.newCache())   // warm-up
+        // warm-up with the whole prompt: it maps every weight page the prompt touches, as llama.cpp's load does
+        _ = try m.prefill(Prompt(tokens: prompt), cache: m.newCache())
         let cache = m.newCache()
         let tp = DispatchTime.now().uptimeNanoseconds
         var logits = try m.prefill(Prompt(tokens: prompt), cache: cache)
@@ -301,13 +308,21 @@ struct VLMBench: ParsableCommand {
             logits = try m.decode(token: next == m.mediaPadId ? 0 : next, cache: cache)
         }
         for _ in 0..<4 { try step() }
-        let td = DispatchTime.now().uptimeNanoseconds
-        for _ in 0..<decodeTokens { try step() }
-        let decodeSeconds = Double(DispatchTime.now().uptimeNanoseconds - td) / 1e9 / Double(decodeTokens)
-        let roofline = Double(perToken) / bandwidth
+        // peak RSS of loading, prefill and decoding, before the probes' buffers come and go
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let peakRSS = Int(usage.ru_maxrss) * 1024
+        // decode in 4 segments with a bandwidth probe after each
+        var decodeNanos: UInt64 = 0
+        for segment in 0..<4 {
+            let td = DispatchTime.now().uptimeNanoseconds
+            for _ in (decodeTokens * segment / 4)..<(decodeTokens * (segment + 1) / 4) { try step() }
+            decodeNanos += DispatchTime.now().uptimeNanoseconds - td
+            probes.append(probeBandwidth())
+        }
+        let decodeSeconds = Double(decodeNanos) / 1e9 / Double(decodeTokens)
+        let bandwidth = probes.reduce(0, +) / Double(probes.count)
+        let roofline = Double(perToken) / bandwidth
 
         var sweep: [(rows: Int, integer: Double, gemm: Double)] = []
         if let w = sweepWeight(m), !paths.isEmpty {
@@ -323,6 +338,7 @@ struct VLMBench: ParsableCommand {
             let object: [String: Any] = [
                 "model": m.weightsSummary, "layers": m.textConfig.numHiddenLayers, "threads": Parallel.threads,
                 "kernels": QuantizedBlocks.Variant.selected.name, "read_bandwidth_gbs": bandwidth / 1e9,
+                "read_bandwidth_probes_gbs": probes.map { $0 / 1e9 },
                 "bytes_per_token": perToken, "roofline_tok_s": 1 / roofline, "decode_tok_s": 1 / decodeSeconds,
                 "decode_fraction_of_roofline": roofline / decodeSeconds, "prefill_tokens": promptTokens,
                 "prefill_tok_s": Double(promptTokens) / prefillSeconds, "load_seconds": loadSeconds, "peak_rss_bytes": peakRSS,
@@ -334,7 +350,8 @@ struct VLMBench: ParsableCommand {
         }
         print("model: \(m.weightsSummary), \(m.textConfig.numHiddenLayers) layers · threads \(Parallel.threads) · kernels \(QuantizedBlocks.Variant.selected.name)")
         print(String(format: "load                               %8.3f s   peak RSS %@", loadSeconds, formatBytes(peakRSS)))
-        print(String(format: "read bandwidth (baseline)          %8.2f GB/s", bandwidth / 1e9))
+        print(String(format: "read bandwidth (baseline)          %8.2f GB/s   mean of %d probes around the decode, %.2f–%.2f",
+                     bandwidth / 1e9, probes.count, probes.min()! / 1e9, probes.max()! / 1e9))
         print(String(format: "weights read per token             %@ (%@)", formatBytes(perToken),
                      parts.filter { $0.bytes > 0 }.map { "\($0.part) \(formatBytes($0.bytes))" }.joined(separator: ", ")))
         print(String(format: "roofline decode                    %8.2f tok/s", 1 / roofline))

@@ -77,7 +77,7 @@ def llama_run(path, prompt, n_gen, threads):
     llm = Llama(model_path=str(path), n_ctx=len(prompt) + n_gen + 16, n_batch=512, n_threads=threads,
                 n_threads_batch=threads, logits_all=False, verbose=False)
     load = time.time() - t0
-    llm.eval(prompt[:8]); llm.reset()                                  # warm-up
+    llm.eval(prompt); llm.reset()                           # warm-up with the whole prompt, as Prism's bench does
     t0 = time.time()
     llm.eval(prompt)
     pp = time.time() - t0
