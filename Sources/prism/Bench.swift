@@ -27,6 +27,19 @@ func bestTime(runs: Int, _ body: () -> Void) -> Double {
     return best
 }
 
+/// This process's peak resident set: VmHWM, which starts afresh at exec. (getrusage's ru_maxrss keeps the peak of
+/// the process image before exec: a `prism bench` started by a Python script holding GBs reported the script's RSS.)
+func peakResidentBytes() -> Int {
+    if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+       let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+       let kb = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") {
+        return kb * 1024
+    }
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Int(usage.ru_maxrss) * 1024
+}
+
 /// Sums `count` SIMD vectors split over the cores: a read-bandwidth probe the compiler cannot skip.
 func streamSum(_ p: UnsafePointer<SIMD16<Float>>, count: Int) -> Float {
     let partial = UnsafeMutablePointer<Float>.allocate(capacity: Parallel.threads)
@@ -309,9 +322,7 @@ struct VLMBench: ParsableCommand {
         }
         for _ in 0..<4 { try step() }
         // peak RSS of loading, prefill and decoding, before the probes' buffers come and go
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        let peakRSS = Int(usage.ru_maxrss) * 1024
+        let peakRSS = peakResidentBytes()
         // decode in 4 segments with a bandwidth probe after each
         var decodeNanos: UInt64 = 0
         for segment in 0..<4 {
