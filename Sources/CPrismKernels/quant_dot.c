@@ -47,8 +47,6 @@ static inline void prefetch_ahead(const void *block, size_t bytes) {
     for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
 }
 
-// A 32-value block unpacked for the multi-row kernels: the scale as float and the values as signed bytes.
-typedef struct { float d; int8_t q[QK]; } q32_unpacked;
 // Four rows of 32-value blocks interleaved by 8-value segments: w[g] holds segment g of rows 0-3, aw its absolute
 // values; d the scale of row r at lanes 2r and 2r+1.
 typedef struct { int8_t w[4][32]; uint8_t aw[4][32]; float d[8]; } q32_quad;

@@ -93,42 +93,33 @@ TARGET static float SFX(dot_q5_0)(const void *wv, const void *xv, size_t nb) {
     return SFX(hsum)(acc);
 }
 
-// ---- several activation rows per weight row (prompt processing) ----
-// A block unpacked into signed bytes and a float scale (q32_unpacked), the step before the interleaving below.
-TARGET static void SFX(unpack32)(int type, const char *w, size_t nb, void *out) {
-    q32_unpacked *u = out;
-    const __m256i eight = _mm256_set1_epi8(8), sixteen = _mm256_set1_epi8(16);
-    for (size_t i = 0; i < nb; i++) {
-        __m256i q;
-        if (type == PRISM_Q8_0) {
-            const blk_q8_0 *b = (const blk_q8_0 *)w + i;
-            u[i].d = _cvtsh_ss(b->d);
-            q = _mm256_loadu_si256((const __m256i *)b->qs);
-        } else if (type == PRISM_Q4_0) {
-            const blk_q4_0 *b = (const blk_q4_0 *)w + i;
-            u[i].d = _cvtsh_ss(b->d);
-            q = _mm256_sub_epi8(SFX(nibbles32)(b->qs), eight);
-        } else {
-            const blk_q5_0 *b = (const blk_q5_0 *)w + i;
-            uint32_t qh; memcpy(&qh, b->qh, 4);
-            u[i].d = _cvtsh_ss(b->d);
-            q = _mm256_sub_epi8(_mm256_or_si256(SFX(nibbles32)(b->qs), SFX(bits_to_0x10)(qh)), sixteen);
-        }
-        _mm256_storeu_si256((__m256i *)u[i].q, q);
-    }
-}
-
+// ---- several activation rows (prompt processing) ----
 // Four weight rows interleaved by 8-value segments (as k_quad in quant_dot.c): one broadcast activation segment
 // meets the same segment of 4 rows, and the per-block float work (convert, scale, accumulate) is done once per
 // 4 rows instead of per row. Row r owns int32 lanes 2r and 2r+1.
-TARGET static void SFX(unpack32q)(int type, const char *const rows[4], size_t nb, void *out) {
-    q32_quad *o = out;
-    const size_t bb = prism_q_block_bytes(type);
+// Block i of a row as 32 signed bytes, its scale in *d; inlined with a constant type.
+TARGET static inline __attribute__((always_inline)) __m256i SFX(block32)(int type, const char *row, size_t i, float *d) {
+    if (type == PRISM_Q8_0) {
+        const blk_q8_0 *b = (const blk_q8_0 *)row + i;
+        *d = _cvtsh_ss(b->d);
+        return _mm256_loadu_si256((const __m256i *)b->qs);
+    }
+    if (type == PRISM_Q4_0) {
+        const blk_q4_0 *b = (const blk_q4_0 *)row + i;
+        *d = _cvtsh_ss(b->d);
+        return _mm256_sub_epi8(SFX(nibbles32)(b->qs), _mm256_set1_epi8(8));
+    }
+    const blk_q5_0 *b = (const blk_q5_0 *)row + i;
+    uint32_t qh; memcpy(&qh, b->qh, 4);
+    *d = _cvtsh_ss(b->d);
+    return _mm256_sub_epi8(_mm256_or_si256(SFX(nibbles32)(b->qs), SFX(bits_to_0x10)(qh)), _mm256_set1_epi8(16));
+}
+
+TARGET static inline __attribute__((always_inline)) void SFX(unpack32q_t)(int type, const char *const rows[4], size_t nb, q32_quad *o) {
     for (size_t i = 0; i < nb; i++) {
-        q32_unpacked u[4];
-        for (int r = 0; r < 4; r++) SFX(unpack32)(type, rows[r] + i * bb, 1, u + r);
-        __m256i c0 = _mm256_loadu_si256((const __m256i *)u[0].q), c1 = _mm256_loadu_si256((const __m256i *)u[1].q);
-        __m256i c2 = _mm256_loadu_si256((const __m256i *)u[2].q), c3 = _mm256_loadu_si256((const __m256i *)u[3].q);
+        float d[4];
+        __m256i c0 = SFX(block32)(type, rows[0], i, d), c1 = SFX(block32)(type, rows[1], i, d + 1);
+        __m256i c2 = SFX(block32)(type, rows[2], i, d + 2), c3 = SFX(block32)(type, rows[3], i, d + 3);
         __m256i t0 = _mm256_unpacklo_epi64(c0, c1), t1 = _mm256_unpackhi_epi64(c0, c1);
         __m256i t2 = _mm256_unpacklo_epi64(c2, c3), t3 = _mm256_unpackhi_epi64(c2, c3);
         __m256i g[4] = {_mm256_permute2x128_si256(t0, t2, 0x20), _mm256_permute2x128_si256(t1, t3, 0x20),
@@ -137,7 +128,17 @@ TARGET static void SFX(unpack32q)(int type, const char *const rows[4], size_t nb
             _mm256_store_si256((__m256i *)o[i].w[k], g[k]);
             _mm256_store_si256((__m256i *)o[i].aw[k], _mm256_sign_epi8(g[k], g[k]));
         }
-        for (int r = 0; r < 4; r++) o[i].d[2 * r] = o[i].d[2 * r + 1] = u[r].d;
+        // lanes 2r, 2r+1 = d[r]
+        __m128 d4 = _mm_loadu_ps(d);
+        _mm256_store_ps(o[i].d, _mm256_set_m128(_mm_unpackhi_ps(d4, d4), _mm_unpacklo_ps(d4, d4)));
+    }
+}
+
+TARGET static void SFX(unpack32q)(int type, const char *const rows[4], size_t nb, void *out) {
+    switch (type) {
+    case PRISM_Q8_0: SFX(unpack32q_t)(PRISM_Q8_0, rows, nb, out); break;
+    case PRISM_Q4_0: SFX(unpack32q_t)(PRISM_Q4_0, rows, nb, out); break;
+    default: SFX(unpack32q_t)(PRISM_Q5_0, rows, nb, out); break;
     }
 }
 
