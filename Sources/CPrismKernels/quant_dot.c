@@ -176,49 +176,22 @@ AVX2 static float dot_q6_K_avx2(const void *wv, const void *xv, size_t nb) {
     return hsum_avx2(acc);
 }
 
-// ---- K-types over several activation rows (prompt processing) ----
-// A weight super-block is unpacked once into the operands the dot kernels above build on the fly (values as
-// bytes, per-lane scale vectors, the coefficients of the 16-value sums). Q6_K then multiplies one unpacked row
-// with up to 4 activation rows at a time; every integer lane and float operation is the one dot_q6_K_avx2
-// performs, in the same order, so those products are bit-identical to the single-row kernel. Q4_K and Q5_K go
-// one step further (k_quad below).
+// ---- Q6_K over several activation rows (prompt processing) ----
+// A weight super-block is unpacked once into the operands dot_q6_K_avx2 builds on the fly (values as bytes, per-lane
+// scale vectors, the group scales for the −32 offset) and multiplied with up to 4 activation rows at a time. Every
+// integer lane and float operation is the one dot_q6_K_avx2 performs, in the same order, so these products are
+// bit-identical to the single-row kernel. (Q4_K and Q5_K go one step further: k_quad below.)
 typedef struct {
-    uint8_t q[QK_K];          // value k at byte k (Q4_K/Q5_K 0..31, Q6_K 0..63)
+    uint8_t q[QK_K];          // value k at byte k (0..63)
     int16_t sv[8][16];        // chunk n (values 32n..32n+31): the scale of each maddubs lane
-    int16_t mc[16];           // Q4/5_K: each min twice (madd with bsums = min · (bsums[2j] + bsums[2j+1]));
-                              // Q6_K: the 16 group scales (the −32 offset)
-    float d, dmin;
-    float pad[6];             // 32-byte multiple
+    int16_t mc[16];           // the 16 group scales
+    float d;
+    float pad[7];             // 32-byte multiple
 } k_unpacked;
-
-AVX2 static void unpack_k45(const uint8_t *w, size_t qh_at, size_t qs_at, k_unpacked *u) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-    uint16_t d16, dmin16;
-    memcpy(&d16, w, 2); memcpy(&dmin16, w + 2, 2);
-    u->d = _cvtsh_ss(d16); u->dmin = _cvtsh_ss(dmin16);
-    uint8_t sc[8], mn[8];
-    unpack_k_scales(w + 4, sc, mn);
-    const __m256i qh = qh_at ? _mm256_loadu_si256((const __m256i *)(w + qh_at)) : _mm256_setzero_si256();
-    for (int c = 0; c < 4; c++) {
-        __m256i q = _mm256_loadu_si256((const __m256i *)(w + qs_at + 32 * c));
-        __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-        if (qh_at) {
-            __m128i sa = _mm_cvtsi32_si128(2 * c), sb = _mm_cvtsi32_si128(2 * c + 1);
-            lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(qh, sa), one), 4));
-            hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(qh, sb), one), 4));
-        }
-        _mm256_store_si256((__m256i *)(u->q + 64 * c), lo);
-        _mm256_store_si256((__m256i *)(u->q + 64 * c + 32), hi);
-    }
-    for (int n = 0; n < 8; n++) {
-        _mm256_store_si256((__m256i *)u->sv[n], _mm256_set1_epi16(sc[n]));
-        u->mc[2 * n] = u->mc[2 * n + 1] = mn[n];
-    }
-}
 
 AVX2 static void unpack_q6_K(const blk_q6_K *w, k_unpacked *u) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
-    u->d = _cvtsh_ss(w->d); u->dmin = 0;
+    u->d = _cvtsh_ss(w->d);
     for (int h = 0; h < 2; h++) {
         __m256i ql0 = _mm256_loadu_si256((const __m256i *)(w->ql + 64 * h));
         __m256i ql1 = _mm256_loadu_si256((const __m256i *)(w->ql + 64 * h + 32));
@@ -277,56 +250,74 @@ AVX2 static void q6k_unpack_row(int type, const char *w, size_t nb, void *out) {
     for (size_t i = 0; i < nb; i++) unpack_q6_K((const blk_q6_K *)w + i, (k_unpacked *)out + i);
 }
 
-// ---- K-types: four weight rows interleaved (prompt processing) ----
+// ---- Q4_K and Q5_K: four weight rows interleaved (prompt processing) ----
 // Four weight rows are unpacked together so that one 32-byte register holds 8 values of each row (one 8-value
 // segment of a 32-value sub-block). Multiplied with an activation segment broadcast 4 times, the byte products
-// of 4 segments of one sub-block (one scale per row) can be summed in int16 before the single multiply by
+// of the 4 segments of one sub-block (one scale per row) can be summed in int16 before the single multiply by
 // the scales, as llama.cpp's repacked q4_K kernels do: 5 multiply instructions per 128 products instead of 8.
-// Int16 sums stay in range: 8 products of ≤ 31·127 for Q4/5_K, 4 of ≤ 63·127 for Q6_K (whose 16-value groups
-// take two segments each). Row r of the quad owns int32 lanes 2r and 2r+1; every row goes through a quad
-// (a partial one repeats its first row), so a row's result does not depend on its neighbours.
+// The int16 sums stay in range: 8 products of ≤ 31·127. Row r of the quad owns int32 lanes 2r and 2r+1; every
+// row goes through a quad (a partial one repeats its first row), so a row's result does not depend on its
+// neighbours. (Q6_K, whose 16-value groups would take two scale multiplies per sub-block, gained nothing
+// from quads and keeps the row kernel above.)
 typedef struct {
     uint8_t q[8][4][32];      // sub-block n, segment g: 8 values (32n+8g…) of rows 0-3
-    int16_t sv[8][2][16];     // sub-block n: each row's scale ×4 lanes (Q6_K: [0] group 2n, [1] group 2n+1)
-    int16_t mc[4][16];        // Q4/5_K: [0] mins of rows 0|2, [1] of rows 1|3 (8 each); Q6_K: row r's 16 scales
+    int16_t sv[8][16];        // sub-block n: each row's scale ×4 lanes
+    int16_t mc[2][16];        // [0] the 8 mins of rows 0 and 2, [1] of rows 1 and 3
     float d[8], dmin[8];      // per int32 lane
 } k_quad;
 
-AVX2 static void unpack_k_quad(int type, const char *const rows[4], size_t i, k_quad *o) {
-    k_unpacked u[4] __attribute__((aligned(32)));
+// out g = 8-byte segment g of a, b, c, e (a 4×4 transpose of 64-bit elements), stored at o[g].
+AVX2 static inline void store_segments(__m256i a, __m256i b, __m256i c, __m256i e, uint8_t o[4][32]) {
+    __m256i t0 = _mm256_unpacklo_epi64(a, b), t1 = _mm256_unpackhi_epi64(a, b);
+    __m256i t2 = _mm256_unpacklo_epi64(c, e), t3 = _mm256_unpackhi_epi64(c, e);
+    _mm256_store_si256((__m256i *)o[0], _mm256_permute2x128_si256(t0, t2, 0x20));
+    _mm256_store_si256((__m256i *)o[1], _mm256_permute2x128_si256(t1, t3, 0x20));
+    _mm256_store_si256((__m256i *)o[2], _mm256_permute2x128_si256(t0, t2, 0x31));
+    _mm256_store_si256((__m256i *)o[3], _mm256_permute2x128_si256(t1, t3, 0x31));
+}
+
+// Super-block i of 4 rows; qh_at 0 for Q4_K (blocks `stride` bytes, nibbles at qs_at, as dot_k45_avx2).
+AVX2 static inline __attribute__((always_inline)) void unpack_k_quad(const char *const rows[4], size_t i, size_t stride,
+                                                                     size_t qh_at, size_t qs_at, k_quad *o) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    uint8_t sc[4][8], mn[4][8];
+    const uint8_t *w[4];
     for (int r = 0; r < 4; r++) {
-        if (type == PRISM_Q4_K) unpack_k45((const uint8_t *)rows[r] + i * sizeof(blk_q4_K), 0, offsetof(blk_q4_K, qs), u + r);
-        else if (type == PRISM_Q5_K) unpack_k45((const uint8_t *)rows[r] + i * sizeof(blk_q5_K), offsetof(blk_q5_K, qh), offsetof(blk_q5_K, qs), u + r);
-        else unpack_q6_K((const blk_q6_K *)rows[r] + i, u + r);
+        w[r] = (const uint8_t *)rows[r] + i * stride;
+        uint16_t d16, dmin16;
+        memcpy(&d16, w[r], 2); memcpy(&dmin16, w[r] + 2, 2);
+        o->d[2 * r] = o->d[2 * r + 1] = _cvtsh_ss(d16);
+        o->dmin[2 * r] = o->dmin[2 * r + 1] = _cvtsh_ss(dmin16);
+        unpack_k_scales(w[r] + 4, sc[r], mn[r]);
     }
-    for (int n = 0; n < 8; n++) {
-        // 4×4 transpose of 64-bit segments: out g = segment g of rows 0-3
-        __m256i c0 = _mm256_load_si256((const __m256i *)(u[0].q + 32 * n)), c1 = _mm256_load_si256((const __m256i *)(u[1].q + 32 * n));
-        __m256i c2 = _mm256_load_si256((const __m256i *)(u[2].q + 32 * n)), c3 = _mm256_load_si256((const __m256i *)(u[3].q + 32 * n));
-        __m256i t0 = _mm256_unpacklo_epi64(c0, c1), t1 = _mm256_unpackhi_epi64(c0, c1);
-        __m256i t2 = _mm256_unpacklo_epi64(c2, c3), t3 = _mm256_unpackhi_epi64(c2, c3);
-        _mm256_store_si256((__m256i *)o->q[n][0], _mm256_permute2x128_si256(t0, t2, 0x20));
-        _mm256_store_si256((__m256i *)o->q[n][1], _mm256_permute2x128_si256(t1, t3, 0x20));
-        _mm256_store_si256((__m256i *)o->q[n][2], _mm256_permute2x128_si256(t0, t2, 0x31));
-        _mm256_store_si256((__m256i *)o->q[n][3], _mm256_permute2x128_si256(t1, t3, 0x31));
+    for (int c = 0; c < 4; c++) {   // sub-blocks 2c (low nibbles) and 2c+1 (high)
+        __m256i lo[4], hi[4];
         for (int r = 0; r < 4; r++) {
-            for (int l = 0; l < 4; l++) {
-                o->sv[n][0][4 * r + l] = u[r].sv[n][0];   // Q4/5_K: the sub-block scale; Q6_K: group 2n
-                o->sv[n][1][4 * r + l] = u[r].sv[n][8];   // Q6_K: group 2n+1
+            __m256i q = _mm256_loadu_si256((const __m256i *)(w[r] + qs_at + 32 * c));
+            lo[r] = _mm256_and_si256(q, m4);
+            hi[r] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            if (qh_at) {
+                const __m256i qh = _mm256_loadu_si256((const __m256i *)(w[r] + qh_at));
+                __m128i sa = _mm_cvtsi32_si128(2 * c), sb = _mm_cvtsi32_si128(2 * c + 1);
+                lo[r] = _mm256_or_si256(lo[r], _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(qh, sa), one), 4));
+                hi[r] = _mm256_or_si256(hi[r], _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(qh, sb), one), 4));
             }
         }
+        store_segments(lo[0], lo[1], lo[2], lo[3], o->q[2 * c]);
+        store_segments(hi[0], hi[1], hi[2], hi[3], o->q[2 * c + 1]);
     }
-    for (int r = 0; r < 4; r++) {
-        o->d[2 * r] = o->d[2 * r + 1] = u[r].d;
-        o->dmin[2 * r] = o->dmin[2 * r + 1] = u[r].dmin;
-        if (type == PRISM_Q6_K) memcpy(o->mc[r], u[r].mc, 32);
-        else for (int j = 0; j < 8; j++) o->mc[r & 1][8 * (r >> 1) + j] = u[r].mc[2 * j];
+    const uint64_t spread = 0x0001000100010001ull;   // one byte value into 4 int16 lanes
+    for (int n = 0; n < 8; n++) {
+        _mm256_store_si256((__m256i *)o->sv[n], _mm256_setr_epi64x((long long)(sc[0][n] * spread), (long long)(sc[1][n] * spread),
+                                                                   (long long)(sc[2][n] * spread), (long long)(sc[3][n] * spread)));
     }
+    _mm256_store_si256((__m256i *)o->mc[0], _mm256_cvtepu8_epi16(_mm_set_epi64x(*(const long long *)mn[2], *(const long long *)mn[0])));
+    _mm256_store_si256((__m256i *)o->mc[1], _mm256_cvtepu8_epi16(_mm_set_epi64x(*(const long long *)mn[3], *(const long long *)mn[1])));
 }
 
 // out[a][r] = W-row r · x_a for the quad's 4 rows and R ≤ 4 activation rows.
 AVX2 static inline __attribute__((always_inline)) void k_quad_tile(const k_quad *u, size_t nb, const act_q8_K *const *x,
-                                                                   int R, int q6, float out[4][4]) {
+                                                                   int R, float out[4][4]) {
     __m256 acc[4], accm[4];
     for (int a = 0; a < R; a++) acc[a] = accm[a] = _mm256_setzero_ps();
     for (size_t i = 0; i < nb; i++) {
@@ -335,76 +326,56 @@ AVX2 static inline __attribute__((always_inline)) void k_quad_tile(const k_quad 
         for (int n = 0; n < 8; n++) {
             const __m256i w0 = _mm256_load_si256((const __m256i *)u[i].q[n][0]), w1 = _mm256_load_si256((const __m256i *)u[i].q[n][1]);
             const __m256i w2 = _mm256_load_si256((const __m256i *)u[i].q[n][2]), w3 = _mm256_load_si256((const __m256i *)u[i].q[n][3]);
+            const __m256i s = _mm256_load_si256((const __m256i *)u[i].sv[n]);
             for (int a = 0; a < R; a++) {
                 const int8_t *xp = x[a][i].qs + 32 * n;
                 int64_t s0, s1, s2, s3;
                 memcpy(&s0, xp, 8); memcpy(&s1, xp + 8, 8); memcpy(&s2, xp + 16, 8); memcpy(&s3, xp + 24, 8);
                 __m256i p01 = _mm256_add_epi16(_mm256_maddubs_epi16(w0, _mm256_set1_epi64x(s0)), _mm256_maddubs_epi16(w1, _mm256_set1_epi64x(s1)));
                 __m256i p23 = _mm256_add_epi16(_mm256_maddubs_epi16(w2, _mm256_set1_epi64x(s2)), _mm256_maddubs_epi16(w3, _mm256_set1_epi64x(s3)));
-                if (q6) {
-                    sumi[a] = _mm256_add_epi32(sumi[a], _mm256_add_epi32(
-                        _mm256_madd_epi16(p01, _mm256_load_si256((const __m256i *)u[i].sv[n][0])),
-                        _mm256_madd_epi16(p23, _mm256_load_si256((const __m256i *)u[i].sv[n][1]))));
-                } else {
-                    sumi[a] = _mm256_add_epi32(sumi[a], _mm256_madd_epi16(_mm256_add_epi16(p01, p23),
-                                                                          _mm256_load_si256((const __m256i *)u[i].sv[n][0])));
-                }
+                sumi[a] = _mm256_add_epi32(sumi[a], _mm256_madd_epi16(_mm256_add_epi16(p01, p23), s));
             }
         }
         const __m256 d = _mm256_load_ps(u[i].d), dmin = _mm256_load_ps(u[i].dmin);
+        const __m256i mc0 = _mm256_load_si256((const __m256i *)u[i].mc[0]), mc1 = _mm256_load_si256((const __m256i *)u[i].mc[1]);
         for (int a = 0; a < R; a++) {
-            const __m256i bs = _mm256_loadu_si256((const __m256i *)x[a][i].bsums);
-            __m256i mt;
-            if (q6) {
-                // row r: Σ_j scale_j · bsums_j, reduced to lanes 2r, 2r+1
-                __m256i h01 = _mm256_hadd_epi32(_mm256_madd_epi16(_mm256_load_si256((const __m256i *)u[i].mc[0]), bs),
-                                                _mm256_madd_epi16(_mm256_load_si256((const __m256i *)u[i].mc[1]), bs));
-                __m256i h23 = _mm256_hadd_epi32(_mm256_madd_epi16(_mm256_load_si256((const __m256i *)u[i].mc[2]), bs),
-                                                _mm256_madd_epi16(_mm256_load_si256((const __m256i *)u[i].mc[3]), bs));
-                mt = _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(h01, h23), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-                sumi[a] = _mm256_sub_epi32(sumi[a], _mm256_slli_epi32(mt, 5));
-            } else {
-                // sums of the activation's 32-value sub-blocks, as 8 int16 in both halves
-                __m256i b2 = _mm256_madd_epi16(bs, _mm256_set1_epi16(1));
-                b2 = _mm256_permute4x64_epi64(_mm256_packs_epi32(b2, b2), 0x88);
-                mt = _mm256_hadd_epi32(_mm256_madd_epi16(_mm256_load_si256((const __m256i *)u[i].mc[0]), b2),
-                                       _mm256_madd_epi16(_mm256_load_si256((const __m256i *)u[i].mc[1]), b2));
-            }
+            // sums of the activation's 32-value sub-blocks as 8 int16 in both halves, times each row's mins,
+            // reduced to lanes 2r and 2r+1
+            __m256i b2 = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)x[a][i].bsums), _mm256_set1_epi16(1));
+            b2 = _mm256_permute4x64_epi64(_mm256_packs_epi32(b2, b2), 0x88);
+            const __m256i mt = _mm256_hadd_epi32(_mm256_madd_epi16(mc0, b2), _mm256_madd_epi16(mc1, b2));
             const __m256 xd = _mm256_set1_ps(x[a][i].d);
             acc[a] = _mm256_fmadd_ps(_mm256_mul_ps(d, xd), _mm256_cvtepi32_ps(sumi[a]), acc[a]);
-            if (!q6) accm[a] = _mm256_fmadd_ps(_mm256_mul_ps(dmin, xd), _mm256_cvtepi32_ps(mt), accm[a]);
+            accm[a] = _mm256_fmadd_ps(_mm256_mul_ps(dmin, xd), _mm256_cvtepi32_ps(mt), accm[a]);
         }
     }
     for (int a = 0; a < R; a++) {
-        __m256 v = q6 ? acc[a] : _mm256_sub_ps(acc[a], accm[a]);
+        __m256 v = _mm256_sub_ps(acc[a], accm[a]);
         __m256 h = _mm256_hadd_ps(v, v);   // half 0: rows 0, 1; half 1: rows 2, 3
-        out[a][0] = _mm256_cvtss_f32(h);
-        out[a][1] = _mm256_cvtss_f32(_mm256_permute_ps(h, 1));
-        __m128 hi = _mm256_extractf128_ps(h, 1);
-        out[a][2] = _mm_cvtss_f32(hi);
-        out[a][3] = _mm_cvtss_f32(_mm_permute_ps(hi, 1));
-    }
-}
-
-AVX2 static void k_quad_rows(const k_quad *u, size_t nb, const act_q8_K *const *x, int R, int q6, float out[4][4]) {
-    switch (R * 2 + q6) {
-    case 8: k_quad_tile(u, nb, x, 4, 0, out); break;
-    case 9: k_quad_tile(u, nb, x, 4, 1, out); break;
-    case 6: k_quad_tile(u, nb, x, 3, 0, out); break;
-    case 7: k_quad_tile(u, nb, x, 3, 1, out); break;
-    case 4: k_quad_tile(u, nb, x, 2, 0, out); break;
-    case 5: k_quad_tile(u, nb, x, 2, 1, out); break;
-    case 2: k_quad_tile(u, nb, x, 1, 0, out); break;
-    default: k_quad_tile(u, nb, x, 1, 1, out); break;
+        __m128 lo = _mm256_castps256_ps128(h), hi = _mm256_extractf128_ps(h, 1);
+        out[a][0] = _mm_cvtss_f32(lo); out[a][1] = _mm_cvtss_f32(_mm_permute_ps(lo, 1));
+        out[a][2] = _mm_cvtss_f32(hi); out[a][3] = _mm_cvtss_f32(_mm_permute_ps(hi, 1));
     }
 }
 
 AVX2 static void k_unpack_quad(int type, const char *const rows[4], size_t nb, void *u) {
-    for (size_t i = 0; i < nb; i++) unpack_k_quad(type, rows, i, (k_quad *)u + i);
+    if (type == PRISM_Q4_K) {
+        for (size_t i = 0; i < nb; i++) unpack_k_quad(rows, i, sizeof(blk_q4_K), 0, offsetof(blk_q4_K, qs), (k_quad *)u + i);
+    } else {
+        for (size_t i = 0; i < nb; i++)
+            unpack_k_quad(rows, i, sizeof(blk_q5_K), offsetof(blk_q5_K, qh), offsetof(blk_q5_K, qs), (k_quad *)u + i);
+    }
 }
 
-AVX2 static void k_quad_tiles(int type, const void *u, size_t nb, const void *const *x, int R, float out[4][4]) {
-    k_quad_rows(u, nb, (const act_q8_K *const *)x, R, type == PRISM_Q6_K, out);
+AVX2 static void k_quad_tiles(int type, const void *u, size_t nb, const void *const *xv, int R, float out[4][4]) {
+    (void)type;
+    const act_q8_K *const *x = (const act_q8_K *const *)xv;
+    switch (R) {
+    case 4: k_quad_tile(u, nb, x, 4, out); break;
+    case 3: k_quad_tile(u, nb, x, 3, out); break;
+    case 2: k_quad_tile(u, nb, x, 2, out); break;
+    default: k_quad_tile(u, nb, x, 1, out); break;
+    }
 }
 
 typedef void (*unpack_quad_fn)(int type, const char *const rows[4], size_t nb, void *u);
