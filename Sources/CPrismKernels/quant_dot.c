@@ -438,10 +438,10 @@ static int tiled_gemm(int type, unpack_fn unpack, tile_fn tile, size_t unpacked_
     return 1;
 }
 
-// Multi-row kernels per variant: the K-types use the AVX2 ones everywhere (as the dot products do). Measured in
-// one run on Zen 3 (one core, Q4_K [1408, 2048] × 128 rows): 15.6 ms row by row, 10.1 ms by rows, 7.9 ms by quads;
-// Q6_K by quads was no faster than by rows (1.02 vs 0.84 ms at 13 rows), so it keeps the bit-identical kernel.
-// Q8_0 [1408, 2048] × 128 rows: 32.0 ms row by row, 14.4 ms by rows, 9.5 ms by quads.
+// Multi-row kernels per variant: the K-types use the AVX2 ones everywhere (as the dot products do). `prism bench vlm`
+// (Zen 3, 2 threads, one run) at 128 rows: Q4_K [1408, 2048] 4.3 ms vs 11.9 ms with the single-row kernel per row,
+// Q8_0 5.9 vs 20.0 ms (Tools/bench/vlm/README.md). Q6_K by quads was no faster than by rows in a one-core A/B
+// (1.02 vs 0.84 ms at 13 rows), so it keeps the bit-identical row kernel.
 static int x86_gemm(int isa, int type, const char *w, size_t row_bytes, size_t nb, const char *xq, size_t xq_stride,
                     size_t m, size_t row0, size_t row1, float *y, size_t ldy) {
     if (type == PRISM_Q4_K || type == PRISM_Q5_K)

@@ -335,13 +335,16 @@ struct VLMBench: ParsableCommand {
         let bandwidth = probes.reduce(0, +) / Double(probes.count)
         let roofline = Double(perToken) / bandwidth
 
-        var sweep: [(rows: Int, integer: Double, gemm: Double)] = []
+        // the integer kernels on all rows at once, the same kernels one input row at a time (decode's single-row
+        // kernel: what prompts cost before the multi-row kernels), and widened tiles into the float GEMM
+        var sweep: [(rows: Int, integer: Double, rowByRow: Double, gemm: Double)] = []
         if let w = sweepWeight(m), !paths.isEmpty {
             for rows in paths where rows > 0 {
                 let x = Tensor(repeating: 0.5, shape: [rows, w.lastDim])
                 let ti = bestTime(runs: 3) { _ = quantizedLinear(x, w, path: .integer) }
+                let tr = bestTime(runs: 3) { for i in 0..<rows { _ = quantizedLinear(x.slice(rows: i..<(i + 1)), w, path: .integer) } }
                 let tg = bestTime(runs: 3) { _ = quantizedLinear(x, w, path: .dequantizedGEMM) }
-                sweep.append((rows, ti, tg))
+                sweep.append((rows, ti, tr, tg))
             }
         }
 
@@ -354,7 +357,8 @@ struct VLMBench: ParsableCommand {
                 "decode_fraction_of_roofline": roofline / decodeSeconds, "prefill_tokens": promptTokens,
                 "prefill_tok_s": Double(promptTokens) / prefillSeconds, "load_seconds": loadSeconds, "peak_rss_bytes": peakRSS,
                 "prompt_ids": prompt, "greedy_ids": greedy,
-                "prefill_paths": sweep.map { ["rows": $0.rows, "integer_ms": $0.integer * 1e3, "dequantized_gemm_ms": $0.gemm * 1e3] },
+                "prefill_paths": sweep.map { ["rows": $0.rows, "integer_ms": $0.integer * 1e3, "integer_row_by_row_ms": $0.rowByRow * 1e3,
+                                              "dequantized_gemm_ms": $0.gemm * 1e3] },
             ]
             print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
             return
@@ -369,8 +373,11 @@ struct VLMBench: ParsableCommand {
         print(String(format: "decode                             %8.2f tok/s   %5.1f%% of roofline", 1 / decodeSeconds, 100 * roofline / decodeSeconds))
         print(String(format: "prefill %4d tokens                 %8.2f tok/s", promptTokens, Double(promptTokens) / prefillSeconds))
         if !sweep.isEmpty, let w = sweepWeight(m) {
-            print("prefill paths on \(w.name) \(w.dtype.rawValue) \(w.shape): rows, integer ms, dequantised GEMM ms")
-            for s in sweep { print(String(format: "  %4d  %8.3f  %8.3f  %@", s.rows, s.integer * 1e3, s.gemm * 1e3, s.integer <= s.gemm ? "integer" : "gemm")) }
+            print("prefill paths on \(w.name) \(w.dtype.rawValue) \(w.shape): rows, integer ms, integer row by row ms, dequantised GEMM ms")
+            for s in sweep {
+                print(String(format: "  %4d  %8.3f  %8.3f  %8.3f  %@", s.rows, s.integer * 1e3, s.rowByRow * 1e3, s.gemm * 1e3,
+                             s.integer <= s.gemm ? "integer" : "gemm"))
+            }
         }
     }
 

@@ -16,11 +16,10 @@ public enum QuantizedLinearPath: Sendable {
 
 /// Input rows up to which the integer kernels beat widening tiles for the float GEMM, per weight type. The
 /// multi-row kernels (quant_dot.c: weights unpacked once, 4 weight rows × 4 input rows at a time) win at every
-/// prompt length `prism bench vlm` sweeps on the AVX2 Zen 3, 2 threads: Q4_K [1408, 2048] 4.8–6.4 ms integer vs
-/// 8.6–13.2 ms widened at 128 rows, 35.6–47.5 vs 52.0–79.5 ms at 1024; Q8_0 6.2–8.0 vs 8.5–8.6 ms at 128, 23.0–39.3
-/// vs 29.3–41.8 ms at 512 (Tools/bench/vlm/README.md). Longer inputs (large images) take the float GEMM, whose
-/// backend may be faster elsewhere (oneDNN on AVX-512). Float weights keep the few-row limit of the batched decode
-/// paths.
+/// prompt length `prism bench vlm` sweeps on the AVX2 Zen 3, 2 threads: Q4_K [1408, 2048] 4.3 ms integer vs 8.3 ms
+/// widened at 128 rows, 15.9 vs 20.6 ms at 512; Q8_0 5.9 vs 7.6 and 22.8 vs 25.2 ms (Tools/bench/vlm/README.md).
+/// Longer inputs (large images) take the float GEMM, whose backend may be faster elsewhere (oneDNN on AVX-512).
+/// Float weights keep the few-row limit of the batched decode paths.
 public func quantizedIntegerRows(_ dtype: DType) -> Int {
     dtype.isBlockQuantized ? 512 : 32
 }
