@@ -47,6 +47,16 @@ static inline void prefetch_ahead(const void *block, size_t bytes) {
     for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
 }
 
+// out g = 8-byte segment g of a, b, c, e (a 4×4 transpose of 64-bit elements), stored at o[g].
+__attribute__((target("avx2"))) static inline void store_segments(__m256i a, __m256i b, __m256i c, __m256i e, uint8_t o[4][32]) {
+    __m256i t0 = _mm256_unpacklo_epi64(a, b), t1 = _mm256_unpackhi_epi64(a, b);
+    __m256i t2 = _mm256_unpacklo_epi64(c, e), t3 = _mm256_unpackhi_epi64(c, e);
+    _mm256_store_si256((__m256i *)o[0], _mm256_permute2x128_si256(t0, t2, 0x20));
+    _mm256_store_si256((__m256i *)o[1], _mm256_permute2x128_si256(t1, t3, 0x20));
+    _mm256_store_si256((__m256i *)o[2], _mm256_permute2x128_si256(t0, t2, 0x31));
+    _mm256_store_si256((__m256i *)o[3], _mm256_permute2x128_si256(t1, t3, 0x31));
+}
+
 // Four rows of 32-value blocks interleaved by 8-value segments: w[g] holds segment g of rows 0-3, aw its absolute
 // values; d the scale of row r at lanes 2r and 2r+1.
 typedef struct { int8_t w[4][32]; uint8_t aw[4][32]; float d[8]; } q32_quad;
@@ -265,16 +275,6 @@ typedef struct {
     int16_t mc[2][16];        // [0] the 8 mins of rows 0 and 2, [1] of rows 1 and 3
     float d[8], dmin[8];      // per int32 lane
 } k_quad;
-
-// out g = 8-byte segment g of a, b, c, e (a 4×4 transpose of 64-bit elements), stored at o[g].
-AVX2 static inline void store_segments(__m256i a, __m256i b, __m256i c, __m256i e, uint8_t o[4][32]) {
-    __m256i t0 = _mm256_unpacklo_epi64(a, b), t1 = _mm256_unpackhi_epi64(a, b);
-    __m256i t2 = _mm256_unpacklo_epi64(c, e), t3 = _mm256_unpackhi_epi64(c, e);
-    _mm256_store_si256((__m256i *)o[0], _mm256_permute2x128_si256(t0, t2, 0x20));
-    _mm256_store_si256((__m256i *)o[1], _mm256_permute2x128_si256(t1, t3, 0x20));
-    _mm256_store_si256((__m256i *)o[2], _mm256_permute2x128_si256(t0, t2, 0x31));
-    _mm256_store_si256((__m256i *)o[3], _mm256_permute2x128_si256(t1, t3, 0x31));
-}
 
 // Super-block i of 4 rows; qh_at 0 for Q4_K (blocks `stride` bytes, nibbles at qs_at, as dot_k45_avx2).
 AVX2 static inline __attribute__((always_inline)) void unpack_k_quad(const char *const rows[4], size_t i, size_t stride,

@@ -120,13 +120,10 @@ TARGET static inline __attribute__((always_inline)) void SFX(unpack32q_t)(int ty
         float d[4];
         __m256i c0 = SFX(block32)(type, rows[0], i, d), c1 = SFX(block32)(type, rows[1], i, d + 1);
         __m256i c2 = SFX(block32)(type, rows[2], i, d + 2), c3 = SFX(block32)(type, rows[3], i, d + 3);
-        __m256i t0 = _mm256_unpacklo_epi64(c0, c1), t1 = _mm256_unpackhi_epi64(c0, c1);
-        __m256i t2 = _mm256_unpacklo_epi64(c2, c3), t3 = _mm256_unpackhi_epi64(c2, c3);
-        __m256i g[4] = {_mm256_permute2x128_si256(t0, t2, 0x20), _mm256_permute2x128_si256(t1, t3, 0x20),
-                        _mm256_permute2x128_si256(t0, t2, 0x31), _mm256_permute2x128_si256(t1, t3, 0x31)};
+        store_segments(c0, c1, c2, c3, (uint8_t (*)[32])o[i].w);
         for (int k = 0; k < 4; k++) {
-            _mm256_store_si256((__m256i *)o[i].w[k], g[k]);
-            _mm256_store_si256((__m256i *)o[i].aw[k], _mm256_sign_epi8(g[k], g[k]));
+            const __m256i g = _mm256_load_si256((const __m256i *)o[i].w[k]);
+            _mm256_store_si256((__m256i *)o[i].aw[k], _mm256_sign_epi8(g, g));
         }
         // lanes 2r, 2r+1 = d[r]
         __m128 d4 = _mm_loadu_ps(d);
