@@ -4,8 +4,8 @@ import CPrismKernels
 import Foundation
 
 /// f32 matrix products. Everything funnels into `BLAS.sgemm` (row-major), the one place that picks the library:
-///  - inside a Parallel body (attention tiles) and below `smallGEMM` multiply-adds: oneDNN, single-threaded on the
-///    calling thread;
+///  - inside a Parallel body (attention tiles): oneDNN, single-threaded on that core;
+///  - below `smallGEMM` multiply-adds: OpenBLAS, which keeps those on the calling thread;
 ///  - GEMMs of at least `largeGEMM` multiply-adds: the backend (below);
 ///  - the ones between: cut into row (or column) blocks over Prism's own workers, each block single-threaded
 ///    oneDNN. Neither library's pool is woken for them: after every threaded call OpenBLAS's worker spins on
@@ -26,7 +26,8 @@ public enum BLAS {
     }()
     /// Multiply-adds (m·n·k) from which `backend` takes a GEMM with its own threads; below it Prism's workers split it.
     public static let largeGEMM = 1 << 24
-    /// Multiply-adds below which a GEMM runs on the calling thread alone (OpenBLAS's own threshold).
+    /// Multiply-adds below which a GEMM runs on the calling thread alone (OpenBLAS's own threshold for threading:
+    /// 65,536 × GEMM_MULTITHREAD_THRESHOLD 4).
     public static let smallGEMM = 1 << 18
 
     /// OpenBLAS threads = Prism's thread count, set once on first use.
@@ -60,9 +61,14 @@ public enum BLAS {
         // Inside a Parallel body (attention tiles) the GEMM must stay on its core: oneDNN runs single-threaded
         // there, while OpenBLAS would hand it to its own thread pool.
         let work = m * n * k
-        if Parallel.isWorker || work < smallGEMM || Parallel.threads == 1 {
+        if Parallel.isWorker {
             sgemm(using: .oneDNN, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b,
                   ldb: ldb, beta: beta, c: c, ldc: ldc, singleThreaded: true)
+        } else if work < smallGEMM || Parallel.threads == 1 {
+            // OpenBLAS runs these on the calling thread (below its own threading threshold) with less fixed cost per
+            // call than oneDNN
+            sgemm(using: .openBLAS, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b,
+                  ldb: ldb, beta: beta, c: c, ldc: ldc)
         } else if work < largeGEMM {
             // C's rows (A's rows) or, for few rows, C's columns (B's columns) in one block per worker
             let byRows = m >= 4 * Parallel.threads || n < 16 * Parallel.threads
