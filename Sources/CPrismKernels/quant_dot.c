@@ -1,5 +1,6 @@
-// Fused dequantise + dot products of GGUF weight rows with quantised activations, and the row-range GEMV
-// that decode runs over the cores. Variants: the portable reference (quant_ref.c), AVX2, and for the
+// Fused dequantise + dot products of GGUF weight rows with quantised activations, and the row-range product
+// that decode and prompts run over the cores: one activation row goes through the dot kernels, several through
+// the multi-row kernels below (int8 GEMM tiles unpacked from the blocks on the fly). Variants: the portable reference (quant_ref.c), AVX2, and for the
 // 32-value types AVX-VNNI / AVX512-VNNI (vpdpbusd instead of maddubs + madd). The K-types scale every
 // 16/32 products by a sub-block scale before summing, which VNNI cannot fold in, so those variants use the
 // AVX2 K-type kernels. The variant is chosen once from cpuid; one that the CPU lacks is never selected.

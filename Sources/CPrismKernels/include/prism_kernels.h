@@ -56,7 +56,8 @@ int prism_dequantize_row(int type, const void *x, float *y, size_t n);
 size_t prism_q_act_row_bytes(int type, size_t n);
 int prism_quantize_activation(int type, const float *x, void *xq, size_t n);
 // y[i·ldy + r] = W[r] · x_i for weight rows r in [row0, row1) and m activation rows (quantised, xq_stride
-// bytes apart). W rows are row_bytes apart, cols values each. Uses the best kernel variant the CPU runs.
+// bytes apart). W rows are row_bytes apart, cols values each. Uses the best kernel variant the CPU runs; with
+// m ≥ 2 on x86, the multi-row kernels (same results as row by row up to float rounding; bit-identical for Q6_K).
 void prism_qgemv(int type, const void *w, size_t row_bytes, size_t cols, const void *xq, size_t xq_stride,
                  size_t m, size_t row0, size_t row1, float *y, size_t ldy);
 // Kernel variants: 0 portable C, 1 AVX2, 2 AVX-VNNI, 3 AVX512-VNNI. The dispatcher uses the best supported one;
