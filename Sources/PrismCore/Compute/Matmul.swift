@@ -64,7 +64,7 @@ public enum BLAS {
         if Parallel.isWorker {
             sgemm(using: .oneDNN, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b,
                   ldb: ldb, beta: beta, c: c, ldc: ldc, singleThreaded: true)
-        } else if work < smallGEMM || Parallel.threads == 1 {
+        } else if work < smallGEMM || (Parallel.threads == 1 && work < largeGEMM) {
             // OpenBLAS runs these on the calling thread (below its own threading threshold) with less fixed cost per
             // call than oneDNN
             sgemm(using: .openBLAS, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b,
