@@ -1,10 +1,11 @@
-// The MoE block for a few tokens (decoding): only the routed experts' slices of the stacked weights are read,
-// and all their projections run as two batched passes over the cores (gate+up of every busy expert and the
-// shared one, then every down projection) instead of a thread hand-off per matrix.
+// The MoE block for decoding, and for prompts on block-quantised experts (up to `quantizedIntegerRows` tokens): only
+// the routed experts' slices of the stacked weights are read, and all their projections run as two batched passes
+// over the cores (gate+up of every busy expert and the shared one, then every down projection) instead of a thread
+// hand-off per matrix. `linearBatch` splits those passes by work, since a prompt's experts get uneven token counts.
 import PrismCore
 
 extension MoE {
-    /// x: [T, D] with few rows; ids/weights from the router. Same result as the per-expert loop.
+    /// x: [T, D]; ids/weights from the router. Same result as the per-expert loop.
     func decodeExperts(_ x: Tensor, ids: [[Int]], weights: [[Float]]) -> Tensor {
         let d = x.lastDim
         var assigned = [[(token: Int, weight: Float)]](repeating: [], count: config.experts)
