@@ -114,8 +114,9 @@ func dequantizedLinear(_ x: Tensor, _ w: TensorView) -> Tensor {
 /// Several products y_j = x_j · W_jᵀ computed in one pass over the cores: decoding runs a handful of small
 /// GEMVs per layer (every routed expert's gate and up projections), and one split of all their rows keeps
 /// both cores busy without a thread hand-off per matrix. Inputs shared by several weights (the same tensor
-/// storage) are quantised once. Falls back to `linear` per job unless every weight is block-quantised and
-/// every input has few rows.
+/// storage) are quantised once. Prompts on block-quantised experts come here too (up to `quantizedIntegerRows`
+/// rows). Falls back to `linear` per job unless every weight is block-quantised and every input is within that
+/// limit.
 public func linearBatch(_ jobs: [(x: Tensor, w: TensorView)]) -> [Tensor] {
     guard jobs.allSatisfy({ $0.w.dtype.isBlockQuantized && $0.x.rows <= quantizedIntegerRows($0.w.dtype) && $0.w.shape.count == 2
                              && $0.w.shape[1] == $0.x.lastDim }) else {
