@@ -245,20 +245,23 @@ AVX2 static inline __attribute__((always_inline)) void q6k_tile(const k_unpacked
     for (int a = 0; a < R; a++) out[a] = hsum_avx2(acc[a]);
 }
 
-AVX2 static void q6k_tile_rows(int type, const void *u, size_t nb, const void *const *xv, int R, float *out) {
+// One weight row (out[a][0]) for R activation rows, in the signature of the multi-row driver.
+AVX2 static void q6k_tile_rows(int type, const void *u, size_t nb, const void *const *xv, int R, float out[4][4]) {
     (void)type;
     const act_q8_K *const *x = (const act_q8_K *const *)xv;
+    float o[4];
     switch (R) {
-    case 4: q6k_tile(u, nb, x, 4, out); break;
-    case 3: q6k_tile(u, nb, x, 3, out); break;
-    case 2: q6k_tile(u, nb, x, 2, out); break;
-    default: q6k_tile(u, nb, x, 1, out); break;
+    case 4: q6k_tile(u, nb, x, 4, o); break;
+    case 3: q6k_tile(u, nb, x, 3, o); break;
+    case 2: q6k_tile(u, nb, x, 2, o); break;
+    default: q6k_tile(u, nb, x, 1, o); break;
     }
+    for (int a = 0; a < R; a++) out[a][0] = o[a];
 }
 
-AVX2 static void q6k_unpack_row(int type, const char *w, size_t nb, void *out) {
+AVX2 static void q6k_unpack_row(int type, const char *const rows[4], size_t nb, void *out) {
     (void)type;
-    for (size_t i = 0; i < nb; i++) unpack_q6_K((const blk_q6_K *)w + i, (k_unpacked *)out + i);
+    for (size_t i = 0; i < nb; i++) unpack_q6_K((const blk_q6_K *)rows[0] + i, (k_unpacked *)out + i);
 }
 
 // ---- Q4_K and Q5_K: four weight rows interleaved (prompt processing) ----
@@ -379,21 +382,24 @@ AVX2 static void k_quad_tiles(int type, const void *u, size_t nb, const void *co
     }
 }
 
-typedef void (*unpack_quad_fn)(int type, const char *const rows[4], size_t nb, void *u);
-typedef void (*quad_tile_fn)(int type, const void *u, size_t nb, const void *const *x, int R, float out[4][4]);
+// A unit of `unit` weight rows (1 or 4) unpacked for nb blocks, and its products with R ≤ 4 activation rows:
+// out[a][k] for row k of the unit.
+typedef void (*unpack_fn)(int type, const char *const rows[4], size_t nb, void *u);
+typedef void (*tile_fn)(int type, const void *u, size_t nb, const void *const *x, int R, float out[4][4]);
 
-// prism_qgemv for m ≥ 2 rows by quads of weight rows (a partial quad repeats its first row), activations in chunks
-// that stay in L2 (256 KiB). Returns 0 if it cannot run (allocation failure).
-static int quad_gemm(int type, unpack_quad_fn unpack, quad_tile_fn tile, size_t unpacked_bytes, const char *w,
-                     size_t row_bytes, size_t nb, const char *xq, size_t xq_stride, size_t m, size_t row0, size_t row1,
-                     float *y, size_t ldy) {
+// prism_qgemv for m ≥ 2 rows on x86: weight rows by units of `unit` (a partial unit repeats its first row), each
+// unpacked once per chunk of activation rows that stays in L2 (256 KiB) and multiplied with them 4 at a time.
+// Returns 0 if it cannot run (allocation failure).
+static int tiled_gemm(int type, int unit, unpack_fn unpack, tile_fn tile, size_t unpacked_bytes, const char *w,
+                      size_t row_bytes, size_t nb, const char *xq, size_t xq_stride, size_t m, size_t row0, size_t row1,
+                      float *y, size_t ldy) {
     void *u = aligned_alloc(64, (nb * unpacked_bytes + 63) / 64 * 64);
     if (!u) return 0;
     const size_t chunk = xq_stride * 4 >= (256u << 10) ? 4 : (256u << 10) / xq_stride / 4 * 4;
     for (size_t a0 = 0; a0 < m; a0 += chunk) {
         const size_t a1 = a0 + chunk < m ? a0 + chunk : m;
-        for (size_t r = row0; r < row1; r += 4) {
-            const int nr = row1 - r < 4 ? (int)(row1 - r) : 4;
+        for (size_t r = row0; r < row1; r += unit) {
+            const int nr = row1 - r < (size_t)unit ? (int)(row1 - r) : unit;
             const char *rows[4];
             for (int k = 0; k < 4; k++) rows[k] = w + (r + (k < nr ? k : 0)) * row_bytes;
             unpack(type, rows, nb, u);
@@ -411,34 +417,6 @@ static int quad_gemm(int type, unpack_quad_fn unpack, quad_tile_fn tile, size_t 
     return 1;
 }
 
-typedef void (*unpack_fn)(int type, const char *w, size_t nb, void *u);
-typedef void (*tile_fn)(int type, const void *u, size_t nb, const void *const *x, int R, float *out);
-
-// prism_qgemv for m ≥ 2 rows on x86: each weight row is unpacked once per chunk of activation rows that stays
-// in L2 (256 KiB) and multiplied with them 4 at a time. Returns 0 if it cannot run (allocation failure).
-static int tiled_gemm(int type, unpack_fn unpack, tile_fn tile, size_t unpacked_bytes, const char *w, size_t row_bytes,
-                      size_t nb, const char *xq, size_t xq_stride, size_t m, size_t row0, size_t row1, float *y, size_t ldy) {
-    void *u = aligned_alloc(64, (nb * unpacked_bytes + 63) / 64 * 64);
-    if (!u) return 0;
-    const size_t chunk = xq_stride * 4 >= (256u << 10) ? 4 : (256u << 10) / xq_stride / 4 * 4;
-    for (size_t a0 = 0; a0 < m; a0 += chunk) {
-        const size_t a1 = a0 + chunk < m ? a0 + chunk : m;
-        for (size_t r = row0; r < row1; r++) {
-            unpack(type, w + r * row_bytes, nb, u);
-            for (size_t a = a0; a < a1; a += 4) {
-                const int R = a1 - a < 4 ? (int)(a1 - a) : 4;
-                const void *x[4];
-                float out[4];
-                for (int k = 0; k < R; k++) x[k] = xq + (a + k) * xq_stride;
-                tile(type, u, nb, x, R, out);
-                for (int k = 0; k < R; k++) y[(a + k) * ldy + r] = out[k];
-            }
-        }
-    }
-    free(u);
-    return 1;
-}
-
 // Multi-row kernels per variant: the K-types use the AVX2 ones everywhere (as the dot products do). `prism bench vlm`
 // (Zen 3, 2 threads, one run) at 128 rows: Q4_K [1408, 2048] 4.3 ms vs 11.9 ms with the single-row kernel per row,
 // Q8_0 5.9 vs 20.0 ms (Tools/bench/vlm/README.md). Q6_K by quads was no faster than by rows in a one-core A/B
@@ -446,12 +424,12 @@ static int tiled_gemm(int type, unpack_fn unpack, tile_fn tile, size_t unpacked_
 static int x86_gemm(int isa, int type, const char *w, size_t row_bytes, size_t nb, const char *xq, size_t xq_stride,
                     size_t m, size_t row0, size_t row1, float *y, size_t ldy) {
     if (type == PRISM_Q4_K || type == PRISM_Q5_K)
-        return quad_gemm(type, k_unpack_quad, k_quad_tiles, sizeof(k_quad), w, row_bytes, nb, xq, xq_stride, m, row0, row1, y, ldy);
+        return tiled_gemm(type, 4, k_unpack_quad, k_quad_tiles, sizeof(k_quad), w, row_bytes, nb, xq, xq_stride, m, row0, row1, y, ldy);
     if (type == PRISM_Q6_K)
-        return tiled_gemm(type, q6k_unpack_row, q6k_tile_rows, sizeof(k_unpacked), w, row_bytes, nb, xq, xq_stride, m, row0, row1, y, ldy);
-    static const unpack_quad_fn unpack[PRISM_ISA_COUNT] = {0, unpack32q_avx2, unpack32q_avxvnni, unpack32q_avx512vnni};
-    static const quad_tile_fn tile[PRISM_ISA_COUNT] = {0, tile32q_avx2, tile32q_avxvnni, tile32q_avx512vnni};
-    return quad_gemm(type, unpack[isa], tile[isa], sizeof(q32_quad), w, row_bytes, nb, xq, xq_stride, m, row0, row1, y, ldy);
+        return tiled_gemm(type, 1, q6k_unpack_row, q6k_tile_rows, sizeof(k_unpacked), w, row_bytes, nb, xq, xq_stride, m, row0, row1, y, ldy);
+    static const unpack_fn unpack[PRISM_ISA_COUNT] = {0, unpack32q_avx2, unpack32q_avxvnni, unpack32q_avx512vnni};
+    static const tile_fn tile[PRISM_ISA_COUNT] = {0, tile32q_avx2, tile32q_avxvnni, tile32q_avx512vnni};
+    return tiled_gemm(type, 4, unpack[isa], tile[isa], sizeof(q32_quad), w, row_bytes, nb, xq, xq_stride, m, row0, row1, y, ldy);
 }
 
 static int cpu_has(int isa) {

@@ -82,6 +82,33 @@ final class QuantizedLinearTests: XCTestCase {
         }
     }
 
+    /// The work split of `linearBatch`: boundaries computed per matrix equal a row-by-row scan for the first row
+    /// where the running cost reaches each share, at least `minRows` apart.
+    func testBalancedBoundsMatchRowScan() {
+        var rng = SplitMix64(seed: 3)
+        for _ in 0..<200 {
+            let jobs = Int.random(in: 1...9, using: &rng)
+            let rows = (0..<jobs).map { _ in Int.random(in: 0...300, using: &rng) }
+            let cost = (0..<jobs).map { _ in Int.random(in: 1...40, using: &rng) }
+            let pieces = Int.random(in: 1...40, using: &rng), minRows = Int.random(in: 1...32, using: &rng)
+            let totalRows = rows.reduce(0, +), total = zip(rows, cost).reduce(0) { $0 + $1.0 * $1.1 }
+            let n = max(1, min(pieces, totalRows / minRows))
+            var expected = [0]
+            if n > 1 && total > 0 {
+                var row = 0, acc = 0
+                for (r, c) in zip(rows, cost) {
+                    for _ in 0..<r {
+                        row += 1; acc += c
+                        if acc * n >= total * expected.count && row - expected.last! >= minRows && row < totalRows { expected.append(row) }
+                    }
+                }
+            }
+            expected.append(totalRows)
+            XCTAssertEqual(balancedBounds(rows: rows, costPerRow: cost, pieces: pieces, minRows: minRows), expected,
+                           "rows \(rows) cost \(cost) pieces \(pieces) minRows \(minRows)")
+        }
+    }
+
     /// Batched input [B, T, in] keeps its leading shape, and a bias is added after the product.
     func testLeadingShapeAndBias() {
         let k = 64, out = 5

@@ -168,13 +168,18 @@ func balancedBounds(rows: [Int], costPerRow: [Int], pieces: Int, minRows: Int) -
     let total = zip(rows, costPerRow).reduce(0) { $0 + $1.0 * $1.1 }
     let n = max(1, min(pieces, totalRows / max(1, minRows)))
     guard n > 1, total > 0 else { return [0, totalRows] }
+    // boundary k goes after the first row where the running cost reaches total·k/n, at least minRows past the last
     var bounds = [0]
-    var row = 0, cost = 0
-    for (r, c) in zip(rows, costPerRow) {
-        for _ in 0..<r {
-            row += 1; cost += c
-            if cost * n >= total * bounds.count && row - bounds.last! >= minRows && row < totalRows { bounds.append(row) }
+    var rowBase = 0, costBase = 0
+    for (r, c) in zip(rows, costPerRow) where r > 0 {
+        let step = max(1, c) * n
+        while true {
+            let need = total * bounds.count - costBase * n   // j rows into this job reach it when j·c·n ≥ need
+            let j = max(need <= 0 ? 1 : (need + step - 1) / step, bounds.last! + max(1, minRows) - rowBase)
+            guard j <= r, rowBase + j < totalRows else { break }
+            bounds.append(rowBase + j)
         }
+        rowBase += r; costBase += r * c
     }
     bounds.append(totalRows)
     return bounds
