@@ -2,6 +2,7 @@
 // exp uses Cephes-style range reduction (x = n·ln2 + r) and a degree-6 polynomial: ≤ 2 ulp over the
 // float range, inputs below −87.3 give exactly 0 (so −∞ scores from masks vanish, as with expf).
 #include "prism_kernels.h"
+#include "cpu.h"
 #include <math.h>
 
 static inline float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
@@ -226,16 +227,11 @@ static int have_avx512(void) {
     return cached;
 }
 
-static int have_avx2(void) {
-    static int cached = -1;
-    if (cached < 0) { __builtin_cpu_init(); cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
-    return cached;
-}
 #endif
 
 void prism_softmax_row(const float *src, float *dst, size_t n) {
 #if defined(__x86_64__)
-    if (have_avx2()) { softmax_avx2(src, dst, n); return; }
+    if (cpu_avx2_fma()) { softmax_avx2(src, dst, n); return; }
 #endif
     softmax_scalar(src, dst, n);
 }
@@ -254,7 +250,7 @@ static float online_softmax_scalar(float *s, size_t n, float *m, float *l) {
 
 float prism_online_softmax_row(float *s, size_t n, float *m, float *l) {
 #if defined(__x86_64__)
-    if (have_avx2()) return online_softmax_avx2(s, n, m, l);
+    if (cpu_avx2_fma()) return online_softmax_avx2(s, n, m, l);
 #endif
     return online_softmax_scalar(s, n, m, l);
 }
@@ -262,21 +258,21 @@ float prism_online_softmax_row(float *s, size_t n, float *m, float *l) {
 void prism_activation(float *x, size_t n, int kind) {
 #if defined(__x86_64__)
     if (kind == PRISM_ACT_GELU && have_avx512()) { gelu_avx512(x, n); return; }
-    if (have_avx2()) { activation_avx2(x, n, kind); return; }
+    if (cpu_avx2_fma()) { activation_avx2(x, n, kind); return; }
 #endif
     activation_scalar(x, n, kind);
 }
 
 void prism_layernorm_row(const float *src, float *dst, size_t n, const float *w, const float *b, float eps) {
 #if defined(__x86_64__)
-    if (have_avx2()) { layernorm_avx2(src, dst, n, w, b, eps); return; }
+    if (cpu_avx2_fma()) { layernorm_avx2(src, dst, n, w, b, eps); return; }
 #endif
     layernorm_scalar(src, dst, n, w, b, eps);
 }
 
 void prism_softmax_segments(float *x, size_t count, size_t len) {
 #if defined(__x86_64__)
-    if (have_avx2()) { softmax_segments_avx2(x, count, len); return; }
+    if (cpu_avx2_fma()) { softmax_segments_avx2(x, count, len); return; }
 #endif
     for (size_t s = 0; s < count; s++) softmax_scalar(x + s * len, x + s * len, len);
 }

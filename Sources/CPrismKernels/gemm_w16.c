@@ -1,5 +1,6 @@
 // Small-M matrix product against 16-bit weights with widening fused into the dot products.
 #include "prism_kernels.h"
+#include "cpu.h"
 #include <string.h>
 
 static inline float bf16_scalar(uint16_t v) { uint32_t b = (uint32_t)v << 16; float f; memcpy(&f, &b, 4); return f; }
@@ -53,35 +54,60 @@ static inline float tail_dot(const float *x, const uint16_t *w, size_t from, siz
     return s;
 }
 
-// Eight inputs share each widened 8-wide weight vector (8 accumulators, one weight and one input register):
-// batched decode (8–32 rows) reads and widens every weight row m/8 times instead of m/4.
+// Four sums of 8 lanes each, as one 4-lane vector (one reduction for a block's four inputs).
 __attribute__((target("avx2,fma,f16c")))
-static void gemm_w16_avx2_x8(const float *x, const uint16_t *w, int is_bf16, size_t cols,
-                             size_t row0, size_t row1, float *y, size_t ldy) {
+static inline __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+    __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+// y for R weight rows from r0 and 4 inputs: R·4 accumulators, so each widened weight vector serves 4 inputs and
+// each input vector R rows (12 FMAs per 7 loads at R = 3, which with one input register fills all 16 ymm).
+// Batched decode (4–32 rows) is bound by these loads, not by the weight stream, which stays in cache.
+__attribute__((target("avx2,fma,f16c"), always_inline))
+static inline void w16_block(const int R, const float *x, size_t ldx, const uint16_t *w, int is_bf16, size_t cols,
+                             size_t r0, float *y, size_t ldy) {
     size_t vec = cols & ~(size_t)7;
-    for (size_t r = row0; r < row1; r++) {
-        const uint16_t *wr = w + r * cols;
-        __m256 acc[8];
-        for (int i = 0; i < 8; i++) acc[i] = _mm256_setzero_ps();
-        for (size_t c = 0; c < vec; c += 8) {
-            __m256 wv = load8(wr + c, is_bf16);
-            for (int i = 0; i < 8; i++) acc[i] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i * cols + c), wv, acc[i]);
+    __m256 acc[3][4];
+    for (int r = 0; r < R; r++) for (int i = 0; i < 4; i++) acc[r][i] = _mm256_setzero_ps();
+    for (size_t c = 0; c < vec; c += 8) {
+        __m256 wv[3];
+        for (int r = 0; r < R; r++) wv[r] = load8(w + (r0 + r) * cols + c, is_bf16);
+        for (int i = 0; i < 4; i++) {
+            __m256 xv = _mm256_loadu_ps(x + i * ldx + c);
+            for (int r = 0; r < R; r++) acc[r][i] = _mm256_fmadd_ps(xv, wv[r], acc[r][i]);
         }
-        for (int i = 0; i < 8; i++) {
-            y[i * ldy + r] = hsum(acc[i]) + tail_dot(x + i * cols, wr, vec, cols, is_bf16);
-        }
+    }
+    for (int r = 0; r < R; r++) {
+        float t[4];
+        _mm_storeu_ps(t, hsum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
+        for (int i = 0; i < 4; i++) y[i * ldy + r0 + r] = t[i] + tail_dot(x + i * ldx, w + (r0 + r) * cols, vec, cols, is_bf16);
     }
 }
 
-// Up to 4 inputs at a time share each widened weight vector (whole groups of 8 go to the kernel above).
+// The two block heights as functions of their own: inlined into one loop nest, the compiler spills the accumulators.
+__attribute__((target("avx2,fma,f16c"), noinline))
+static void w16_block3(const float *x, const uint16_t *w, int is_bf16, size_t cols, size_t r0, float *y, size_t ldy) {
+    w16_block(3, x, cols, w, is_bf16, cols, r0, y, ldy);
+}
+__attribute__((target("avx2,fma,f16c"), noinline))
+static void w16_block1(const float *x, const uint16_t *w, int is_bf16, size_t cols, size_t r0, float *y, size_t ldy) {
+    w16_block(1, x, cols, w, is_bf16, cols, r0, y, ldy);
+}
+
+// Whole groups of 4 inputs go to the blocks above; the last 1–3 inputs (and single-stream decode) share each
+// widened weight vector here.
 __attribute__((target("avx2,fma,f16c")))
 static void gemm_w16_avx2(const float *x, size_t m, const uint16_t *w, int is_bf16, size_t cols,
                           size_t row0, size_t row1, float *y, size_t ldy) {
     size_t vec = cols & ~(size_t)15;
-    size_t eights = m >= 8 ? m & ~(size_t)7 : 0;
-    for (size_t i0 = 0; i0 < eights; i0 += 8)
-        gemm_w16_avx2_x8(x + i0 * cols, w, is_bf16, cols, row0, row1, y + i0 * ldy, ldy);
-    for (size_t i0 = eights; i0 < m; i0 += 4) {
+    size_t fours = m & ~(size_t)3;
+    for (size_t i0 = 0; i0 < fours; i0 += 4) {
+        size_t r = row0;
+        for (; r + 3 <= row1; r += 3) w16_block3(x + i0 * cols, w, is_bf16, cols, r, y + i0 * ldy, ldy);
+        for (; r < row1; r++) w16_block1(x + i0 * cols, w, is_bf16, cols, r, y + i0 * ldy, ldy);
+    }
+    for (size_t i0 = fours; i0 < m; i0 += 4) {
         size_t mi = m - i0 < 4 ? m - i0 : 4;
         const float *x0 = x + i0 * cols;
         for (size_t r = row0; r < row1; r++) {
@@ -103,20 +129,12 @@ static void gemm_w16_avx2(const float *x, size_t m, const uint16_t *w, int is_bf
     }
 }
 
-static int have_fma(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-    }
-    return cached;
-}
 #endif
 
 void prism_gemm_w16(const float *x, size_t m, const uint16_t *w, int is_bf16, size_t cols,
                     size_t row0, size_t row1, float *y, size_t ldy) {
 #if defined(__x86_64__)
-    if (have_fma()) { gemm_w16_avx2(x, m, w, is_bf16, cols, row0, row1, y, ldy); return; }
+    if (cpu_avx2_fma_f16c()) { gemm_w16_avx2(x, m, w, is_bf16, cols, row0, row1, y, ldy); return; }
 #endif
     gemm_w16_portable(x, m, w, is_bf16, cols, row0, row1, y, ldy);
 }

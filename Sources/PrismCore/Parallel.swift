@@ -1,3 +1,4 @@
+import CPrismKernels
 import Dispatch
 #if canImport(Glibc)
 import Glibc
@@ -11,19 +12,49 @@ public enum Parallel {
         return max(1, ProcessInfo.processInfo.activeProcessorCount)
     }()
 
+    /// How long an idle pool worker spins before it sleeps: `PRISM_SPIN_US` (0 = sleep at once), else 200 µs, a few
+    /// times the serial stretch between two parallel regions of a decode step.
+    public static let spinMicroseconds: Int = {
+        if let s = ProcessInfo.processInfo.environment["PRISM_SPIN_US"], let n = Int(s), n >= 0 { return n }
+        return 200
+    }()
+
+    private static let configured: Bool = {
+        prism_pool_configure(Int32(threads), spinMicroseconds)
+        return true
+    }()
+
+    /// body(i) for i in 0..<count on the pool (pool.c: workers that spin between regions instead of sleeping),
+    /// the calling thread included; on libdispatch when another thread's job holds the pool.
+    private static func run(_ count: Int, _ body: (Int) -> Void) {
+        _ = configured
+        withoutActuallyEscaping(body) { body in
+            var job = body
+            let ran = withUnsafeMutablePointer(to: &job) { p in
+                prism_pool_run(count, { ctx, i in ctx!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(i)) }, p)
+            }
+            if ran != 0 { DispatchQueue.concurrentPerform(iterations: count, execute: body) }
+        }
+    }
+
+    /// Runs `body` for one chunk marked as a worker (nested `forEach` calls then stay on this core).
+    private static func asWorker(_ range: Range<Int>, _ body: (Range<Int>) -> Void) {
+        let outer = pthread_getspecific(workerKey)
+        pthread_setspecific(workerKey, workerMark)
+        body(range)
+        pthread_setspecific(workerKey, outer)
+    }
+
     /// Runs `body` over `0..<count` split into at most `threads` contiguous chunks, in parallel.
     /// Chunks smaller than `minChunk` items are not worth a thread hop, so small loops stay serial.
     public static func forEach(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
         let chunks = min(threads, max(1, count / max(1, minChunk)))
-        if chunks == 1 { body(0..<count); return }
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+        // inside another forEach body every core is already busy
+        if chunks == 1 || isWorker { body(0..<count); return }
+        run(chunks) { c in
             let lo = count * c / chunks, hi = count * (c + 1) / chunks
-            guard lo < hi else { return }
-            let outer = pthread_getspecific(workerKey)
-            pthread_setspecific(workerKey, workerMark)
-            body(lo..<hi)
-            pthread_setspecific(workerKey, outer)
+            if lo < hi { asWorker(lo..<hi, body) }
         }
     }
 
@@ -44,10 +75,10 @@ public enum Parallel {
     public static func forEach(_ count: Int, pieces: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
         let chunks = min(max(1, pieces), max(1, count / max(1, minChunk)))
-        if chunks == 1 || threads == 1 { body(0..<count); return }
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+        if chunks == 1 || threads == 1 || isWorker { body(0..<count); return }
+        run(chunks) { c in
             let lo = count * c / chunks, hi = count * (c + 1) / chunks
-            if lo < hi { body(lo..<hi) }
+            if lo < hi { asWorker(lo..<hi, body) }
         }
     }
 }

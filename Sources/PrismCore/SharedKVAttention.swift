@@ -15,6 +15,14 @@ public func sharedKVAttention(q: UnsafePointer<Float>, queries nq: Int, heads: I
     precondition(!causal || nk >= nq, "sharedKVAttention: \(nq) causal queries but \(nk) keys")
     guard nq > 0 else { return }
     guard nk > 0 else { out.initialize(repeating: 0, count: nq * heads * dv); return }
+    // A decoding token's heads against a cache that stays in L2: direct dot products, no GEMM packing.
+    if nq * heads <= 32 && nk * ldk <= 1 << 16 {
+        let visible = (0..<(nq * heads)).map { row in causal ? nk - nq + row / heads + 1 : nk }
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: nk)
+        defer { scores.deallocate() }
+        prism_attention_rows(q, nq * heads, d, keys, ldk, values, ldv, dv, visible, scale, scores, out)
+        return
+    }
     // tokens per block so the scores stay a few MB
     let block = max(1, min(nq, (1 << 20) / max(1, heads * nk)))
     let scores = UnsafeMutablePointer<Float>.allocate(capacity: block * heads * nk)

@@ -154,12 +154,16 @@ final class MLA {
         // [T, H, r]
         var oLat = Tensor(zeros: [t, heads, r])
         qLat.data.withUnsafeBufferPointer { pq in oLat.data.withUnsafeMutableBufferPointer { po in
-            for s in segments {
-                s.cache.withRows(layer: layer) { rows in
-                    sharedKVAttention(q: pq.baseAddress! + s.start * heads * width, queries: s.count, heads: heads, dim: width,
-                                      keys: rows.baseAddress!, ldk: width, values: rows.baseAddress!, ldv: width,
-                                      count: rows.count / width, valueDim: r, scale: scale, causal: true,
-                                      out: po.baseAddress! + s.start * heads * r)
+            let pq = pq.baseAddress!, po = po.baseAddress!
+            // a batch of decoding sequences: one core per run of sequences (each product is too small to split)
+            Parallel.forEach(segments.count) { range in
+                for s in segments[range] {
+                    s.cache.withRows(layer: layer) { rows in
+                        sharedKVAttention(q: pq + s.start * heads * width, queries: s.count, heads: heads, dim: width,
+                                          keys: rows.baseAddress!, ldk: width, values: rows.baseAddress!, ldv: width,
+                                          count: rows.count / width, valueDim: r, scale: scale, causal: true,
+                                          out: po + s.start * heads * r)
+                    }
                 }
             }
         }}

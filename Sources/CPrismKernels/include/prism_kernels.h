@@ -35,6 +35,13 @@ float prism_online_softmax_row(float *s, size_t n, float *m, float *l);
 // Softmax of each of `count` consecutive segments of `len` values, in place (for many short rows).
 void prism_softmax_segments(float *x, size_t count, size_t len);
 
+// Attention of `rows` query rows (d values each, contiguous) against keys and values read in place: row i sees
+// the first visible[i] keys (k rows ldk apart, d values; v rows ldv apart, dv values) and writes dv values to
+// out + i·dv. scores: scratch of max(visible) floats. For a few rows (a decoding token's heads), where a GEMM
+// library's packing costs more than the products.
+void prism_attention_rows(const float *q, size_t rows, size_t d, const float *k, size_t ldk, const float *v,
+                          size_t ldv, size_t dv, const size_t *visible, float scale, float *scores, float *out);
+
 // LayerNorm of one row of n values with biased variance; w and b may be NULL. src and dst may alias.
 void prism_layernorm_row(const float *src, float *dst, size_t n, const float *w, const float *b, float eps);
 
@@ -68,6 +75,17 @@ int prism_q_isa_selected(void);
 const char *prism_q_isa_name(int isa);
 // One dot product (nblocks blocks) with a given variant; returns 0 and stores it in *out, -1 if unsupported.
 int prism_qdot_isa(int isa, int type, const void *w, const void *xq, size_t nblocks, float *out);
+
+// ---- Worker pool (pool.c) ----------------------------------------------------------------------------------
+// fn(ctx, i) for i in [0, count), spread over the pool's threads and the caller (chunks are claimed in order as
+// threads free up). Returns -1 without running anything when another thread's job holds the pool (the caller
+// then runs it another way), 0 when done. Configure before the first run: threads in all (callers included) and
+// how long an idle worker spins before it sleeps.
+typedef void (*prism_pool_fn)(void *ctx, size_t index);
+void prism_pool_configure(int threads, long spin_us);
+int prism_pool_run(size_t count, prism_pool_fn fn, void *ctx);
+// Tells spinning workers to sleep now (before a library's own threads take the cores).
+void prism_pool_nap(void);
 
 // Returns the heap's free pages to the system (glibc keeps freed memory in per-thread arenas otherwise).
 void prism_release_free_memory(void);

@@ -85,6 +85,7 @@ public enum BLAS {
                 }
             }
         } else {
+            prism_pool_nap()   // the library's threads take the cores now, not Prism's spinning workers
             sgemm(using: backend, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b,
                   ldb: ldb, beta: beta, c: c, ldc: ldc)
         }

@@ -1,0 +1,94 @@
+// Attention for a handful of query rows (a decoding token's heads) against keys and values read in place. A GEMM
+// library packs both operands first, which for 4 rows and a short cache costs more than the products themselves.
+#include "prism_kernels.h"
+#include "cpu.h"
+
+static void scores_scalar(const float *q, size_t d, const float *k, size_t ldk, size_t n, float scale, float *s) {
+    for (size_t j = 0; j < n; j++) {
+        float acc = 0;
+        for (size_t c = 0; c < d; c++) acc += q[c] * k[j * ldk + c];
+        s[j] = acc * scale;
+    }
+}
+
+static void weighted_sum_scalar(const float *p, size_t n, const float *v, size_t ldv, size_t dv, float *out) {
+    for (size_t c = 0; c < dv; c++) out[c] = 0;
+    for (size_t j = 0; j < n; j++) for (size_t c = 0; c < dv; c++) out[c] += p[j] * v[j * ldv + c];
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define AVX __attribute__((target("avx2,fma")))
+
+// s[j] = scale · q·k_j, four keys per pass so one horizontal reduction serves four scores.
+AVX static void scores_avx2(const float *q, size_t d, const float *k, size_t ldk, size_t n, float scale, float *s) {
+    size_t vec = d & ~(size_t)7, j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const float *k0 = k + j * ldk, *k1 = k0 + ldk, *k2 = k1 + ldk, *k3 = k2 + ldk;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (size_t c = 0; c < vec; c += 8) {
+            __m256 qv = _mm256_loadu_ps(q + c);
+            a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + c), a0);
+            a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k1 + c), a1);
+            a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + c), a2);
+            a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + c), a3);
+        }
+        // lanes [a0 a1 a2 a3] summed within each 128-bit half, then the halves added
+        __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+        __m128 r = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+        float t[4];
+        _mm_storeu_ps(t, r);
+        for (size_t c = vec; c < d; c++) {
+            t[0] += q[c] * k0[c]; t[1] += q[c] * k1[c]; t[2] += q[c] * k2[c]; t[3] += q[c] * k3[c];
+        }
+        for (int i = 0; i < 4; i++) s[j + i] = t[i] * scale;
+    }
+    scores_scalar(q, d, k + j * ldk, ldk, n - j, scale, s + j);
+}
+
+// out = Σ_j p_j · v_j, 32 output columns at a time in registers.
+AVX static void weighted_sum_avx2(const float *p, size_t n, const float *v, size_t ldv, size_t dv, float *out) {
+    size_t c0 = 0;
+    for (; c0 + 32 <= dv; c0 += 32) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (size_t j = 0; j < n; j++) {
+            const float *vj = v + j * ldv + c0;
+            __m256 pj = _mm256_broadcast_ss(p + j);
+            a0 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj), a0);
+            a1 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 8), a1);
+            a2 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 16), a2);
+            a3 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 24), a3);
+        }
+        _mm256_storeu_ps(out + c0, a0); _mm256_storeu_ps(out + c0 + 8, a1);
+        _mm256_storeu_ps(out + c0 + 16, a2); _mm256_storeu_ps(out + c0 + 24, a3);
+    }
+    for (; c0 + 8 <= dv; c0 += 8) {
+        __m256 a = _mm256_setzero_ps();
+        for (size_t j = 0; j < n; j++) a = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j), _mm256_loadu_ps(v + j * ldv + c0), a);
+        _mm256_storeu_ps(out + c0, a);
+    }
+    if (c0 < dv) weighted_sum_scalar(p, n, v + c0, ldv, dv - c0, out + c0);
+}
+
+#endif
+
+void prism_attention_rows(const float *q, size_t rows, size_t d, const float *k, size_t ldk, const float *v,
+                          size_t ldv, size_t dv, const size_t *visible, float scale, float *scores, float *out) {
+    for (size_t i = 0; i < rows; i++) {
+        size_t n = visible[i];
+        const float *qi = q + i * d;
+        float *oi = out + i * dv;
+        if (n == 0) { for (size_t c = 0; c < dv; c++) oi[c] = 0; continue; }
+#if defined(__x86_64__)
+        if (cpu_avx2_fma()) {
+            scores_avx2(qi, d, k, ldk, n, scale, scores);
+            prism_softmax_row(scores, scores, n);
+            weighted_sum_avx2(scores, n, v, ldv, dv, oi);
+            continue;
+        }
+#endif
+        scores_scalar(qi, d, k, ldk, n, scale, scores);
+        prism_softmax_row(scores, scores, n);
+        weighted_sum_scalar(scores, n, v, ldv, dv, oi);
+    }
+}

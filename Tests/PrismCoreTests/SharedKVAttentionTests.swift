@@ -1,0 +1,53 @@
+import Foundation
+@testable import PrismCore
+import XCTest
+
+/// `sharedKVAttention` against attention written out in Double, for the shapes that take each path: a decoding
+/// token's heads over a short cache (direct dot products, `prism_attention_rows`) and the GEMM path (many query
+/// rows, or a cache too long for L2). Keys are strided rows and the values their first columns, as in MLA's cache.
+final class SharedKVAttentionTests: XCTestCase {
+    let heads = 4, d = 83, dv = 37, ldk = 88
+
+    func naive(_ q: [Float], queries nq: Int, _ keys: [Float], count nk: Int, causal: Bool, scale: Float) -> [Float] {
+        var out = [Float](repeating: 0, count: nq * heads * dv)
+        for t in 0..<nq { for h in 0..<heads {
+            let row = t * heads + h, visible = causal ? nk - nq + t + 1 : nk
+            var s = [Double](repeating: 0, count: visible)
+            for j in 0..<visible {
+                for c in 0..<d { s[j] += Double(q[row * d + c]) * Double(keys[j * ldk + c]) }
+                s[j] *= Double(scale)
+            }
+            let m = s.max() ?? 0, e = s.map { Foundation.exp($0 - m) }, z = e.reduce(0, +)
+            for c in 0..<dv {
+                var acc = 0.0
+                for j in 0..<visible { acc += e[j] / z * Double(keys[j * ldk + c]) }
+                out[row * dv + c] = Float(acc)
+            }
+        }}
+        return out
+    }
+
+    func check(queries nq: Int, keys nk: Int, causal: Bool, file: StaticString = #filePath, line: UInt = #line) {
+        let q = randomMatrix(nq * heads, d, seed: UInt64(nq * 1000 + nk)), keys = randomMatrix(nk, ldk, seed: UInt64(nk))
+        var out = [Float](repeating: .nan, count: nq * heads * dv)
+        keys.withUnsafeBufferPointer { k in
+            sharedKVAttention(q: q, queries: nq, heads: heads, dim: d, keys: k.baseAddress!, ldk: ldk,
+                              values: k.baseAddress!, ldv: ldk, count: nk, valueDim: dv, scale: 0.3, causal: causal, out: &out)
+        }
+        let want = naive(q, queries: nq, keys, count: nk, causal: causal, scale: 0.3)
+        let err = zip(out, want).map { abs($0 - $1) }.max() ?? 0
+        XCTAssertLessThan(err, 2e-5, "\(nq) queries × \(nk) keys, causal \(causal)", file: file, line: line)
+    }
+
+    func testDecodingTokenAgainstShortCache() {
+        // 1–5 keys: the 4-key blocks and their remainders; 50: several blocks
+        for nk in [1, 3, 4, 5, 50] { for causal in [true, false] { check(queries: 1, keys: nk, causal: causal) } }
+        check(queries: 3, keys: 40, causal: true)
+    }
+
+    func testGEMMPathForManyRowsOrLongCaches() {
+        check(queries: 9, keys: 40, causal: true)      // 36 query rows
+        check(queries: 1, keys: 800, causal: true)     // 800 × 88 floats: past L2
+        check(queries: 2, keys: 800, causal: false)
+    }
+}
