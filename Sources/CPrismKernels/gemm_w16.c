@@ -35,14 +35,6 @@ static inline __m256 load8(const uint16_t *p, int is_bf16) {
     return _mm256_cvtph_ps(h);
 }
 
-__attribute__((target("avx2,fma,f16c")))
-static inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
-
 // The columns past the last whole vector, one at a time.
 static inline float tail_dot(const float *x, const uint16_t *w, size_t from, size_t cols, int is_bf16) {
     float s = 0;
@@ -61,19 +53,19 @@ static inline __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
     return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
 
-// y for R weight rows from r0 and 4 inputs: R·4 accumulators, so each widened weight vector serves 4 inputs and
-// each input vector R rows (12 FMAs per 7 loads at R = 3, which with one input register fills all 16 ymm).
+// y for R weight rows from r0 and I ≤ 4 inputs: R·I accumulators, so each widened weight vector serves I inputs and
+// each input vector R rows (at R = 3, I = 4: 12 FMAs per 7 loads, and with one input register all 16 ymm).
 // Batched decode (4–32 rows) is bound by these loads, not by the weight stream, which stays in cache.
 __attribute__((target("avx2,fma,f16c"), always_inline))
-static inline void w16_block(const int R, const float *x, size_t ldx, const uint16_t *w, int is_bf16, size_t cols,
-                             size_t r0, float *y, size_t ldy) {
+static inline void w16_block(const int R, const int I, const float *x, size_t ldx, const uint16_t *w, int is_bf16,
+                             size_t cols, size_t r0, float *y, size_t ldy) {
     size_t vec = cols & ~(size_t)7;
     __m256 acc[3][4];
-    for (int r = 0; r < R; r++) for (int i = 0; i < 4; i++) acc[r][i] = _mm256_setzero_ps();
+    for (int r = 0; r < 3; r++) for (int i = 0; i < 4; i++) acc[r][i] = _mm256_setzero_ps();
     for (size_t c = 0; c < vec; c += 8) {
         __m256 wv[3];
         for (int r = 0; r < R; r++) wv[r] = load8(w + (r0 + r) * cols + c, is_bf16);
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < I; i++) {
             __m256 xv = _mm256_loadu_ps(x + i * ldx + c);
             for (int r = 0; r < R; r++) acc[r][i] = _mm256_fmadd_ps(xv, wv[r], acc[r][i]);
         }
@@ -81,52 +73,32 @@ static inline void w16_block(const int R, const float *x, size_t ldx, const uint
     for (int r = 0; r < R; r++) {
         float t[4];
         _mm_storeu_ps(t, hsum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
-        for (int i = 0; i < 4; i++) y[i * ldy + r0 + r] = t[i] + tail_dot(x + i * ldx, w + (r0 + r) * cols, vec, cols, is_bf16);
+        for (int i = 0; i < I; i++) y[i * ldy + r0 + r] = t[i] + tail_dot(x + i * ldx, w + (r0 + r) * cols, vec, cols, is_bf16);
     }
 }
 
-// The two block heights as functions of their own: inlined into one loop nest, the compiler spills the accumulators.
-__attribute__((target("avx2,fma,f16c"), noinline))
-static void w16_block3(const float *x, const uint16_t *w, int is_bf16, size_t cols, size_t r0, float *y, size_t ldy) {
-    w16_block(3, x, cols, w, is_bf16, cols, r0, y, ldy);
-}
-__attribute__((target("avx2,fma,f16c"), noinline))
-static void w16_block1(const float *x, const uint16_t *w, int is_bf16, size_t cols, size_t r0, float *y, size_t ldy) {
-    w16_block(1, x, cols, w, is_bf16, cols, r0, y, ldy);
-}
+// Each block shape as a function of its own (inlined into one loop nest, the compiler spills the accumulators).
+#define W16_BLOCK(R, I) \
+    __attribute__((target("avx2,fma,f16c"), noinline)) \
+    static void w16_block_##R##x##I(const float *x, const uint16_t *w, int is_bf16, size_t cols, size_t r0, float *y, \
+                                    size_t ldy) { w16_block(R, I, x, cols, w, is_bf16, cols, r0, y, ldy); }
+W16_BLOCK(3, 1) W16_BLOCK(3, 2) W16_BLOCK(3, 3) W16_BLOCK(3, 4)
+W16_BLOCK(1, 1) W16_BLOCK(1, 2) W16_BLOCK(1, 3) W16_BLOCK(1, 4)
+typedef void (*w16_block_fn)(const float *, const uint16_t *, int, size_t, size_t, float *, size_t);
 
-// Whole groups of 4 inputs go to the blocks above; the last 1–3 inputs (and single-stream decode) share each
-// widened weight vector here.
+// Weight rows in blocks of 3 (the last 1–2 one at a time), inputs in groups of up to 4.
 __attribute__((target("avx2,fma,f16c")))
 static void gemm_w16_avx2(const float *x, size_t m, const uint16_t *w, int is_bf16, size_t cols,
                           size_t row0, size_t row1, float *y, size_t ldy) {
-    size_t vec = cols & ~(size_t)15;
-    size_t fours = m & ~(size_t)3;
-    for (size_t i0 = 0; i0 < fours; i0 += 4) {
-        size_t r = row0;
-        for (; r + 3 <= row1; r += 3) w16_block3(x + i0 * cols, w, is_bf16, cols, r, y + i0 * ldy, ldy);
-        for (; r < row1; r++) w16_block1(x + i0 * cols, w, is_bf16, cols, r, y + i0 * ldy, ldy);
-    }
-    for (size_t i0 = fours; i0 < m; i0 += 4) {
-        size_t mi = m - i0 < 4 ? m - i0 : 4;
-        const float *x0 = x + i0 * cols;
-        for (size_t r = row0; r < row1; r++) {
-            const uint16_t *wr = w + r * cols;
-            __m256 acc[4][2];
-            for (size_t i = 0; i < 4; i++) { acc[i][0] = _mm256_setzero_ps(); acc[i][1] = _mm256_setzero_ps(); }
-            for (size_t c = 0; c < vec; c += 16) {
-                __m256 wa = load8(wr + c, is_bf16), wb = load8(wr + c + 8, is_bf16);
-                for (size_t i = 0; i < mi; i++) {
-                    const float *xi = x0 + i * cols + c;
-                    acc[i][0] = _mm256_fmadd_ps(_mm256_loadu_ps(xi), wa, acc[i][0]);
-                    acc[i][1] = _mm256_fmadd_ps(_mm256_loadu_ps(xi + 8), wb, acc[i][1]);
-                }
-            }
-            for (size_t i = 0; i < mi; i++) {
-                y[(i0 + i) * ldy + r] = hsum(_mm256_add_ps(acc[i][0], acc[i][1])) + tail_dot(x0 + i * cols, wr, vec, cols, is_bf16);
-            }
-        }
-    }
+    static const w16_block_fn three[5] = {0, w16_block_3x1, w16_block_3x2, w16_block_3x3, w16_block_3x4};
+    static const w16_block_fn one[5] = {0, w16_block_1x1, w16_block_1x2, w16_block_1x3, w16_block_1x4};
+    // rows outermost: a block's 3 weight rows stay in L1 while every group of inputs (all in L1 for m ≤ 32 at the
+    // models' widths) passes over them, so the weights are read from memory once
+    size_t r = row0;
+    for (; r + 3 <= row1; r += 3)
+        for (size_t i0 = 0; i0 < m; i0 += 4) three[m - i0 < 4 ? m - i0 : 4](x + i0 * cols, w, is_bf16, cols, r, y + i0 * ldy, ldy);
+    for (; r < row1; r++)
+        for (size_t i0 = 0; i0 < m; i0 += 4) one[m - i0 < 4 ? m - i0 : 4](x + i0 * cols, w, is_bf16, cols, r, y + i0 * ldy, ldy);
 }
 
 #endif

@@ -38,7 +38,8 @@ func denseLinear(_ x: Tensor, _ w: TensorView) -> Tensor {
                 // Decode-shaped: bandwidth-bound, so widen inside the dot products and split rows over cores
                 // (f32 arithmetic on the stored 16-bit weights, in either precision).
                 let wp = w.bytes.baseAddress!.assumingMemoryBound(to: UInt16.self)
-                Parallel.forEach(outF, minChunk: 64) { r in
+                // a chunk of ≥ 16k multiply-adds is worth a pool hand-off (about a microsecond)
+                Parallel.forEach(outF, minChunk: max(3, (1 << 14) / max(1, m * inF))) { r in
                     prism_gemm_w16(a, m, wp, w.dtype == .bf16 ? 1 : 0, inF, r.lowerBound, r.upperBound, y, outF)
                 }
                 return
