@@ -242,7 +242,7 @@ public final class SamPredictor: @unchecked Sendable {
 
     /// Many point prompts on one embedding (segment-everything's grid): the IoU predictions [M] of each, and its
     /// low-res logits [M, 4g, 4g] only when `keep(iou)` wants them (nil otherwise). Same numbers as `lowResMasks`.
-    /// The prompts are independent and small, so they run side by side on the cores, each with one BLAS thread.
+    /// The prompts are independent and small, so they run side by side on the cores, each product on its core.
     public func lowResMasks(_ embedding: ImageEmbedding, prompts: [[SamPoint]], multimask: Bool = true,
                             keep: @escaping @Sendable ([Float]) -> Bool = { _ in true }) throws -> [(logits: Tensor?, iou: [Float])] {
         for points in prompts { try validate(embedding, points: points, box: nil, maskInput: nil) }
@@ -251,17 +251,14 @@ public final class SamPredictor: @unchecked Sendable {
         let image = decoderImage(embedding, maskInput: nil)
         let decoder = model.maskDecoder, promptEncoder = model.promptEncoder
         var results = [(logits: Tensor?, iou: [Float])](repeating: (nil, []), count: prompts.count)
-        let workers = max(1, min(Parallel.threads, prompts.count))
-        BLAS.singleThreaded {
-            results.withUnsafeMutableBufferPointer { out in
-                nonisolated(unsafe) let out = out                  // each worker writes its own indices
-                DispatchQueue.concurrentPerform(iterations: workers) { w in
-                    for i in stride(from: w, to: prompts.count, by: workers) {
-                        let scaled = prompts[i].map { SamPoint(x: Float(Double($0.x) * sx), y: Float(Double($0.y) * sy), label: $0.label) }
-                        let (logits, iou) = decoder.decode(image, sparse: promptEncoder.sparse(points: scaled, box: nil),
-                                                           multimask: multimask, keep: keep)
-                        out[i] = (logits, iou.data)
-                    }
+        results.withUnsafeMutableBufferPointer { out in
+            // prompts taken as the cores free up; inside the bodies every product stays on its core
+            Parallel.forEach(prompts.count, pieces: prompts.count) { range in
+                for i in range {
+                    let scaled = prompts[i].map { SamPoint(x: Float(Double($0.x) * sx), y: Float(Double($0.y) * sy), label: $0.label) }
+                    let (logits, iou) = decoder.decode(image, sparse: promptEncoder.sparse(points: scaled, box: nil),
+                                                       multimask: multimask, keep: keep)
+                    out[i] = (logits, iou.data)
                 }
             }
         }

@@ -146,7 +146,7 @@ struct CoreBench: ParsableCommand {
         }
         let linGF = 2 * Double(m * k * o) / tLin / 1e9
         let impl = precision == .bf16 ? MatmulBenchmark.linearImplementation(precision: .bf16, m: m, n: o, k: k)
-            : "widen + \(m * k * o >= BLAS.largeGEMM ? BLAS.backend.rawValue : "oneDNN per worker")"
+            : "widen + oneDNN per worker"
         print(String(format: "linear bf16 weights, %@ [128×2048]·[5632×2048]ᵀ %6.1f GFLOP/s %5.2f× sgemm peak [%@]", precision.rawValue,
                      linGF, linGF / peak, impl))
 

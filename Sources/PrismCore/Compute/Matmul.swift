@@ -6,16 +6,16 @@ import Foundation
 /// f32 matrix products. Everything funnels into `BLAS.sgemm` (row-major), the one place that picks the library:
 ///  - inside a Parallel body (attention tiles): oneDNN, single-threaded on that core;
 ///  - below `smallGEMM` multiply-adds: OpenBLAS, which keeps those on the calling thread;
-///  - GEMMs of at least `largeGEMM` multiply-adds: the backend (below);
-///  - the ones between: cut into row (or column) blocks over Prism's own workers, each block single-threaded
-///    oneDNN. Neither library's pool is woken for them: after every threaded call OpenBLAS's worker spins on
-///    sched_yield for about 0.1 s, and decoding calls a few small attention GEMMs per token (latent scores, P·V),
-///    so that worker never slept and took a fifth of the CPU time from the quantised kernels on 2 cores (perf,
-///    Q4_K_M decode); oneDNN's OpenMP fork/join made the SAM decoder 3–4× slower under load (README).
+///  - larger ones: cut into row (or column) blocks over Prism's worker pool, each block single-threaded oneDNN.
+/// Neither library's own threads are woken: all cores belong to one pool. After every threaded call OpenBLAS's
+/// worker spins on sched_yield for about 0.1 s, so beside Prism's pool it oversubscribed the cores — a fifth of the
+/// CPU time of Q4_K_M decoding (perf), 15 % of the embedded model's `ask --batch` wall time and 2.5 s of system time
+/// in 5 s (the large prompt GEMMs); oneDNN's OpenMP fork/join made the SAM decoder 3–4× slower under load (README).
 public enum BLAS {
-    /// The library for large f32 GEMMs outside parallel loops: oneDNN where it reports AVX-512 (Debian's OpenBLAS
-    /// 0.3.21 reached a quarter of oneDNN's sgemm rate on the Intel machine, issue #13), OpenBLAS on AVX2 (equal
-    /// per-core rates there, and OpenMP's fork/join cost more under load, README). `PRISM_F32_GEMM=openblas|onednn` overrides it, to compare the two in one benchmark run.
+    /// The library for a whole GEMM when Prism runs on one thread: oneDNN where it reports AVX-512 (Debian's
+    /// OpenBLAS 0.3.21 reached a quarter of oneDNN's sgemm rate on the Intel machine, issue #13), OpenBLAS on AVX2
+    /// (equal per-core rates there). `PRISM_F32_GEMM=openblas|onednn` overrides it, to compare the two in one
+    /// benchmark run.
     public enum Backend: String, Sendable { case openBLAS = "OpenBLAS", oneDNN }
     public static let backend: Backend = {
         switch ProcessInfo.processInfo.environment["PRISM_F32_GEMM"]?.lowercased() {
@@ -24,8 +24,6 @@ public enum BLAS {
         default: return OneDNN.hasAVX512 ? .oneDNN : .openBLAS
         }
     }()
-    /// Multiply-adds (m·n·k) from which `backend` takes a GEMM with its own threads; below it Prism's workers split it.
-    public static let largeGEMM = 1 << 24
     /// Multiply-adds below which a GEMM runs on the calling thread alone (OpenBLAS's own threshold for threading:
     /// 65,536 × GEMM_MULTITHREAD_THRESHOLD 4).
     public static let smallGEMM = 1 << 18
@@ -35,16 +33,6 @@ public enum BLAS {
         openblas_set_num_threads(Int32(Parallel.threads))
         return true
     }()
-
-    /// Runs `body` with OpenBLAS on one thread, for callers that spread many small independent problems over the
-    /// cores themselves (SAM's point grid): small GEMMs lose more to thread hand-offs than they gain. Restores
-    /// Prism's thread count after.
-    public static func singleThreaded<T>(_ body: () throws -> T) rethrows -> T {
-        _ = configured
-        openblas_set_num_threads(1)
-        defer { openblas_set_num_threads(Int32(Parallel.threads)) }
-        return try body()
-    }
 
     /// C[M,N] = alpha · op(A) · op(B) + beta · C, row-major, with leading dimensions.
     @inline(__always)
@@ -64,12 +52,15 @@ public enum BLAS {
         if Parallel.isWorker {
             sgemm(using: .oneDNN, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b,
                   ldb: ldb, beta: beta, c: c, ldc: ldc, singleThreaded: true)
-        } else if work < smallGEMM || (Parallel.threads == 1 && work < largeGEMM) {
+        } else if work < smallGEMM {
             // OpenBLAS runs these on the calling thread (below its own threading threshold) with less fixed cost per
             // call than oneDNN
             sgemm(using: .openBLAS, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b,
                   ldb: ldb, beta: beta, c: c, ldc: ldc)
-        } else if work < largeGEMM {
+        } else if Parallel.threads == 1 {
+            sgemm(using: backend, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b,
+                  ldb: ldb, beta: beta, c: c, ldc: ldc, singleThreaded: true)
+        } else {
             // C's rows (A's rows) or, for few rows, C's columns (B's columns) in one block per worker
             let byRows = m >= 4 * Parallel.threads || n < 16 * Parallel.threads
             Parallel.forEach(byRows ? m : n, pieces: Parallel.threads) { r in
@@ -84,10 +75,6 @@ public enum BLAS {
                           singleThreaded: true)
                 }
             }
-        } else {
-            prism_pool_nap()   // the library's threads take the cores now, not Prism's spinning workers
-            sgemm(using: backend, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b,
-                  ldb: ldb, beta: beta, c: c, ldc: ldc)
         }
     }
 

@@ -2,6 +2,7 @@
 // and matmul primitives with their memory descriptors. oneDNN picks the kernel at run time (AMX, AVX-512-BF16,
 // AVX-512, AVX2); nothing here tests CPU flags itself.
 import CDNNL
+import CPrismKernels
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -66,6 +67,7 @@ enum OneDNN {
     static func prepareThreads(single: Bool = false) {
         let want = single || Parallel.isWorker ? 1 : Parallel.threads
         if ompGetMaxThreads() != want { ompSetNumThreads(want) }
+        if want > 1 { prism_pool_nap() }   // OpenMP's threads take the cores now, not the pool's spinning workers
     }
 
     private typealias SetThreads = @convention(c) (Int32) -> Void
