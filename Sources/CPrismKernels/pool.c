@@ -7,6 +7,7 @@
 // Publication is a seqlock on `gen`: odd while the submitter writes the job, even once it is published. A worker
 // announces itself in `active` before reading the job and re-checks `gen` after, and a submitter waits for
 // `active` to drain before rewriting the job, so a worker that wakes late never reads a half-written job.
+// (Not fork-safe: a child forked while a worker is inside a job would wait for it forever; Prism never forks.)
 #include "prism_kernels.h"
 #include <limits.h>
 #include <pthread.h>
@@ -49,20 +50,36 @@ static long now_ns(void) {
     return t.tv_sec * 1000000000L + t.tv_nsec;
 }
 
-static void futex_wait(_Atomic unsigned *addr, unsigned expected) {
 #if defined(__linux__)
+static void futex_wait(_Atomic unsigned *addr, unsigned expected) {
     syscall(SYS_futex, (unsigned *)addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
-#else
-    (void)addr; (void)expected; sched_yield();
-#endif
 }
 
 static void futex_wake_all(_Atomic unsigned *addr) {
-#if defined(__linux__)
     syscall(SYS_futex, (unsigned *)addr, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
 #else
+// Elsewhere the same contract from a condition variable: sleep while *addr == expected.
+static pthread_mutex_t wait_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wait_cond = PTHREAD_COND_INITIALIZER;
+
+static void futex_wait(_Atomic unsigned *addr, unsigned expected) {
+    pthread_mutex_lock(&wait_lock);
+    while (atomic_load(addr) == expected) pthread_cond_wait(&wait_cond, &wait_lock);
+    pthread_mutex_unlock(&wait_lock);
+}
+
+static void futex_wake_all(_Atomic unsigned *addr) {
     (void)addr;
+    pthread_mutex_lock(&wait_lock);
+    pthread_cond_broadcast(&wait_cond);
+    pthread_mutex_unlock(&wait_lock);
+}
 #endif
+
+// Spin-waits with a pause, yielding the core after about a millisecond (a preempted thread we wait for needs it).
+static void relax(unsigned spins) {
+    if (spins < (1u << 16)) CPU_RELAX(); else sched_yield();
 }
 
 // Claims and runs chunks of the current job until none is left.
@@ -134,7 +151,7 @@ int prism_pool_run(size_t count, prism_pool_fn fn, void *ctx) {
     if (pthread_mutex_trylock(&pool.submit) != 0) return -1;
     // seqlock: mark the job as being written, and wait out any worker still looking at the previous one
     atomic_fetch_add(&pool.gen, 1);
-    while (atomic_load(&pool.active) != 0) CPU_RELAX();
+    for (unsigned spins = 0; atomic_load(&pool.active) != 0; spins++) relax(spins);
     pool.fn = fn; pool.ctx = ctx; pool.count = count;
     atomic_store(&pool.next, 0);
     atomic_store(&pool.done, 0);
@@ -143,9 +160,7 @@ int prism_pool_run(size_t count, prism_pool_fn fn, void *ctx) {
     if (atomic_load(&pool.sleepers) > 0) futex_wake_all(&pool.gen);
     run_chunks(fn, ctx, count);
     // the last chunks may still be running on the workers
-    for (unsigned spins = 0; atomic_load_explicit(&pool.done, memory_order_acquire) < count; spins++) {
-        if (spins < (1u << 16)) CPU_RELAX(); else sched_yield();
-    }
+    for (unsigned spins = 0; atomic_load_explicit(&pool.done, memory_order_acquire) < count; spins++) relax(spins);
     pthread_mutex_unlock(&pool.submit);
     return 0;
 }
