@@ -444,6 +444,42 @@ static void quantize_act_32(const float *x, act_q8_32 *y, size_t nb) {
     }
 }
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include "cpu.h"
+// The same, 8 values at a time, bit for bit: roundf (half away from zero) as floor(|v|) + (frac ≥ ½) with the sign
+// put back, both exact for |v| ≤ 127. A prompt quantises every row once per product, which the scalar loop made
+// a few per cent of Q8_0 prefill.
+__attribute__((target("avx2,fma"))) static void quantize_act_32_avx2(const float *x, act_q8_32 *y, size_t nb) {
+    const __m256 signbit = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+    for (size_t i = 0; i < nb; i++, x += QK) {
+        __m256 v[4], m = _mm256_setzero_ps();
+        for (int k = 0; k < 4; k++) { v[k] = _mm256_loadu_ps(x + 8 * k); m = _mm256_max_ps(m, _mm256_andnot_ps(signbit, v[k])); }
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+        const float d = _mm_cvtss_f32(m4) / 127.f;
+        const __m256 id = _mm256_set1_ps(d ? 1.0f / d : 0.0f);
+        __m256i q[4], sum = _mm256_setzero_si256();
+        for (int k = 0; k < 4; k++) {
+            __m256 t = _mm256_mul_ps(v[k], id), a = _mm256_andnot_ps(signbit, t), f = _mm256_floor_ps(a);
+            f = _mm256_add_ps(f, _mm256_and_ps(_mm256_cmp_ps(_mm256_sub_ps(a, f), half, _CMP_GE_OQ), one));
+            q[k] = _mm256_cvttps_epi32(_mm256_or_ps(f, _mm256_and_ps(t, signbit)));
+            sum = _mm256_add_epi32(sum, q[k]);
+        }
+        // int32 → int8 in order: the packs interleave 128-bit halves, the permute puts them back
+        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)y[i].qs, p);
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        y[i].d = d;
+        y[i].sum = _mm_cvtsi128_si32(s4);
+    }
+}
+#endif
+
 // K-blocks (ggml's quantize_row_q8_K): scale −127/max of the signed extreme, 16-value sums.
 static void quantize_act_K(const float *x, act_q8_K *y, size_t nb) {
     for (size_t i = 0; i < nb; i++, x += QK_K) {
@@ -471,7 +507,12 @@ int prism_quantize_activation(int type, const float *x, void *xq, size_t n) {
     size_t be = prism_q_block_elems(type);
     if (be == 0 || n % be != 0) return -1;
     if (is_k_type(type)) quantize_act_K(x, xq, n / QK_K);
-    else quantize_act_32(x, xq, n / QK);
+    else {
+#if defined(__x86_64__)
+        if (cpu_avx2_fma()) { quantize_act_32_avx2(x, xq, n / QK); return 0; }
+#endif
+        quantize_act_32(x, xq, n / QK);
+    }
     return 0;
 }
 

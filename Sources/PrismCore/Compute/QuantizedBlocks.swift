@@ -36,6 +36,15 @@ public enum QuantizedBlocks {
         public static var selected: Variant { Variant(rawValue: prism_q_isa_selected())! }
     }
 
+    /// The int8 activation blocks the kernels multiply `dtype` weights with (prism_quantize_activation), as bytes.
+    public static func quantizeActivation(_ x: [Float], for dtype: DType) -> [UInt8] {
+        var act = [UInt8](repeating: 0, count: Int(prism_q_act_row_bytes(dtype.ggmlType!, x.count)))
+        act.withUnsafeMutableBytes { a in x.withUnsafeBufferPointer { px in
+            _ = prism_quantize_activation(dtype.ggmlType!, px.baseAddress!, a.baseAddress!, x.count)
+        }}
+        return act
+    }
+
     /// w · x for one weight row in `dtype` blocks and float activations (quantised to int8 blocks first),
     /// computed by `variant`; nil when the CPU lacks it.
     public static func dot(_ w: [UInt8], _ x: [Float], as dtype: DType, variant: Variant) -> Float? {
