@@ -18,6 +18,7 @@ static void weighted_sum_scalar(const float *p, size_t n, const float *v, size_t
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "simd_avx2.h"
 #define AVX __attribute__((target("avx2,fma")))
 
 // s[j] = scale · q·k_j, four keys per pass so one horizontal reduction serves four scores.
@@ -33,11 +34,8 @@ AVX static void scores_avx2(const float *q, size_t d, const float *k, size_t ldk
             a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + c), a2);
             a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + c), a3);
         }
-        // lanes [a0 a1 a2 a3] summed within each 128-bit half, then the halves added
-        __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-        __m128 r = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
         float t[4];
-        _mm_storeu_ps(t, r);
+        _mm_storeu_ps(t, hsum4_avx2(a0, a1, a2, a3));
         for (size_t c = vec; c < d; c++) {
             t[0] += q[c] * k0[c]; t[1] += q[c] * k1[c]; t[2] += q[c] * k2[c]; t[3] += q[c] * k3[c];
         }

@@ -27,6 +27,7 @@ static void gemm_w16_portable(const float *x, size_t m, const uint16_t *w, int i
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "simd_avx2.h"
 
 __attribute__((target("avx2,fma,f16c")))
 static inline __m256 load8(const uint16_t *p, int is_bf16) {
@@ -44,13 +45,6 @@ static inline float tail_dot(const float *x, const uint16_t *w, size_t from, siz
         s += x[c] * wv;
     }
     return s;
-}
-
-// Four sums of 8 lanes each, as one 4-lane vector (one reduction for a block's four inputs).
-__attribute__((target("avx2,fma,f16c")))
-static inline __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
-    __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
 
 // y for R weight rows from r0 and I ≤ 4 inputs: R·I accumulators, so each widened weight vector serves I inputs and
@@ -72,7 +66,7 @@ static inline void w16_block(const int R, const int I, const float *x, size_t ld
     }
     for (int r = 0; r < R; r++) {
         float t[4];
-        _mm_storeu_ps(t, hsum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
+        _mm_storeu_ps(t, hsum4_avx2(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
         for (int i = 0; i < I; i++) y[i * ldy + r0 + r] = t[i] + tail_dot(x + i * ldx, w + (r0 + r) * cols, vec, cols, is_bf16);
     }
 }

@@ -38,6 +38,7 @@ static dot_fn kernels[PRISM_ISA_COUNT][NTYPES] = {
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "simd_avx2.h"
 
 // A weight row is read once per token, straight from memory. Prefetching each block's cache lines 2 KiB ahead
 // keeps more loads in flight than the hardware prefetcher does for these kernels: Q4_K_M decode went from
@@ -354,11 +355,7 @@ AVX2 static inline __attribute__((always_inline)) void k_quad_tile(const k_quad 
         }
     }
     for (int a = 0; a < R; a++) {
-        __m256 v = _mm256_sub_ps(acc[a], accm[a]);
-        __m256 h = _mm256_hadd_ps(v, v);   // half 0: rows 0, 1; half 1: rows 2, 3
-        __m128 lo = _mm256_castps256_ps128(h), hi = _mm256_extractf128_ps(h, 1);
-        out[a][0] = _mm_cvtss_f32(lo); out[a][1] = _mm_cvtss_f32(_mm_permute_ps(lo, 1));
-        out[a][2] = _mm_cvtss_f32(hi); out[a][3] = _mm_cvtss_f32(_mm_permute_ps(hi, 1));
+        quad_row_sums_avx2(_mm256_sub_ps(acc[a], accm[a]), out[a]);
     }
 }
 

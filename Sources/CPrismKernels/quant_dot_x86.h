@@ -157,10 +157,7 @@ TARGET static inline __attribute__((always_inline)) void SFX(tile32q_r)(const q3
         }
     }
     for (int a = 0; a < R; a++) {
-        __m256 h = _mm256_hadd_ps(acc[a], acc[a]);   // half 0: rows 0, 1; half 1: rows 2, 3
-        __m128 lo = _mm256_castps256_ps128(h), hi = _mm256_extractf128_ps(h, 1);
-        out[a][0] = _mm_cvtss_f32(lo); out[a][1] = _mm_cvtss_f32(_mm_permute_ps(lo, 1));
-        out[a][2] = _mm_cvtss_f32(hi); out[a][3] = _mm_cvtss_f32(_mm_permute_ps(hi, 1));
+        quad_row_sums_avx2(acc[a], out[a]);
     }
 }
 

@@ -8,6 +8,10 @@
 #include "quant_blocks.h"
 #include <math.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include "cpu.h"
+#endif
 
 #define MAXI(a, b) ((a) > (b) ? (a) : (b))
 #define MINI(a, b) ((a) < (b) ? (a) : (b))
@@ -445,8 +449,6 @@ static void quantize_act_32(const float *x, act_q8_32 *y, size_t nb) {
 }
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-#include "cpu.h"
 // The same, 8 values at a time, bit for bit: roundf (half away from zero) as floor(|v|) + (frac ≥ ½) with the sign
 // put back, both exact for |v| ≤ 127. A prompt quantises every row once per product, which the scalar loop made
 // a few per cent of Q8_0 prefill.

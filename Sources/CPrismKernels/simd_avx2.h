@@ -1,0 +1,21 @@
+// AVX2 reductions shared by the kernels. Callers are compiled for AVX2 or a superset of it, so these inline into them.
+#ifndef PRISM_SIMD_AVX2_H
+#define PRISM_SIMD_AVX2_H
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+// Four sums of 8 lanes each, as one 4-lane vector: one reduction serves four accumulators.
+__attribute__((target("avx2"))) static inline __m128 hsum4_avx2(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+    __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+// The four row sums of a quad accumulator whose lanes hold rows 0, 0, 1, 1 | 2, 2, 3, 3.
+__attribute__((target("avx2"))) static inline void quad_row_sums_avx2(__m256 v, float out[4]) {
+    __m256 h = _mm256_hadd_ps(v, v);   // half 0: rows 0, 1; half 1: rows 2, 3
+    __m128 lo = _mm256_castps256_ps128(h), hi = _mm256_extractf128_ps(h, 1);
+    out[0] = _mm_cvtss_f32(lo); out[1] = _mm_cvtss_f32(_mm_permute_ps(lo, 1));
+    out[2] = _mm_cvtss_f32(hi); out[3] = _mm_cvtss_f32(_mm_permute_ps(hi, 1));
+}
+#endif
+#endif
