@@ -2,13 +2,15 @@
 import Foundation
 import XCTest
 @testable import PrismData
+import PrismTestSupport
 
+/// Removed when released, and in any case when the test process exits: XCTest keeps every test case (and so
+/// a directory held in a property) alive until exit, which left one behind per test and run.
 final class TemporaryDirectory {
     let path: String
 
     init() throws {
-        path = NSTemporaryDirectory() + "prism-data-tests-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        path = temporaryDirectory("prism-data-tests").path
     }
 
     deinit { try? FileManager.default.removeItem(atPath: path) }
