@@ -131,7 +131,7 @@ AVX2 static inline float dot_k45_avx2(const uint8_t *w, size_t stride, size_t qh
             pb = _mm256_madd_epi16(pb, _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(0x0101 * (4 * c + 2) + 0x0100))));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pa, pb));
         }
-        const float d = _cvtsh_ss(d16) * x[i].d, dmin = _cvtsh_ss(dmin16) * x[i].d;
+        const float d = f16_to_f32(d16) * x[i].d, dmin = f16_to_f32(dmin16) * x[i].d;
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
         accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(k_mins_term(mn, x[i].bsums)), accm);
     }
@@ -183,7 +183,7 @@ AVX2 static float dot_q6_K_avx2(const void *wv, const void *xv, size_t nb) {
         __m256i corr = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)x[i].bsums),
                                          _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc)));
         sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(corr, 5));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w[i].d) * x[i].d), _mm256_cvtepi32_ps(sumi), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(w[i].d) * x[i].d), _mm256_cvtepi32_ps(sumi), acc);
     }
     return hsum_avx2(acc);
 }
@@ -203,7 +203,7 @@ typedef struct {
 
 AVX2 static void unpack_q6_K(const blk_q6_K *w, k_unpacked *u) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
-    u->d = _cvtsh_ss(w->d);
+    u->d = f16_to_f32(w->d);
     for (int h = 0; h < 2; h++) {
         __m256i ql0 = _mm256_loadu_si256((const __m256i *)(w->ql + 64 * h));
         __m256i ql1 = _mm256_loadu_si256((const __m256i *)(w->ql + 64 * h + 32));
@@ -291,8 +291,8 @@ AVX2 static inline __attribute__((always_inline)) void unpack_k_quad(const char 
         w[r] = (const uint8_t *)rows[r] + i * stride;
         uint16_t d16, dmin16;
         memcpy(&d16, w[r], 2); memcpy(&dmin16, w[r] + 2, 2);
-        o->d[2 * r] = o->d[2 * r + 1] = _cvtsh_ss(d16);
-        o->dmin[2 * r] = o->dmin[2 * r + 1] = _cvtsh_ss(dmin16);
+        o->d[2 * r] = o->d[2 * r + 1] = f16_to_f32(d16);
+        o->dmin[2 * r] = o->dmin[2 * r + 1] = f16_to_f32(dmin16);
         unpack_k_scales(w[r] + 4, sc[r], mn[r]);
     }
     for (int c = 0; c < 4; c++) {   // sub-blocks 2c (low nibbles) and 2c+1 (high)

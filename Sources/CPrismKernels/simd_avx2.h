@@ -17,5 +17,15 @@ __attribute__((target("avx2"))) static inline void quad_row_sums_avx2(__m256 v, 
     out[0] = _mm_cvtss_f32(lo); out[1] = _mm_cvtss_f32(_mm_permute_ps(lo, 1));
     out[2] = _mm_cvtss_f32(hi); out[3] = _mm_cvtss_f32(_mm_permute_ps(hi, 1));
 }
+
+// A half-precision scale as float. `_cvtsh_ss` (and every intrinsic spelling of it) compiles to vpinsrw, which
+// merges into a register of the compiler's choosing; clang picked a loop's accumulator, so each block's scale
+// waited for the previous block's FMA and the Q5_0 decode kernel read at half the memory rate. vmovd writes the
+// whole register and depends on nothing (asm, because clang folds any zeroing back into vpinsrw).
+__attribute__((target("f16c"))) static inline float f16_to_f32(uint16_t h) {
+    __m128i v;
+    __asm__("vmovd %k1, %0" : "=x"(v) : "r"((uint32_t)h));
+    return _mm_cvtss_f32(_mm_cvtph_ps(v));
+}
 #endif
 #endif

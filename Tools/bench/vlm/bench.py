@@ -108,6 +108,9 @@ def main():
     ap.add_argument("--prompt-tokens", type=int, default=128)
     ap.add_argument("--decode-tokens", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--prism-files-only", action="store_true",
+                    help="skip llama.cpp's converter and files (it needs an F16 copy of the checkpoint: 33 GB at 27 "
+                         "layers); llama.cpp still runs on Prism's files")
     a = ap.parse_args()
     work = pathlib.Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -122,8 +125,8 @@ def main():
         pdir = work / "prism" / t
         if not any(pdir.glob("*.gguf")):
             run([prism, "quantize", "-m", ck, "-o", pdir, "--type", t])
-        lfile = work / "llama" / f"llama-{t.upper()}.gguf"
-        if not lfile.exists():
+        lfile = None if a.prism_files_only else work / "llama" / f"llama-{t.upper()}.gguf"
+        if lfile and not lfile.exists():
             run([sys.executable, pathlib.Path(__file__).parent / "llama_convert.py", ck, work / "llama", "--types", t])
         files[t] = (next(f for f in pdir.glob("*.gguf") if not f.name.startswith("mmproj-")), lfile)
     os.environ["PRISM_THREADS"] = str(a.threads)
@@ -133,16 +136,18 @@ def main():
     results = {"uptime_before": uptime(), "cpu": open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(" :\t"),
                "layers": a.layers, "threads": a.threads, "types": {}}
     for t, (pfile, lfile) in files.items():
-        same, differ, notes = compare_files(pfile, lfile)
-        r = {"prism_file": str(pfile), "llama_file": str(lfile), "file_bytes": pfile.stat().st_size,
-             "tensors_identical": same, "tensors_different": differ, "differences": notes}
+        r = {"prism_file": str(pfile), "llama_file": str(lfile) if lfile else None, "file_bytes": pfile.stat().st_size}
+        if lfile:
+            r["tensors_identical"], r["tensors_different"], r["differences"] = compare_files(pfile, lfile)
         # (a) Prism on its own file and on llama.cpp's; (b)+(c) llama.cpp on both
         r["prism_on_prism"] = prism_run(pfile, a.prompt_tokens, a.decode_tokens)
-        r["prism_on_llama"] = prism_run(lfile, a.prompt_tokens, a.decode_tokens, ["--paths", "0"])
+        if lfile:
+            r["prism_on_llama"] = prism_run(lfile, a.prompt_tokens, a.decode_tokens, ["--paths", "0"])
         r["llama_on_prism"] = llama_run(pfile, prompt, a.decode_tokens, a.threads)
-        r["llama_on_llama"] = llama_run(lfile, prompt, a.decode_tokens, a.threads)
-        pp, pl = r["prism_on_prism"]["greedy_ids"], r["prism_on_llama"]["greedy_ids"]
-        r["prism_same_tokens_on_both_files"] = pp == pl
+        if lfile:
+            r["llama_on_llama"] = llama_run(lfile, prompt, a.decode_tokens, a.threads)
+            r["prism_same_tokens_on_both_files"] = r["prism_on_prism"]["greedy_ids"] == r["prism_on_llama"]["greedy_ids"]
+        pp = r["prism_on_prism"]["greedy_ids"]
         lp = r["llama_on_prism"]["greedy_ids"]
         r["llama_vs_prism_first_token_agreement"] = next((i for i, (x, y) in enumerate(zip(pp, lp)) if x != y), len(pp))
         results["types"][t] = r
@@ -153,14 +158,20 @@ def main():
     print(f"\n{results['cpu']} · {a.threads} threads · {a.layers} of 27 layers")
     print(f"before: {results['uptime_before']}\nafter:  {results['uptime_after']}")
     for t, r in results["types"].items():
-        pp_, pl_, lp_, ll_ = r["prism_on_prism"], r["prism_on_llama"], r["llama_on_prism"], r["llama_on_llama"]
-        print(f"\n{t}: {r['file_bytes'] / 1e9:.2f} GB; tensors identical to llama.cpp's file: {r['tensors_identical']}"
-              f" (different: {r['tensors_different']}) {r['differences']}")
-        print(f"  Prism greedy tokens identical on both files: {r['prism_same_tokens_on_both_files']}; llama.cpp follows "
-              f"Prism's greedy tokens for {r['llama_vs_prism_first_token_agreement']} steps")
+        pp_, pl_, lp_, ll_ = r["prism_on_prism"], r.get("prism_on_llama"), r["llama_on_prism"], r.get("llama_on_llama")
+        print(f"\n{t}: {r['file_bytes'] / 1e9:.2f} GB", end="")
+        if r["llama_file"]:
+            print(f"; tensors identical to llama.cpp's file: {r['tensors_identical']} (different: "
+                  f"{r['tensors_different']}) {r['differences']}")
+            print(f"  Prism greedy tokens identical on both files: {r['prism_same_tokens_on_both_files']}", end="; ")
+        else:
+            print(" (Prism's file only)\n ", end="")
+        print(f"llama.cpp follows Prism's greedy tokens for {r['llama_vs_prism_first_token_agreement']} steps")
         print(f"  {'':22} {'prefill tok/s':>14} {'decode tok/s':>13} {'load s':>7}")
         for label, x in (("Prism, Prism file", pp_), ("Prism, llama.cpp file", pl_),
                          ("llama.cpp, Prism file", lp_), ("llama.cpp, own file", ll_)):
+            if x is None:
+                continue
             print(f"  {label:22} {x['prefill_tok_s']:14.2f} {x['decode_tok_s']:13.2f} {x.get('load_s', x.get('load_seconds', 0)):7.2f}")
         print(f"  Prism decode roofline {pp_['roofline_tok_s']:.2f} tok/s ({pp_['bytes_per_token'] / 1e9:.3f} GB/token at "
               f"{pp_['read_bandwidth_gbs']:.1f} GB/s): {100 * pp_['decode_fraction_of_roofline']:.0f}%; "
