@@ -15,9 +15,8 @@ public struct VLMBenchResult: Sendable {
     public var ttftSeconds: Double, ttftTokens: Int
 }
 
-public func benchmarkVLM(modelDirectory: URL, precision: Precision, imageSide: Int = 896, tokens: Int = 1024,
+public func benchmarkVLM(_ model: KimiVL, imageSide: Int = 896, tokens: Int = 1024,
                          question: Int = 20, runs: Int = 1) throws -> VLMBenchResult {
-    let model = try KimiVL.load(directory: modelDirectory, precision: precision)
     let text = model.textConfig
     var rng = SplitMix64(seed: 7)
     func image(_ side: Int) throws -> ProcessedImage {

@@ -222,7 +222,7 @@ struct PrefillBenchCommand: ParsableCommand {
         --out DIR, then prism bench prefill -m DIR. Rates count matrix-product FLOPs only (attention included, causal half).
         """)
 
-    @Option(name: .customShort("m"), help: "Kimi-VL model directory (config.json + safetensors).") var model: String
+    @Option(name: .customShort("m"), help: "Model: checkpoint directory, GGUF text model, or a directory with a GGUF pair.") var model: String
     @Option(help: "Side of the square test image in pixels (896 → 4096 patches).") var imageSide = 896
     @Option(help: "Text tokens in the prefill measurement.") var tokens = 1024
     @Option(help: "Text tokens after the image in the time-to-first-token measurement.") var question = 20
@@ -241,7 +241,7 @@ struct PrefillBenchCommand: ParsableCommand {
         let reference = rate?.gflops ?? gemmRate(.f32, runs: 3)!.gflops
         print(String(format: "GEMM rate (baseline): %.1f GFLOP/s, oneDNN %@ 2048³ [%@]", reference, precision.rawValue,
                      rate?.implementation ?? "f32: no native bf16"))
-        let r = try benchmarkVLM(modelDirectory: URL(fileURLWithPath: model), precision: precision, imageSide: imageSide,
+        let r = try benchmarkVLM(try ModelFiles.resolve(URL(fileURLWithPath: model)).loadModel(precision: precision), imageSide: imageSide,
                                  tokens: tokens, question: question, runs: runs)
         func line(_ what: String, _ seconds: Double, _ flops: Double) {
             let gf = flops / seconds / 1e9
