@@ -111,9 +111,8 @@ TARGET static inline __attribute__((always_inline)) __m256i SFX(block32)(int typ
         return _mm256_sub_epi8(SFX(nibbles32)(b->qs), _mm256_set1_epi8(8));
     }
     const blk_q5_0 *b = (const blk_q5_0 *)row + i;
-    uint32_t qh; memcpy(&qh, b->qh, 4);
     *d = f16_to_f32(b->d);
-    return _mm256_sub_epi8(_mm256_or_si256(SFX(nibbles32)(b->qs), SFX(bits_to_0x10)(qh)), _mm256_set1_epi8(16));
+    return _mm256_sub_epi8(SFX(five_bits32)(b), _mm256_set1_epi8(16));
 }
 
 TARGET static inline __attribute__((always_inline)) void SFX(unpack32q_t)(int type, const char *const rows[4], size_t nb, q32_quad *o) {

@@ -241,8 +241,8 @@ struct PrefillBenchCommand: ParsableCommand {
         let reference = rate?.gflops ?? gemmRate(.f32, runs: 3)!.gflops
         print(String(format: "GEMM rate (baseline): %.1f GFLOP/s, oneDNN %@ 2048³ [%@]", reference, precision.rawValue,
                      rate?.implementation ?? "f32: no native bf16"))
-        let r = try benchmarkVLM(try ModelFiles.resolve(URL(fileURLWithPath: model)).loadModel(precision: precision), imageSide: imageSide,
-                                 tokens: tokens, question: question, runs: runs)
+        let m = try ModelFiles.resolve(URL(fileURLWithPath: model)).loadModel(precision: precision)
+        let r = try benchmarkVLM(m, imageSide: imageSide, tokens: tokens, question: question, runs: runs)
         func line(_ what: String, _ seconds: Double, _ flops: Double) {
             let gf = flops / seconds / 1e9
             print(String(format: "%@ %8.2f s  %8.1f GFLOP/s  %5.2f× GEMM rate", what, seconds, gf, gf / reference))
