@@ -45,6 +45,7 @@ static void layernorm_scalar(const float *src, float *dst, size_t n, const float
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "simd_avx2.h"
 #define AVX __attribute__((target("avx2,fma")))
 
 #define VF __m256
@@ -57,25 +58,11 @@ static void layernorm_scalar(const float *src, float *dst, size_t n, const float
 #define ERF erf256
 #include "vector_math.h"
 
-AVX static inline float hmax256(__m256 v) {
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
-    return _mm_cvtss_f32(m);
-}
-
-AVX static inline float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
-
 AVX static float max_avx2(const float *x, size_t n) {
     size_t vec = n & ~(size_t)7, i;
     __m256 vm = _mm256_set1_ps(-INFINITY);
     for (i = 0; i < vec; i += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + i));
-    float m = hmax256(vm);
+    float m = hmax8_avx2(vm);
     for (; i < n; i++) m = x[i] > m ? x[i] : m;
     return m;
 }
@@ -89,7 +76,7 @@ AVX static float exp_sum_avx2(const float *src, float *dst, size_t n, float mx) 
         _mm256_storeu_ps(dst + i, e);
         vs = _mm256_add_ps(vs, e);
     }
-    float s = hsum256(vs);
+    float s = hsum8_avx2(vs);
     for (; i < n; i++) { float e = expf(src[i] - mx); dst[i] = e; s += e; }
     return s;
 }
@@ -152,12 +139,12 @@ AVX static void layernorm_avx2(const float *src, float *dst, size_t n, const flo
     size_t vec = n & ~(size_t)7, i;
     __m256 vs = _mm256_setzero_ps();
     for (i = 0; i < vec; i += 8) vs = _mm256_add_ps(vs, _mm256_loadu_ps(src + i));
-    float sum = hsum256(vs);
+    float sum = hsum8_avx2(vs);
     for (; i < n; i++) sum += src[i];
     float mean = sum / (float)n;
     __m256 vmean = _mm256_set1_ps(mean), vv = _mm256_setzero_ps();
     for (i = 0; i < vec; i += 8) { __m256 c = _mm256_sub_ps(_mm256_loadu_ps(src + i), vmean); vv = _mm256_fmadd_ps(c, c, vv); }
-    float var = hsum256(vv);
+    float var = hsum8_avx2(vv);
     for (; i < n; i++) { float c = src[i] - mean; var += c * c; }
     float inv = 1.0f / sqrtf(var / (float)n + eps);
     __m256 vinv = _mm256_set1_ps(inv);

@@ -135,7 +135,7 @@ AVX2 static inline float dot_k45_avx2(const uint8_t *w, size_t stride, size_t qh
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
         accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(k_mins_term(mn, x[i].bsums)), accm);
     }
-    return hsum_avx2(_mm256_sub_ps(acc, accm));
+    return hsum8_avx2(_mm256_sub_ps(acc, accm));
 }
 
 AVX2 static float dot_q4_K_avx2(const void *w, const void *x, size_t nb) {
@@ -185,7 +185,7 @@ AVX2 static float dot_q6_K_avx2(const void *wv, const void *xv, size_t nb) {
         sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(corr, 5));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(w[i].d) * x[i].d), _mm256_cvtepi32_ps(sumi), acc);
     }
-    return hsum_avx2(acc);
+    return hsum8_avx2(acc);
 }
 
 // ---- Q6_K over several activation rows (prompt processing) ----
@@ -243,7 +243,7 @@ AVX2 static inline __attribute__((always_inline)) void q6k_tile(const k_unpacked
             acc[a] = _mm256_fmadd_ps(_mm256_set1_ps(u[i].d * x[a][i].d), _mm256_cvtepi32_ps(sumi[a]), acc[a]);
         }
     }
-    for (int a = 0; a < R; a++) out[a] = hsum_avx2(acc[a]);
+    for (int a = 0; a < R; a++) out[a] = hsum8_avx2(acc[a]);
 }
 
 // One weight row (out[a][0]) for R activation rows, in the signature of the multi-row driver.

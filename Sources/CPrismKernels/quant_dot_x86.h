@@ -7,13 +7,6 @@
 // and undefines them again at the end (no include guard on purpose). Weights are made signed and moved
 // into the unsigned operand with the sign trick: |w| · (x·sign(w)) = w·x.
 
-TARGET static inline float SFX(hsum)(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
-
 // w·x summed per 4 lanes for signed w and x.
 TARGET static inline __m256i SFX(mulsum_signed)(__m256i w, __m256i x) {
     return MULSUM(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
@@ -52,7 +45,7 @@ TARGET static float SFX(dot_q8_0)(const void *wv, const void *xv, size_t nb) {
         __m256i p = SFX(mulsum_signed)(_mm256_loadu_si256((const __m256i *)w[i].qs), _mm256_loadu_si256((const __m256i *)x[i].qs));
         acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(w[i].d) * x[i].d), _mm256_cvtepi32_ps(p), acc0);
     }
-    return SFX(hsum)(_mm256_add_ps(acc0, acc1));
+    return hsum8_avx2(_mm256_add_ps(acc0, acc1));
 }
 
 // Q4_0 and Q5_0 hold unsigned values u with an offset (8, 16): w·x = u·x − offset·Σx, and Σx comes with the
@@ -86,7 +79,7 @@ TARGET static inline __m256i SFX(five_bits32)(const blk_q5_0 *b) {
         __m256i p = SFX(mulsum_offset)(unsigned32(w + i), x + i, offset);                                     \
         acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(w[i].d) * x[i].d), _mm256_cvtepi32_ps(p), acc0);    \
     }                                                                                                         \
-    return SFX(hsum)(_mm256_add_ps(acc0, acc1));
+    return hsum8_avx2(_mm256_add_ps(acc0, acc1));
 
 #define Q4_0_NIBBLES(b) SFX(nibbles32)((b)->qs)
 TARGET static float SFX(dot_q4_0)(const void *wv, const void *xv, size_t nb) { DOT_OFFSET_BLOCKS(blk_q4_0, Q4_0_NIBBLES, 8) }

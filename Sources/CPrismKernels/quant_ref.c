@@ -11,6 +11,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include "cpu.h"
+#include "simd_avx2.h"
 #endif
 
 #define MAXI(a, b) ((a) > (b) ? (a) : (b))
@@ -457,10 +458,7 @@ __attribute__((target("avx2,fma"))) static void quantize_act_32_avx2(const float
     for (size_t i = 0; i < nb; i++, x += QK) {
         __m256 v[4], m = _mm256_setzero_ps();
         for (int k = 0; k < 4; k++) { v[k] = _mm256_loadu_ps(x + 8 * k); m = _mm256_max_ps(m, _mm256_andnot_ps(signbit, v[k])); }
-        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
-        const float d = _mm_cvtss_f32(m4) / 127.f;
+        const float d = hmax8_avx2(m) / 127.f;
         const __m256 id = _mm256_set1_ps(d ? 1.0f / d : 0.0f);
         __m256i q[4], sum = _mm256_setzero_si256();
         for (int k = 0; k < 4; k++) {

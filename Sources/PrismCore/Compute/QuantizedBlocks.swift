@@ -49,12 +49,11 @@ public enum QuantizedBlocks {
     /// computed by `variant`; nil when the CPU lacks it.
     public static func dot(_ w: [UInt8], _ x: [Float], as dtype: DType, variant: Variant) -> Float? {
         precondition(dtype.byteCount(elements: x.count) == w.count, "dot: \(w.count) bytes for \(x.count) values")
-        let act = [UInt8](repeating: 0, count: Int(prism_q_act_row_bytes(dtype.ggmlType!, x.count)))
+        let act = quantizeActivation(x, for: dtype)
         var out: Float = 0
-        let ok = act.withUnsafeBytes { a in w.withUnsafeBytes { wb in x.withUnsafeBufferPointer { px -> Int32 in
-            prism_quantize_activation(dtype.ggmlType!, px.baseAddress!, UnsafeMutableRawPointer(mutating: a.baseAddress!), x.count)
-            return prism_qdot_isa(variant.rawValue, dtype.ggmlType!, wb.baseAddress!, a.baseAddress!, x.count / dtype.blockElements, &out)
-        }}}
+        let ok = act.withUnsafeBytes { a in w.withUnsafeBytes { wb in
+            prism_qdot_isa(variant.rawValue, dtype.ggmlType!, wb.baseAddress!, a.baseAddress!, x.count / dtype.blockElements, &out)
+        }}
         return ok == 0 ? out : nil
     }
 }
