@@ -1,6 +1,8 @@
 // Small-M matrix product against 16-bit weights with widening fused into the dot products.
 #include "prism_kernels.h"
 #include "cpu.h"
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 static inline float bf16_scalar(uint16_t v) { uint32_t b = (uint32_t)v << 16; float f; memcpy(&f, &b, 4); return f; }
@@ -29,13 +31,6 @@ static void gemm_w16_portable(const float *x, size_t m, const uint16_t *w, int i
 #include <immintrin.h>
 #include "simd_avx2.h"
 
-__attribute__((target("avx2,fma,f16c")))
-static inline __m256 load8(const uint16_t *p, int is_bf16) {
-    __m128i h = _mm_loadu_si128((const __m128i *)p);
-    if (is_bf16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-    return _mm256_cvtph_ps(h);
-}
-
 // The columns past the last whole vector, one at a time.
 static inline float tail_dot(const float *x, const uint16_t *w, size_t from, size_t cols, int is_bf16) {
     float s = 0;
@@ -47,52 +42,156 @@ static inline float tail_dot(const float *x, const uint16_t *w, size_t from, siz
     return s;
 }
 
-// y for R weight rows from r0 and I ≤ 4 inputs: R·I accumulators, so each widened weight vector serves I inputs and
-// each input vector R rows (at R = 3, I = 4: 12 FMAs per 7 loads, and with one input register all 16 ymm).
+// y for R f16 weight rows from r0 and I ≤ 4 inputs: R·I accumulators, so each widened weight vector serves I inputs
+// and each input vector R rows (at R = 3, I = 4: 12 FMAs per 7 loads, and with one input register all 16 ymm).
 // Batched decode (4–32 rows) is bound by these loads, not by the weight stream, which stays in cache.
 __attribute__((target("avx2,fma,f16c"), always_inline))
-static inline void w16_block(const int R, const int I, const float *x, size_t ldx, const uint16_t *w, int is_bf16,
-                             size_t cols, size_t r0, float *y, size_t ldy) {
+static inline void f16_block(const int R, const int I, const float *x, const uint16_t *w, size_t cols, size_t r0,
+                             float *y, size_t ldy) {
     size_t vec = cols & ~(size_t)7;
     __m256 acc[3][4];
     for (int r = 0; r < 3; r++) for (int i = 0; i < 4; i++) acc[r][i] = _mm256_setzero_ps();
     for (size_t c = 0; c < vec; c += 8) {
         __m256 wv[3];
-        for (int r = 0; r < R; r++) wv[r] = load8(w + (r0 + r) * cols + c, is_bf16);
+        for (int r = 0; r < R; r++) wv[r] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + (r0 + r) * cols + c)));
         for (int i = 0; i < I; i++) {
-            __m256 xv = _mm256_loadu_ps(x + i * ldx + c);
+            __m256 xv = _mm256_loadu_ps(x + i * cols + c);
             for (int r = 0; r < R; r++) acc[r][i] = _mm256_fmadd_ps(xv, wv[r], acc[r][i]);
         }
     }
     for (int r = 0; r < R; r++) {
         float t[4];
         _mm_storeu_ps(t, hsum4_avx2(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
-        for (int i = 0; i < I; i++) y[i * ldy + r0 + r] = t[i] + tail_dot(x + i * ldx, w + (r0 + r) * cols, vec, cols, is_bf16);
+        for (int i = 0; i < I; i++) y[i * ldy + r0 + r] = t[i] + tail_dot(x + i * cols, w + (r0 + r) * cols, vec, cols, 0);
     }
 }
 
 // Each block shape as a function of its own (inlined into one loop nest, the compiler spills the accumulators).
-#define W16_BLOCK(R, I) \
+#define F16_BLOCK(R, I) \
     __attribute__((target("avx2,fma,f16c"), noinline)) \
-    static void w16_block_##R##x##I(const float *x, const uint16_t *w, int is_bf16, size_t cols, size_t r0, float *y, \
-                                    size_t ldy) { w16_block(R, I, x, cols, w, is_bf16, cols, r0, y, ldy); }
-W16_BLOCK(3, 1) W16_BLOCK(3, 2) W16_BLOCK(3, 3) W16_BLOCK(3, 4)
-W16_BLOCK(1, 1) W16_BLOCK(1, 2) W16_BLOCK(1, 3) W16_BLOCK(1, 4)
-typedef void (*w16_block_fn)(const float *, const uint16_t *, int, size_t, size_t, float *, size_t);
+    static void f16_block_##R##x##I(const float *x, const uint16_t *w, size_t cols, size_t r0, float *y, size_t ldy) \
+    { f16_block(R, I, x, w, cols, r0, y, ldy); }
+F16_BLOCK(3, 1) F16_BLOCK(3, 2) F16_BLOCK(3, 3) F16_BLOCK(3, 4)
+F16_BLOCK(1, 1) F16_BLOCK(1, 2) F16_BLOCK(1, 3) F16_BLOCK(1, 4)
+typedef void (*block_fn)(const float *, const uint16_t *, size_t, size_t, float *, size_t);
 
-// Weight rows in blocks of 3 (the last 1–2 one at a time), inputs in groups of up to 4.
+// f16: weight rows in blocks of 3 (the last 1–2 one at a time), inputs in groups of up to 4.
 __attribute__((target("avx2,fma,f16c")))
-static void gemm_w16_avx2(const float *x, size_t m, const uint16_t *w, int is_bf16, size_t cols,
-                          size_t row0, size_t row1, float *y, size_t ldy) {
-    static const w16_block_fn three[5] = {0, w16_block_3x1, w16_block_3x2, w16_block_3x3, w16_block_3x4};
-    static const w16_block_fn one[5] = {0, w16_block_1x1, w16_block_1x2, w16_block_1x3, w16_block_1x4};
+static void gemm_f16_avx2(const float *x, size_t m, const uint16_t *w, size_t cols, size_t row0, size_t row1,
+                          float *y, size_t ldy) {
+    static const block_fn three[5] = {0, f16_block_3x1, f16_block_3x2, f16_block_3x3, f16_block_3x4};
+    static const block_fn one[5] = {0, f16_block_1x1, f16_block_1x2, f16_block_1x3, f16_block_1x4};
     // rows outermost: a block's 3 weight rows stay in L1 while every group of inputs (all in L1 for m ≤ 32 at the
     // models' widths) passes over them, so the weights are read from memory once
     size_t r = row0;
     for (; r + 3 <= row1; r += 3)
-        for (size_t i0 = 0; i0 < m; i0 += 4) three[m - i0 < 4 ? m - i0 : 4](x + i0 * cols, w, is_bf16, cols, r, y + i0 * ldy, ldy);
+        for (size_t i0 = 0; i0 < m; i0 += 4) three[m - i0 < 4 ? m - i0 : 4](x + i0 * cols, w, cols, r, y + i0 * ldy, ldy);
     for (; r < row1; r++)
-        for (size_t i0 = 0; i0 < m; i0 += 4) one[m - i0 < 4 ? m - i0 : 4](x + i0 * cols, w, is_bf16, cols, r, y + i0 * ldy, ldy);
+        for (size_t i0 = 0; i0 < m; i0 += 4) one[m - i0 < 4 ? m - i0 : 4](x + i0 * cols, w, cols, r, y + i0 * ldy, ldy);
+}
+
+// bf16 widens without shuffles: a 32-bit lane holds two weights, and `lane << 16` is the even one as f32 while
+// `lane & 0xffff0000` is the odd one. So 16 columns widen with one load and two integer operations (not two loads,
+// two zero-extensions and two shifts), which leaves the FMA ports to the FMAs. The inputs are rearranged once per
+// call to match: in every 16 columns the 8 even values, then the 8 odd ones (a dot product does not care about
+// the order of its terms); columns past the last 16 stay in place.
+__attribute__((target("avx2")))
+static void pair_inputs(const float *x, size_t m, size_t cols, float *out) {
+    size_t vec = cols & ~(size_t)15;
+    for (size_t i = 0; i < m; i++) {
+        const float *s = x + i * cols;
+        float *d = out + i * cols;
+        for (size_t c = 0; c < vec; c += 16) {
+            __m256 a = _mm256_loadu_ps(s + c), b = _mm256_loadu_ps(s + c + 8);
+            // shuffle_ps works per 128-bit half: [a0 a2 b0 b2 | a4 a6 b4 b6], reordered to [a0 a2 a4 a6 b0 b2 b4 b6]
+            __m256d even = _mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), odd = _mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD));
+            _mm256_storeu_ps(d + c, _mm256_castpd_ps(_mm256_permute4x64_pd(even, 0xD8)));
+            _mm256_storeu_ps(d + c + 8, _mm256_castpd_ps(_mm256_permute4x64_pd(odd, 0xD8)));
+        }
+        memcpy(d + vec, s + vec, (cols - vec) * sizeof(float));
+    }
+}
+
+// y for R bf16 rows from r0 and I paired inputs: R·I accumulators, one register per input and one for the widened
+// weight (R = 2, I = 4: 14 of the 16 ymm, 16 FMAs per 12 loads from L1).
+__attribute__((target("avx2,fma"), always_inline))
+static inline void bf16_block(const int R, const int I, const float *xp, const uint16_t *w, size_t cols, size_t r0,
+                              float *y, size_t ldy) {
+    size_t vec = cols & ~(size_t)15;
+    __m256 acc[4][4];
+    for (int r = 0; r < 4; r++) for (int i = 0; i < 4; i++) acc[r][i] = _mm256_setzero_ps();
+    const __m256i high = _mm256_set1_epi32((int)0xFFFF0000);
+    for (size_t c = 0; c < vec; c += 16) {
+        __m256 xv[4];
+        for (int i = 0; i < I; i++) xv[i] = _mm256_loadu_ps(xp + i * cols + c);
+        for (int r = 0; r < R; r++) {
+            __m256i pair = _mm256_loadu_si256((const __m256i *)(w + (r0 + r) * cols + c));
+            __m256 even = _mm256_castsi256_ps(_mm256_slli_epi32(pair, 16));
+            for (int i = 0; i < I; i++) acc[r][i] = _mm256_fmadd_ps(xv[i], even, acc[r][i]);
+        }
+        for (int i = 0; i < I; i++) xv[i] = _mm256_loadu_ps(xp + i * cols + c + 8);
+        for (int r = 0; r < R; r++) {
+            __m256i pair = _mm256_loadu_si256((const __m256i *)(w + (r0 + r) * cols + c));
+            __m256 odd = _mm256_castsi256_ps(_mm256_and_si256(pair, high));
+            for (int i = 0; i < I; i++) acc[r][i] = _mm256_fmadd_ps(xv[i], odd, acc[r][i]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        float t[4];
+        _mm_storeu_ps(t, hsum4_avx2(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
+        for (int i = 0; i < I; i++) y[i * ldy + r0 + r] = t[i] + tail_dot(xp + i * cols, w + (r0 + r) * cols, vec, cols, 1);
+    }
+}
+
+#define BF16_BLOCK(R, I) \
+    __attribute__((target("avx2,fma"), noinline)) \
+    static void bf16_block_##R##x##I(const float *xp, const uint16_t *w, size_t cols, size_t r0, float *y, size_t ldy) \
+    { bf16_block(R, I, xp, w, cols, r0, y, ldy); }
+BF16_BLOCK(2, 4) BF16_BLOCK(2, 3) BF16_BLOCK(4, 2) BF16_BLOCK(4, 1)
+BF16_BLOCK(1, 1) BF16_BLOCK(1, 2) BF16_BLOCK(1, 3) BF16_BLOCK(1, 4)
+
+// The paired inputs of this thread's calls, kept between calls (at most 32 rows of the widest input) and freed
+// when the thread exits.
+static _Thread_local float *paired;
+static _Thread_local size_t paired_capacity;
+static pthread_key_t paired_key;
+static pthread_once_t paired_once = PTHREAD_ONCE_INIT;
+static void make_paired_key(void) { pthread_key_create(&paired_key, free); }
+
+// Weight rows in blocks of 4, each passed once by every group of inputs while it is in L1: groups of 4 inputs take
+// two 2×4 blocks, a last group of 3 two 2×3 blocks, of 2 one 4×2, of 1 one 4×1 (the fastest shapes for each count
+// measured on Zen 3; fewer rows per block leave FMA ports idle, more spill registers). The last 1–3 rows go one
+// at a time.
+__attribute__((target("avx2,fma")))
+static int gemm_bf16_avx2(const float *x, size_t m, const uint16_t *w, size_t cols, size_t row0, size_t row1,
+                          float *y, size_t ldy) {
+    if (m * cols > paired_capacity) {
+        float *grown = realloc(paired, m * cols * sizeof(float));
+        if (!grown) return 0;
+        paired = grown; paired_capacity = m * cols;
+        pthread_once(&paired_once, make_paired_key);
+        pthread_setspecific(paired_key, paired);
+    }
+    pair_inputs(x, m, cols, paired);
+    static const block_fn one[5] = {0, bf16_block_1x1, bf16_block_1x2, bf16_block_1x3, bf16_block_1x4};
+    size_t full = m & ~(size_t)3, rest = m - full;
+    const float *xr = paired + full * cols;
+    float *yr = y + full * ldy;
+    size_t r = row0;
+    for (; r + 4 <= row1; r += 4) {
+        for (size_t i0 = 0; i0 < full; i0 += 4) {
+            bf16_block_2x4(paired + i0 * cols, w, cols, r, y + i0 * ldy, ldy);
+            bf16_block_2x4(paired + i0 * cols, w, cols, r + 2, y + i0 * ldy, ldy);
+        }
+        switch (rest) {
+        case 3: bf16_block_2x3(xr, w, cols, r, yr, ldy); bf16_block_2x3(xr, w, cols, r + 2, yr, ldy); break;
+        case 2: bf16_block_4x2(xr, w, cols, r, yr, ldy); break;
+        case 1: bf16_block_4x1(xr, w, cols, r, yr, ldy); break;
+        }
+    }
+    for (; r < row1; r++)
+        for (size_t i0 = 0; i0 < m; i0 += 4) one[m - i0 < 4 ? m - i0 : 4](paired + i0 * cols, w, cols, r, y + i0 * ldy, ldy);
+    return 1;
 }
 
 #endif
@@ -100,7 +199,10 @@ static void gemm_w16_avx2(const float *x, size_t m, const uint16_t *w, int is_bf
 void prism_gemm_w16(const float *x, size_t m, const uint16_t *w, int is_bf16, size_t cols,
                     size_t row0, size_t row1, float *y, size_t ldy) {
 #if defined(__x86_64__)
-    if (cpu_avx2_fma_f16c()) { gemm_w16_avx2(x, m, w, is_bf16, cols, row0, row1, y, ldy); return; }
+    if (cpu_avx2_fma_f16c()) {
+        if (!is_bf16) { gemm_f16_avx2(x, m, w, cols, row0, row1, y, ldy); return; }
+        if (gemm_bf16_avx2(x, m, w, cols, row0, row1, y, ldy)) return;   // else no memory for the paired inputs
+    }
 #endif
     gemm_w16_portable(x, m, w, is_bf16, cols, row0, row1, y, ldy);
 }

@@ -5,7 +5,7 @@ import XCTest
 /// `linear` at bf16 precision: x and W rounded to bf16, f32 accumulation, for f32, bf16 and f16 weights and the
 /// batch sizes that take different paths (decode-sized 16-bit weights keep the fused f32 kernel).
 final class LinearTests: XCTestCase {
-    let outF = 47, inF = 70   // 47 rows: the fused kernel's blocks of 3 rows leave a remainder
+    let outF = 47, inF = 70   // 47 rows: the fused kernels' blocks of 3 (f16) and 4 (bf16) rows leave a remainder
 
     func weight(_ dtype: DType, _ body: (TensorView, [Float]) -> Void) {
         let w = randomMatrix(outF, inF, seed: 11)
@@ -30,7 +30,7 @@ final class LinearTests: XCTestCase {
         for dtype in [DType.f32, .bf16, .f16] {
             weight(dtype) { view, stored in
                 let w16 = view.computed(in: .bf16)
-                for m in [1, 5, 8, 9, 16, 21, 32, 37] {
+                for m in [1, 2, 3, 5, 7, 8, 9, 16, 21, 32, 37] {   // every remainder of the groups of 4 inputs
                     let x = randomMatrix(m, inF, seed: UInt64(m))
                     let y = linear(Tensor(shape: [m, inF], data: x), w16)
                     let fused = m <= smallBatchRows && dtype != .f32

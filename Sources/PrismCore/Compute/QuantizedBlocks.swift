@@ -22,7 +22,7 @@ public enum QuantizedBlocks {
         let n = bytes.count / dtype.blockBytes * dtype.blockElements
         precondition(dtype.byteCount(elements: n) == bytes.count, "dequantize: \(bytes.count) bytes are not whole \(dtype.rawValue) blocks")
         return [Float](unsafeUninitializedCapacity: n) { out, k in
-            bytes.withUnsafeBytes { prism_dequantize_row(dtype.ggmlType!, $0.baseAddress!, out.baseAddress!, n) }
+            bytes.withUnsafeBytes { _ = prism_dequantize_row(dtype.ggmlType!, $0.baseAddress!, out.baseAddress!, n) }
             k = n
         }
     }
