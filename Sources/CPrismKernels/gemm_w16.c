@@ -116,7 +116,7 @@ static void pair_inputs(const float *x, size_t m, size_t cols, float *out) {
 // weight (R = 2, I = 4: 14 of the 16 ymm, 16 FMAs per 12 loads from L1).
 __attribute__((target("avx2,fma"), always_inline))
 static inline void bf16_block(const int R, const int I, const float *xp, const uint16_t *w, size_t cols, size_t r0,
-                              float *y, size_t ldy) {
+                              size_t ahead, float *y, size_t ldy) {
     size_t vec = cols & ~(size_t)15;
     __m256 acc[4][4];
     for (int r = 0; r < 4; r++) for (int i = 0; i < 4; i++) acc[r][i] = _mm256_setzero_ps();
@@ -124,6 +124,8 @@ static inline void bf16_block(const int R, const int I, const float *xp, const u
     for (size_t c = 0; c < vec; c += 16) {
         __m256 xv[4];
         for (int i = 0; i < I; i++) xv[i] = _mm256_loadu_ps(xp + i * cols + c);
+        if (ahead && (c & 31) == 0)
+            for (int r = 0; r < R; r++) _mm_prefetch((const char *)(w + (r0 + ahead + r) * cols + c), _MM_HINT_T0);
         for (int r = 0; r < R; r++) {
             __m256i pair = _mm256_loadu_si256((const __m256i *)(w + (r0 + r) * cols + c));
             __m256 even = _mm256_castsi256_ps(_mm256_slli_epi32(pair, 16));
@@ -145,10 +147,11 @@ static inline void bf16_block(const int R, const int I, const float *xp, const u
 
 #define BF16_BLOCK(R, I) \
     __attribute__((target("avx2,fma"), noinline)) \
-    static void bf16_block_##R##x##I(const float *xp, const uint16_t *w, size_t cols, size_t r0, float *y, size_t ldy) \
-    { bf16_block(R, I, xp, w, cols, r0, y, ldy); }
+    static void bf16_block_##R##x##I(const float *xp, const uint16_t *w, size_t cols, size_t r0, size_t ahead, float *y, \
+                                     size_t ldy) { bf16_block(R, I, xp, w, cols, r0, ahead, y, ldy); }
 BF16_BLOCK(2, 4) BF16_BLOCK(2, 3) BF16_BLOCK(4, 2) BF16_BLOCK(4, 1)
 BF16_BLOCK(1, 1) BF16_BLOCK(1, 2) BF16_BLOCK(1, 3) BF16_BLOCK(1, 4)
+typedef void (*bf16_block_fn)(const float *, const uint16_t *, size_t, size_t, size_t, float *, size_t);
 
 // The paired inputs of this thread's calls, kept between calls (at most 32 rows of the widest input) and freed
 // when the thread exits.
@@ -160,8 +163,9 @@ static void make_paired_key(void) { pthread_key_create(&paired_key, free); }
 
 // Weight rows in blocks of 4, each passed once by every group of inputs while it is in L1: groups of 4 inputs take
 // two 2×4 blocks, a last group of 3 two 2×3 blocks, of 2 one 4×2, of 1 one 4×1 (the fastest shapes for each count
-// measured on Zen 3; fewer rows per block leave FMA ports idle, more spill registers). The last 1–3 rows go one
-// at a time.
+// measured on Zen 3; fewer rows per block leave FMA ports idle, more spill registers). The first pass over a block
+// prefetches the next one: rows of a few hundred columns are too short for the hardware prefetcher, and a model
+// whose weights do not fit in cache otherwise waits on memory at every block. The last 1–3 rows go one at a time.
 __attribute__((target("avx2,fma")))
 static int gemm_bf16_avx2(const float *x, size_t m, const uint16_t *w, size_t cols, size_t row0, size_t row1,
                           float *y, size_t ldy) {
@@ -173,24 +177,28 @@ static int gemm_bf16_avx2(const float *x, size_t m, const uint16_t *w, size_t co
         pthread_setspecific(paired_key, paired);
     }
     pair_inputs(x, m, cols, paired);
-    static const block_fn one[5] = {0, bf16_block_1x1, bf16_block_1x2, bf16_block_1x3, bf16_block_1x4};
+    static const bf16_block_fn one[5] = {0, bf16_block_1x1, bf16_block_1x2, bf16_block_1x3, bf16_block_1x4};
     size_t full = m & ~(size_t)3, rest = m - full;
     const float *xr = paired + full * cols;
     float *yr = y + full * ldy;
     size_t r = row0;
     for (; r + 4 <= row1; r += 4) {
+        size_t ahead = r + 8 <= row1 ? 4 : 0, restAhead = full ? 0 : ahead;
         for (size_t i0 = 0; i0 < full; i0 += 4) {
-            bf16_block_2x4(paired + i0 * cols, w, cols, r, y + i0 * ldy, ldy);
-            bf16_block_2x4(paired + i0 * cols, w, cols, r + 2, y + i0 * ldy, ldy);
+            bf16_block_2x4(paired + i0 * cols, w, cols, r, i0 ? 0 : ahead, y + i0 * ldy, ldy);
+            bf16_block_2x4(paired + i0 * cols, w, cols, r + 2, i0 ? 0 : ahead, y + i0 * ldy, ldy);
         }
         switch (rest) {
-        case 3: bf16_block_2x3(xr, w, cols, r, yr, ldy); bf16_block_2x3(xr, w, cols, r + 2, yr, ldy); break;
-        case 2: bf16_block_4x2(xr, w, cols, r, yr, ldy); break;
-        case 1: bf16_block_4x1(xr, w, cols, r, yr, ldy); break;
+        case 3:
+            bf16_block_2x3(xr, w, cols, r, restAhead, yr, ldy);
+            bf16_block_2x3(xr, w, cols, r + 2, restAhead, yr, ldy);
+            break;
+        case 2: bf16_block_4x2(xr, w, cols, r, restAhead, yr, ldy); break;
+        case 1: bf16_block_4x1(xr, w, cols, r, restAhead, yr, ldy); break;
         }
     }
     for (; r < row1; r++)
-        for (size_t i0 = 0; i0 < m; i0 += 4) one[m - i0 < 4 ? m - i0 : 4](paired + i0 * cols, w, cols, r, y + i0 * ldy, ldy);
+        for (size_t i0 = 0; i0 < m; i0 += 4) one[m - i0 < 4 ? m - i0 : 4](paired + i0 * cols, w, cols, r, 0, y + i0 * ldy, ldy);
     return 1;
 }
 

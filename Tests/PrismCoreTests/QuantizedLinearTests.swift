@@ -109,6 +109,34 @@ final class QuantizedLinearTests: XCTestCase {
         }
     }
 
+    /// `linearBatch` gives each job exactly what `linear` gives it alone, for block-quantised and 16-bit weights in
+    /// one batch (inputs of 1–9 rows, one input shared by two weights, rows split into pieces mid-matrix), and falls
+    /// back to `linear` per job when a job is outside both kinds (an f32 weight, or too many input rows).
+    func testLinearBatchMatchesLinearPerJob() {
+        var rng = SplitMix64(seed: 21)
+        let k = 256
+        func weight(_ out: Int) -> [Float] { (0..<(out * k)).map { _ in Float.random(in: -1...1, using: &rng) } }
+        func input(_ m: Int) -> Tensor { Tensor(shape: [m, k], data: (0..<(m * k)).map { _ in Float.random(in: -2...2, using: &rng) }) }
+        let bf16 = Convert.f32ToBF16(weight(70)), f16 = Convert.f32ToF16(weight(45)), q8 = QuantizedBlocks.quantize(weight(60), as: .q8_0)
+        let f32 = Tensor(shape: [9, k], data: weight(9))
+        let shared = input(4)
+        bf16.withUnsafeBytes { b in f16.withUnsafeBytes { h in q8.withUnsafeBytes { q in
+            let wb = TensorView(name: "bf16", dtype: .bf16, shape: [70, k], bytes: b, owner: nil)
+            let wh = TensorView(name: "f16", dtype: .f16, shape: [45, k], bytes: h, owner: nil)
+            let wq = TensorView(name: "q8_0", dtype: .q8_0, shape: [60, k], bytes: q, owner: nil)
+            let batches: [[(x: Tensor, w: TensorView)]] = [
+                [(shared, wb), (shared, wh), (input(1), wq), (input(9), wb), (input(3), wh), (shared, wq)],
+                [(input(2), wb), (input(1), TensorView(f32, name: "f32"))],   // an f32 weight: linear per job
+                [(input(smallBatchRows + 1), wb), (input(1), wq)],             // past the fused kernel's rows
+            ]
+            for (n, jobs) in batches.enumerated() {
+                for (j, (y, job)) in zip(linearBatch(jobs), jobs).enumerated() {
+                    assertClose(y, linear(job.x, job.w), atol: 0, rtol: 0, "batch \(n) job \(j) (\(job.w.name), \(job.x.rows) rows)")
+                }
+            }
+        }}}
+    }
+
     /// Batched input [B, T, in] keeps its leading shape, and a bias is added after the product.
     func testLeadingShapeAndBias() {
         let k = 64, out = 5

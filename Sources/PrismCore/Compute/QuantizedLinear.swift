@@ -115,17 +115,20 @@ func dequantizedLinear(_ x: Tensor, _ w: TensorView) -> Tensor {
 /// GEMVs per layer (every routed expert's gate and up projections), and one split of all their rows keeps
 /// both cores busy without a thread hand-off per matrix. Inputs shared by several weights (the same tensor
 /// storage) are quantised once. Prompts on block-quantised experts come here too (up to `quantizedIntegerRows`
-/// rows). Falls back to `linear` per job unless every weight is block-quantised and every input is within that
-/// limit.
+/// rows), and so do 16-bit weights with decode-sized inputs (up to `smallBatchRows`, the fused widening kernel).
+/// Falls back to `linear` per job unless every job is of one of those two kinds.
 public func linearBatch(_ jobs: [(x: Tensor, w: TensorView)]) -> [Tensor] {
-    guard jobs.allSatisfy({ $0.w.dtype.isBlockQuantized && $0.x.rows <= quantizedIntegerRows($0.w.dtype) && $0.w.shape.count == 2
-                             && $0.w.shape[1] == $0.x.lastDim }) else {
-        return jobs.map { linear($0.x, $0.w) }
+    func streamsRows(_ x: Tensor, _ w: TensorView) -> Bool {
+        guard w.shape.count == 2 && w.shape[1] == x.lastDim else { return false }
+        if w.dtype.isBlockQuantized { return x.rows <= quantizedIntegerRows(w.dtype) }
+        return (w.dtype == .bf16 || w.dtype == .f16) && x.rows <= smallBatchRows
     }
+    guard jobs.allSatisfy({ streamsRows($0.x, $0.w) }) else { return jobs.map { linear($0.x, $0.w) } }
     // quantise each distinct (input storage, activation format) once
     var acts: [QuantizedActivations] = [], actIndex: [Int] = []
     var seen: [String: Int] = [:]
     for j in jobs {
+        guard j.w.dtype.isBlockQuantized else { actIndex.append(-1); continue }
         let k = j.w.dtype.blockElements == 256
         let key = j.x.data.withUnsafeBufferPointer { "\(Int(bitPattern: $0.baseAddress)):\($0.count):\(k)" }
         if let i = seen[key] { actIndex.append(i); continue }
@@ -150,8 +153,16 @@ public func linearBatch(_ jobs: [(x: Tensor, w: TensorView)]) -> [Tensor] {
         var job = starts.lastIndex { $0 <= i }!
         while i < range.upperBound {
             while starts[job + 1] <= i { job += 1 }
-            let r0 = i - starts[job], r1 = min(jobs[job].w.shape[0], range.upperBound - starts[job])
-            acts[actIndex[job]].gemv(jobs[job].w, rows: r0..<r1, into: outs[job], ldy: jobs[job].w.shape[0])
+            let (x, w) = jobs[job]
+            let r0 = i - starts[job], r1 = min(w.shape[0], range.upperBound - starts[job])
+            if actIndex[job] >= 0 {
+                acts[actIndex[job]].gemv(w, rows: r0..<r1, into: outs[job], ldy: w.shape[0])
+            } else {
+                x.data.withUnsafeBufferPointer { px in
+                    prism_gemm_w16(px.baseAddress!, x.rows, w.bytes.baseAddress!.assumingMemoryBound(to: UInt16.self),
+                                   w.dtype == .bf16 ? 1 : 0, w.shape[1], r0, r1, outs[job], w.shape[0])
+                }
+            }
             i = starts[job] + r1
         }
     }
