@@ -195,8 +195,11 @@ extension Tensor {
         precondition(b.count > 0 && count % b.count == 0, "cannot add \(b.shape) to \(shape)")
         let n = b.count
         data.withUnsafeMutableBufferPointer { x in b.data.withUnsafeBufferPointer { y in
-            if n == x.count { for i in 0..<n { x[i] += scale * y[i] } }
-            else { for i in 0..<x.count { x[i] += scale * y[i % n] } }
+            // row by row: a remainder per element (the broadcast of a bias) costs a division each and does not
+            // vectorise; a bias add over a vision tower's activations took 5% of `ask --batch`
+            for base in stride(from: 0, to: x.count, by: n) {
+                for i in 0..<n { x[base + i] += scale * y[i] }
+            }
         }}
     }
 

@@ -14,6 +14,8 @@ public struct ProcessedImage: Sendable {
     /// SHA-256 of the encoded bytes it was decoded from; the engine caches its embedding (and KV prefixes
     /// that contain it) under this name. nil: never cached.
     public var digest: ContentDigest?
+    /// Patches it gives the vision tower (h·w).
+    public var patches: Int { pixelValues.shape[0] }
 
     public init(pixelValues: Tensor, grid: GridSize, tokenCount: Int, digest: ContentDigest? = nil) {
         self.pixelValues = pixelValues; self.grid = grid; self.tokenCount = tokenCount; self.digest = digest

@@ -251,6 +251,29 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(f.usage.imagesEncoded, 1)
     }
 
+    /// Requests with images submitted together: the step's images (one shown twice) go through the vision tower
+    /// in one packed pass, each image once, and every answer equals the request alone. A budget of fewer patches
+    /// than two images hold splits the pass, one sequence's images at a time.
+    func testImagesOfAStepShareOneVisionPass() throws {
+        let a = try image(20), b = try image(21, width: 90, height: 60), c = try image(22, width: 40, height: 70)
+        let requests = [prompt([1], [a]), prompt([2], [b, c], [7]), prompt([3], [a], [8, 9]), prompt([4, 5])]
+            .map { GenerationRequest(prompt: $0, maxTokens: 5) }
+        let alone = try requests.map { try sequential($0.prompt, maxTokens: 5) }
+        let e = engine(noCache)
+        let (results, _) = try runTogether(e, requests)
+        XCTAssertEqual(results.map(\.tokens), alone)
+        XCTAssertEqual(e.snapshot.visionPasses, 1)
+        XCTAssertEqual(e.snapshot.imagesEncoded, 3, "the image shown twice is encoded once")
+        XCTAssertEqual(results.map(\.usage.imagesEncoded), [1, 2, 0, 0])
+
+        var small = noCache
+        small.visionPatchesPerStep = a.patches
+        let split = engine(small)
+        XCTAssertEqual(try runTogether(split, requests).results.map(\.tokens), alone)
+        XCTAssertEqual(split.snapshot.visionPasses, 2)
+        XCTAssertEqual(split.snapshot.imagesEncoded, 3)
+    }
+
     /// Questions about one image submitted together: the later ones wait for the first one's prefill and continue
     /// from its prompt KV instead of computing the shared prefix (system text + image) again; the answers are what
     /// each request gives alone, and a request with nothing to share is not held back.

@@ -228,49 +228,75 @@ public final class GenerationEngine: @unchecked Sendable {
         active.append(s)
     }
 
-    /// Builds the prompt embeddings of sequences that lack them: image embeddings from the cache or one packed
-    /// vision pass over at most `visionPatchesPerStep` patches (always at least one sequence's images).
+    /// Builds the prompt embeddings of sequences that lack them: image embeddings from the cache, the rest from one
+    /// packed vision pass over every missing image of the step (at most `visionPatchesPerStep` patches, always at
+    /// least one sequence's images). One pass over many images runs a few large products instead of many small
+    /// ones (`ask --batch` brings an image per row).
     private func encodeImages() {
+        enum Source { case cached(Tensor), encoded(Int) }
+        var ready: [(seq: EngineSequence, needed: [Int], sources: [Source], encodes: Int)] = []
+        var images: [ProcessedImage] = []
+        var planned: [ContentDigest: Int] = [:]
         var patches = 0
-        var fresh: [ContentDigest: Tensor] = [:]
         for s in active where s.pending == nil && s.next == nil {
             let needed = s.neededImages
-            var missing: [Int] = []
-            var seen = Set<ContentDigest>()
+            var sources: [Source] = [], added: [ProcessedImage] = [], addedDigests: [ContentDigest: Int] = [:]
             for i in needed {
                 let img = s.request.prompt.images[i]
-                if let d = img.digest, prefixes.embedding(d) != nil || fresh[d] != nil || seen.contains(d) { continue }
-                if let d = img.digest { seen.insert(d) }
-                missing.append(i)
+                if let d = img.digest {
+                    // held here: storing the step's new embeddings may evict it from the cache
+                    if let e = prefixes.embedding(d) { sources.append(.cached(e)); continue }
+                    if let k = planned[d] ?? addedDigests[d] { sources.append(.encoded(k)); continue }
+                    addedDigests[d] = images.count + added.count
+                }
+                sources.append(.encoded(images.count + added.count))
+                added.append(img)
             }
-            let cost = missing.reduce(0) { $0 + s.request.prompt.images[$1].pixelValues.rows }
+            let cost = added.reduce(0) { $0 + $1.patches }
             if cost > 0 && patches > 0 && patches + cost > options.visionPatchesPerStep { continue }
             patches += cost
+            images += added
+            planned.merge(addedDigests) { first, _ in first }
+            ready.append((s, needed, sources, added.count))
+        }
+        let encoded = encode(images)
+        for (s, needed, sources, encodes) in ready {
             do {
-                var own: [Int: Tensor] = [:]
-                if !missing.isEmpty {
-                    let images = missing.map { s.request.prompt.images[$0] }
-                    let all = try model.imageEmbeddings(images)
-                    var row = 0
-                    for (i, img) in zip(missing, images) {
-                        let e = all.slice(rows: row..<(row + img.tokenCount))
-                        row += img.tokenCount
-                        own[i] = e
-                        if let d = img.digest { fresh[d] = e; prefixes.store(e, for: d) }
+                let embeddings = try sources.map { source -> Tensor in
+                    switch source {
+                    case .cached(let e): return e
+                    case .encoded(let k): return try encoded[k].get()
                     }
-                    s.usage.imagesEncoded = missing.count
                 }
-                let embeddings = try needed.map { i -> Tensor in
-                    let img = s.request.prompt.images[i]
-                    if let e = own[i] ?? img.digest.flatMap({ fresh[$0] ?? prefixes.embedding($0) }) { return e }
-                    throw EngineFault("image \(i) has no embedding")
-                }
+                s.usage.imagesEncoded = encodes
                 s.pending = try s.remainingEmbeddings(imageEmbeddings: embeddings, needed: needed, model: model)
             } catch {
                 finish(s, .failed("\(error)"))
             }
         }
         active.removeAll { $0.isFinished }
+    }
+
+    /// Embeddings of `images` from one packed vision pass, each stored in the vision cache. If the pass fails, each
+    /// image alone, so that a bad image fails only the sequences that show it.
+    private func encode(_ images: [ProcessedImage]) -> [Result<Tensor, Error>] {
+        guard !images.isEmpty else { return [] }
+        func stored(_ e: Tensor, _ img: ProcessedImage) -> Tensor {
+            if let d = img.digest { prefixes.store(e, for: d) }
+            return e
+        }
+        func pass(_ images: [ProcessedImage]) throws -> Tensor {
+            lock.lock(); counters.visionPasses += 1; lock.unlock()
+            return try model.imageEmbeddings(images)
+        }
+        if images.count > 1, let all = try? pass(images) {
+            var row = 0
+            return images.map { img in
+                defer { row += img.tokenCount }
+                return .success(stored(all.slice(rows: row..<(row + img.tokenCount)), img))
+            }
+        }
+        return images.map { img in Result { stored(try pass([img]), img) } }
     }
 
     /// One packed forward: a row per decoding sequence, then prompt chunks within the prefill budget.

@@ -109,6 +109,8 @@ public struct EngineSnapshot: Sendable, Equatable {
     public var prefilledTokens = 0
     public var cachedPromptTokens = 0
     public var imagesEncoded = 0
+    /// Runs of the vision tower (each over every image a step encodes).
+    public var visionPasses = 0
     /// KV caches alive (running sequences plus prefix-cache entries) and the bytes they hold.
     public var liveCaches = 0
     public var prefixCacheBytes = 0
