@@ -155,8 +155,9 @@ final class MLA {
         var oLat = Tensor(zeros: [t, heads, r])
         qLat.data.withUnsafeBufferPointer { pq in oLat.data.withUnsafeMutableBufferPointer { po in
             let pq = pq.baseAddress!, po = po.baseAddress!
-            // a batch of decoding sequences: one core per run of sequences (each product is too small to split)
-            Parallel.forEach(segments.count) { range in
+            // a batch of decoding sequences: the cores take sequences as they free up (each product is too small to
+            // split, and their caches differ in length)
+            Parallel.forEach(segments.count, pieces: segments.count) { range in
                 for s in segments[range] {
                     s.cache.withRows(layer: layer) { rows in
                         sharedKVAttention(q: pq + s.start * heads * width, queries: s.count, heads: heads, dim: width,

@@ -38,9 +38,11 @@ func denseLinear(_ x: Tensor, _ w: TensorView) -> Tensor {
                 // Decode-shaped: bandwidth-bound, so widen inside the dot products and split rows over cores
                 // (f32 arithmetic on the stored 16-bit weights, in either precision).
                 let wp = w.bytes.baseAddress!.assumingMemoryBound(to: UInt16.self)
-                // a chunk of ≥ 16k multiply-adds is worth a pool hand-off (about a microsecond)
-                Parallel.forEach(outF, minChunk: max(3, (1 << 14) / max(1, m * inF))) { r in
-                    prism_gemm_w16(a, m, wp, w.dtype == .bf16 ? 1 : 0, inF, r.lowerBound, r.upperBound, y, outF)
+                // pieces of whole 4-row blocks (the kernel's), a few per core so that a core slowed by other work
+                // does not hold the step; a piece of ≥ 16k multiply-adds is worth a pool hand-off (about a µs)
+                let blocks = (outF + 3) / 4
+                Parallel.forEach(blocks, pieces: 4 * Parallel.threads, minChunk: max(1, (1 << 12) / max(1, m * inF))) { b in
+                    prism_gemm_w16(a, m, wp, w.dtype == .bf16 ? 1 : 0, inF, 4 * b.lowerBound, min(outF, 4 * b.upperBound), y, outF)
                 }
                 return
             }
