@@ -42,6 +42,7 @@ final class ServerMetrics: @unchecked Sendable {
         grow("prism_prefilled_tokens_total", s.prefilledTokens, seen.prefilledTokens)
         grow("prism_cached_prompt_tokens_total", s.cachedPromptTokens, seen.cachedPromptTokens)
         grow("prism_images_encoded_total", s.imagesEncoded, seen.imagesEncoded)
+        grow("prism_vision_passes_total", s.visionPasses, seen.visionPasses)
         grow("prism_engine_steps_total", s.steps, seen.steps)
         seen = s
         registry.makeGauge(name: "prism_queue_length").set(Double(s.waiting + waitingForAdmission))

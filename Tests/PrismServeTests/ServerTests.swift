@@ -62,7 +62,8 @@ final class ServerTests: XCTestCase {
         XCTAssertTrue(metrics.headers["content-type"]?.hasPrefix("text/plain") ?? false)
         for name in ["prism_http_requests_total{endpoint=\"/v1/chat/completions\",status=\"200\"}", "prism_queue_length",
                      "prism_running_sequences", "prism_batch_size", "prism_generated_tokens_total",
-                     "prism_time_to_first_token_seconds_bucket", "prism_http_request_duration_seconds_count"] {
+                     "prism_time_to_first_token_seconds_bucket", "prism_http_request_duration_seconds_count",
+                     "prism_images_encoded_total", "prism_vision_passes_total"] {
             XCTAssertTrue(metrics.text.contains(name), "missing \(name) in\n\(metrics.text)")
         }
     }
