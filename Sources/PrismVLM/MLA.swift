@@ -69,10 +69,12 @@ final class MLA {
     /// (the caller commits them once every layer has run).
     func callAsFunction(_ x: Tensor, segments: [Segment], layer: Int, strategy: MLAStrategy) -> Tensor {
         let t = x.rows, qk = nope + rope, width = r + rope
+        // both projections of x in one pass over the cores (decode-sized x: one hand-off, x quantised once)
+        let qa = linearBatch([(x, qProj), (x, kvAProj)])
         // [T, H, nope + rope]
-        var q = linear(x, qProj).reshaped([t, heads, qk])
+        var q = qa[0].reshaped([t, heads, qk])
         // [T, r + rope] → c̃ [T, r], k_pe [T, 1, rope]
-        let a = linear(x, kvAProj)
+        let a = qa[1]
         let latent = rmsNorm(a.slice(lastAxis: 0..<r), weight: kvANorm, eps: Self.latentNormEps)
         var kPe = a.slice(lastAxis: r..<width).reshaped([t, 1, rope])
 

@@ -1,6 +1,6 @@
 // One linear map per head: y[t, h] = W_h · x[t, h] for x [T, H, in] and a stacked weight [H, out, in] (MLA's
 // absorbed W_UK / W_UV, stored so by llama.cpp as attn_k_b / attn_v_b). Block-quantised weights run every
-// head in one pass of the integer kernels over the cores; float weights go through `linear` head by head.
+// head in one pass of the integer kernels over the cores; float weights through `linearBatch`.
 import CPrismKernels
 
 public func headwiseLinear(_ x: Tensor, _ w: TensorView) -> Tensor {
@@ -25,18 +25,21 @@ public func headwiseLinear(_ x: Tensor, _ w: TensorView) -> Tensor {
             }
         })
     }
-    var out = Tensor(zeros: [t, heads, outF])
-    for h in 0..<heads {
-        // gather head h's rows [T, in], apply W_h, scatter into [T, h, :]
-        let xh = Tensor(shape: [t, inF], unsafeUninitialized: { dst in
+    // each head's rows [T, in] gathered, every head's product in one pass over the cores (`linearBatch`: the
+    // fused 16-bit kernel for decode-sized inputs, `linear` head by head otherwise), scattered back into [T, H, out]
+    let xs = (0..<heads).map { h in
+        Tensor(shape: [t, inF], unsafeUninitialized: { dst in
             x.data.withUnsafeBufferPointer { src in
                 for i in 0..<t { (dst.baseAddress! + i * inF).update(from: src.baseAddress! + (i * heads + h) * inF, count: inF) }
             }
         })
-        let yh = linear(xh, w.slice(h))
-        out.data.withUnsafeMutableBufferPointer { dst in yh.data.withUnsafeBufferPointer { src in
-            for i in 0..<t { (dst.baseAddress! + (i * heads + h) * outF).update(from: src.baseAddress! + i * outF, count: outF) }
-        }}
     }
-    return out
+    let ys = linearBatch(xs.enumerated().map { (x: $0.element, w: w.slice($0.offset)) })
+    return Tensor(shape: [t, heads, outF], unsafeUninitialized: { dst in
+        for (h, yh) in ys.enumerated() {
+            yh.data.withUnsafeBufferPointer { src in
+                for i in 0..<t { (dst.baseAddress! + (i * heads + h) * outF).update(from: src.baseAddress! + i * outF, count: outF) }
+            }
+        }
+    })
 }

@@ -144,9 +144,12 @@ public func linearBatch(_ jobs: [(x: Tensor, w: TensorView)]) -> [Tensor] {
     // expert with a few tokens. Splitting by rows alone left one core idle for a quarter of prompt processing.
     var starts = [0]
     for j in jobs { starts.append(starts.last! + j.w.shape[0]) }
+    // a piece of fewer than 16k multiply-adds is not worth a pool hand-off (a decoding token's per-head products)
+    let products = jobs.reduce(0) { $0 + $1.x.rows * $1.w.shape[0] * $1.w.shape[1] }
+    let pieces = min(max(1, products >> 14),
+                     max(8 * Parallel.threads, integerPieces(weightBytes: jobs.reduce(0) { $0 + $1.w.shape[0] * $1.w.rowBytes })))
     let bounds = balancedBounds(rows: jobs.map { $0.w.shape[0] }, costPerRow: jobs.map { $0.x.rows + 1 },
-                                pieces: max(8 * Parallel.threads, integerPieces(weightBytes: jobs.reduce(0) { $0 + $1.w.shape[0] * $1.w.rowBytes })),
-                                minRows: 16)
+                                pieces: pieces, minRows: 16)
     Parallel.forEach(bounds.count - 1, pieces: bounds.count - 1) { pieces in
         let range = bounds[pieces.lowerBound]..<bounds[pieces.upperBound]
         var i = range.lowerBound
