@@ -1,8 +1,6 @@
 // Small-M matrix product against 16-bit weights with widening fused into the dot products.
 #include "prism_kernels.h"
 #include "cpu.h"
-#include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
 
 static inline float bf16_scalar(uint16_t v) { uint32_t b = (uint32_t)v << 16; float f; memcpy(&f, &b, 4); return f; }
@@ -93,8 +91,9 @@ static void gemm_f16_avx2(const float *x, size_t m, const uint16_t *w, size_t co
 // bf16 widens without shuffles: a 32-bit lane holds two weights, and `lane << 16` is the even one as f32 while
 // `lane & 0xffff0000` is the odd one. So 16 columns widen with one load and two integer operations (not two loads,
 // two zero-extensions and two shifts), which leaves the FMA ports to the FMAs. The inputs are rearranged once per
-// call to match: in every 16 columns the 8 even values, then the 8 odd ones (a dot product does not care about
-// the order of its terms); columns past the last 16 stay in place.
+// product to match (prism_gemm_w16_prepare, before the rows are split over the cores): in every 16 columns the 8
+// even values, then the 8 odd ones (a dot product does not care about the order of its terms); columns past the
+// last 16 stay in place.
 __attribute__((target("avx2")))
 static void pair_inputs(const float *x, size_t m, size_t cols, float *out) {
     size_t vec = cols & ~(size_t)15;
@@ -153,30 +152,14 @@ BF16_BLOCK(2, 4) BF16_BLOCK(2, 3) BF16_BLOCK(4, 2) BF16_BLOCK(4, 1)
 BF16_BLOCK(1, 1) BF16_BLOCK(1, 2) BF16_BLOCK(1, 3) BF16_BLOCK(1, 4)
 typedef void (*bf16_block_fn)(const float *, const uint16_t *, size_t, size_t, size_t, float *, size_t);
 
-// The paired inputs of this thread's calls, kept between calls (at most 32 rows of the widest input) and freed
-// when the thread exits.
-static _Thread_local float *paired;
-static _Thread_local size_t paired_capacity;
-static pthread_key_t paired_key;
-static pthread_once_t paired_once = PTHREAD_ONCE_INIT;
-static void make_paired_key(void) { pthread_key_create(&paired_key, free); }
-
 // Weight rows in blocks of 4, each passed once by every group of inputs while it is in L1: groups of 4 inputs take
 // two 2×4 blocks, a last group of 3 two 2×3 blocks, of 2 one 4×2, of 1 one 4×1 (the fastest shapes for each count
 // measured on Zen 3; fewer rows per block leave FMA ports idle, more spill registers). The first pass over a block
 // prefetches the next one: rows of a few hundred columns are too short for the hardware prefetcher, and a model
 // whose weights do not fit in cache otherwise waits on memory at every block. The last 1–3 rows go one at a time.
 __attribute__((target("avx2,fma")))
-static int gemm_bf16_avx2(const float *x, size_t m, const uint16_t *w, size_t cols, size_t row0, size_t row1,
-                          float *y, size_t ldy) {
-    if (m * cols > paired_capacity) {
-        float *grown = realloc(paired, m * cols * sizeof(float));
-        if (!grown) return 0;
-        paired = grown; paired_capacity = m * cols;
-        pthread_once(&paired_once, make_paired_key);
-        pthread_setspecific(paired_key, paired);
-    }
-    pair_inputs(x, m, cols, paired);
+static void gemm_bf16_avx2(const float *paired, size_t m, const uint16_t *w, size_t cols, size_t row0, size_t row1,
+                           float *y, size_t ldy) {
     static const bf16_block_fn one[5] = {0, bf16_block_1x1, bf16_block_1x2, bf16_block_1x3, bf16_block_1x4};
     size_t full = m & ~(size_t)3, rest = m - full;
     const float *xr = paired + full * cols;
@@ -199,17 +182,24 @@ static int gemm_bf16_avx2(const float *x, size_t m, const uint16_t *w, size_t co
     }
     for (; r < row1; r++)
         for (size_t i0 = 0; i0 < m; i0 += 4) one[m - i0 < 4 ? m - i0 : 4](paired + i0 * cols, w, cols, r, 0, y + i0 * ldy, ldy);
-    return 1;
 }
 
 #endif
+
+int prism_gemm_w16_prepare(const float *x, size_t m, size_t cols, int is_bf16, float *out) {
+#if defined(__x86_64__)
+    if (is_bf16 && cpu_avx2_fma_f16c()) { pair_inputs(x, m, cols, out); return 1; }
+#endif
+    (void)x; (void)m; (void)cols; (void)is_bf16; (void)out;
+    return 0;
+}
 
 void prism_gemm_w16(const float *x, size_t m, const uint16_t *w, int is_bf16, size_t cols,
                     size_t row0, size_t row1, float *y, size_t ldy) {
 #if defined(__x86_64__)
     if (cpu_avx2_fma_f16c()) {
-        if (!is_bf16) { gemm_f16_avx2(x, m, w, cols, row0, row1, y, ldy); return; }
-        if (gemm_bf16_avx2(x, m, w, cols, row0, row1, y, ldy)) return;   // else no memory for the paired inputs
+        if (is_bf16) gemm_bf16_avx2(x, m, w, cols, row0, row1, y, ldy); else gemm_f16_avx2(x, m, w, cols, row0, row1, y, ldy);
+        return;
     }
 #endif
     gemm_w16_portable(x, m, w, is_bf16, cols, row0, row1, y, ldy);

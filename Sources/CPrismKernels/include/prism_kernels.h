@@ -19,9 +19,13 @@ int prism_kernels_have_f16c(void);
 
 // y[m, rows] = x[m, cols] · W[rows, cols]ᵀ for a 16-bit weight matrix (is_bf16: 1 = bf16, 0 = f16),
 // restricted to weight rows [row0, row1). Fused widen + FMA: each weight row is read once for all m
-// inputs, which is what bandwidth-bound decoding needs. ldy is the row stride of y.
+// inputs, which is what bandwidth-bound decoding needs. ldy is the row stride of y. x is the input as
+// prism_gemm_w16_prepare leaves it: call that once per product, then this for each range of rows.
 void prism_gemm_w16(const float *x, size_t m, const uint16_t *w, int is_bf16, size_t cols,
                     size_t row0, size_t row1, float *y, size_t ldy);
+// The input x[m, cols] in the order the kernel for this weight type reads it, written to out (m·cols floats);
+// returns 1, or 0 where the kernel reads x as it is (out untouched).
+int prism_gemm_w16_prepare(const float *x, size_t m, size_t cols, int is_bf16, float *out);
 
 // Softmax of one row (max-subtracted; an all −∞ row gives zeros). src and dst may alias.
 void prism_softmax_row(const float *src, float *dst, size_t n);

@@ -37,12 +37,13 @@ func denseLinear(_ x: Tensor, _ w: TensorView) -> Tensor {
             if m <= smallBatchRows && (w.dtype == .bf16 || w.dtype == .f16) {
                 // Decode-shaped: bandwidth-bound, so widen inside the dot products and split rows over cores
                 // (f32 arithmetic on the stored 16-bit weights, in either precision).
-                let wp = w.bytes.baseAddress!.assumingMemoryBound(to: UInt16.self)
+                let input = W16Input(a, rows: m, cols: inF, for: w)
+                defer { input.deallocate() }
                 // pieces of whole 4-row blocks (the kernel's), a few per core so that a core slowed by other work
                 // does not hold the step; a piece of ≥ 16k multiply-adds is worth a pool hand-off (about a µs)
                 let blocks = (outF + 3) / 4
                 Parallel.forEach(blocks, pieces: 4 * Parallel.threads, minChunk: max(1, (1 << 12) / max(1, m * inF))) { b in
-                    prism_gemm_w16(a, m, wp, w.dtype == .bf16 ? 1 : 0, inF, 4 * b.lowerBound, min(outF, 4 * b.upperBound), y, outF)
+                    input.product(w, rows: 4 * b.lowerBound..<min(outF, 4 * b.upperBound), into: y, ldy: outF)
                 }
                 return
             }
@@ -53,6 +54,27 @@ func denseLinear(_ x: Tensor, _ w: TensorView) -> Tensor {
             }
         }
     })
+}
+
+/// Decode-sized input rows for the fused 16-bit kernel, in the order it reads them for this weight type: prepared
+/// once per product, before its rows are split over the cores (an owned copy where the kernel reads them as they are).
+struct W16Input {
+    let rows: Int, cols: Int, isBF16: Int32
+    private let x: UnsafeMutablePointer<Float>
+
+    init(_ input: UnsafePointer<Float>, rows: Int, cols: Int, for w: TensorView) {
+        self.rows = rows; self.cols = cols; isBF16 = w.dtype == .bf16 ? 1 : 0
+        x = .allocate(capacity: max(1, rows * cols))
+        if prism_gemm_w16_prepare(input, rows, cols, isBF16, x) == 0 { x.update(from: input, count: rows * cols) }
+    }
+
+    /// y[i, r] for weight rows `range` of w (y has `ldy` columns).
+    func product(_ w: TensorView, rows range: Range<Int>, into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        prism_gemm_w16(x, rows, w.bytes.baseAddress!.assumingMemoryBound(to: UInt16.self), isBF16, cols,
+                       range.lowerBound, range.upperBound, y, ldy)
+    }
+
+    func deallocate() { x.deallocate() }
 }
 
 /// f32: one sgemm on f32 weights in place; 16-bit weights widened a block of rows at a time.

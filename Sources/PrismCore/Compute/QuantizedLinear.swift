@@ -124,19 +124,24 @@ public func linearBatch(_ jobs: [(x: Tensor, w: TensorView)]) -> [Tensor] {
         return (w.dtype == .bf16 || w.dtype == .f16) && x.rows <= smallBatchRows
     }
     guard jobs.allSatisfy({ streamsRows($0.x, $0.w) }) else { return jobs.map { linear($0.x, $0.w) } }
-    // quantise each distinct (input storage, activation format) once
-    var acts: [QuantizedActivations] = [], actIndex: [Int] = []
+    // prepare each distinct (input storage, input format) once: int8 blocks for the quantised kernels, the fused
+    // 16-bit kernel's order for bf16/f16
+    var acts: [QuantizedActivations] = [], w16: [W16Input] = [], inputIndex: [Int] = []
     var seen: [String: Int] = [:]
     for j in jobs {
-        guard j.w.dtype.isBlockQuantized else { actIndex.append(-1); continue }
-        let k = j.w.dtype.blockElements == 256
-        let key = j.x.data.withUnsafeBufferPointer { "\(Int(bitPattern: $0.baseAddress)):\($0.count):\(k)" }
-        if let i = seen[key] { actIndex.append(i); continue }
-        seen[key] = acts.count
-        actIndex.append(acts.count)
-        acts.append(QuantizedActivations(j.x, for: j.w.dtype))
+        let quantized = j.w.dtype.isBlockQuantized
+        let format = quantized ? (j.w.dtype.blockElements == 256 ? "q256" : "q32") : (j.w.dtype == .bf16 ? "bf16" : "f16")
+        let key = j.x.data.withUnsafeBufferPointer { "\(Int(bitPattern: $0.baseAddress)):\($0.count):\(format)" }
+        if let i = seen[key] { inputIndex.append(i); continue }
+        seen[key] = quantized ? acts.count : w16.count
+        inputIndex.append(quantized ? acts.count : w16.count)
+        if quantized {
+            acts.append(QuantizedActivations(j.x, for: j.w.dtype))
+        } else {
+            w16.append(j.x.data.withUnsafeBufferPointer { W16Input($0.baseAddress!, rows: j.x.rows, cols: j.x.lastDim, for: j.w) })
+        }
     }
-    defer { for a in acts { a.deallocate() } }
+    defer { for a in acts { a.deallocate() }; for i in w16 { i.deallocate() } }
     let outs = jobs.map { j -> UnsafeMutablePointer<Float> in .allocate(capacity: max(1, j.x.rows * j.w.shape[0])) }
     defer { for o in outs { o.deallocate() } }
     // one index space over every job's rows, cut into pieces of equal work: a weight row costs one unpacking plus
@@ -156,15 +161,12 @@ public func linearBatch(_ jobs: [(x: Tensor, w: TensorView)]) -> [Tensor] {
         var job = starts.lastIndex { $0 <= i }!
         while i < range.upperBound {
             while starts[job + 1] <= i { job += 1 }
-            let (x, w) = jobs[job]
+            let w = jobs[job].w
             let r0 = i - starts[job], r1 = min(w.shape[0], range.upperBound - starts[job])
-            if actIndex[job] >= 0 {
-                acts[actIndex[job]].gemv(w, rows: r0..<r1, into: outs[job], ldy: w.shape[0])
+            if w.dtype.isBlockQuantized {
+                acts[inputIndex[job]].gemv(w, rows: r0..<r1, into: outs[job], ldy: w.shape[0])
             } else {
-                x.data.withUnsafeBufferPointer { px in
-                    prism_gemm_w16(px.baseAddress!, x.rows, w.bytes.baseAddress!.assumingMemoryBound(to: UInt16.self),
-                                   w.dtype == .bf16 ? 1 : 0, w.shape[1], r0, r1, outs[job], w.shape[0])
-                }
+                w16[inputIndex[job]].product(w, rows: r0..<r1, into: outs[job], ldy: w.shape[0])
             }
             i = starts[job] + r1
         }
