@@ -40,6 +40,16 @@ static inline float tail_dot(const float *x, const uint16_t *w, size_t from, siz
     return s;
 }
 
+// One weight row's results for I inputs: its accumulators summed (one reduction for all four), plus the columns past
+// the vector body. y points at the row's column of the first input's output.
+__attribute__((target("avx2"), always_inline))
+static inline void store_row(const __m256 acc[4], int I, const float *x, const uint16_t *wrow, size_t vec, size_t cols,
+                             int is_bf16, float *y, size_t ldy) {
+    float t[4];
+    _mm_storeu_ps(t, hsum4_avx2(acc[0], acc[1], acc[2], acc[3]));
+    for (int i = 0; i < I; i++) y[i * ldy] = t[i] + tail_dot(x + i * cols, wrow, vec, cols, is_bf16);
+}
+
 // y for R f16 weight rows from r0 and I ≤ 4 inputs: R·I accumulators, so each widened weight vector serves I inputs
 // and each input vector R rows (at R = 3, I = 4: 12 FMAs per 7 loads, and with one input register all 16 ymm).
 // Batched decode (4–32 rows) is bound by these loads, not by the weight stream, which stays in cache.
@@ -57,11 +67,7 @@ static inline void f16_block(const int R, const int I, const float *x, const uin
             for (int r = 0; r < R; r++) acc[r][i] = _mm256_fmadd_ps(xv, wv[r], acc[r][i]);
         }
     }
-    for (int r = 0; r < R; r++) {
-        float t[4];
-        _mm_storeu_ps(t, hsum4_avx2(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
-        for (int i = 0; i < I; i++) y[i * ldy + r0 + r] = t[i] + tail_dot(x + i * cols, w + (r0 + r) * cols, vec, cols, 0);
-    }
+    for (int r = 0; r < R; r++) store_row(acc[r], I, x, w + (r0 + r) * cols, vec, cols, 0, y + r0 + r, ldy);
 }
 
 // Each block shape as a function of its own (inlined into one loop nest, the compiler spills the accumulators).
@@ -137,11 +143,7 @@ static inline void bf16_block(const int R, const int I, const float *xp, const u
             for (int i = 0; i < I; i++) acc[r][i] = _mm256_fmadd_ps(xv[i], odd, acc[r][i]);
         }
     }
-    for (int r = 0; r < R; r++) {
-        float t[4];
-        _mm_storeu_ps(t, hsum4_avx2(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
-        for (int i = 0; i < I; i++) y[i * ldy + r0 + r] = t[i] + tail_dot(xp + i * cols, w + (r0 + r) * cols, vec, cols, 1);
-    }
+    for (int r = 0; r < R; r++) store_row(acc[r], I, xp, w + (r0 + r) * cols, vec, cols, 1, y + r0 + r, ldy);
 }
 
 #define BF16_BLOCK(R, I) \
