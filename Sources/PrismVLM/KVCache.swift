@@ -60,4 +60,15 @@ public final class KVCache {
 
     /// Bytes held (for reports): count × layers × width × 4.
     public var byteCount: Int { layers.reduce(0) { $0 + $1.count } * 4 }
+    /// Bytes the layers hold, spare capacity included (appends grow an array to up to twice its rows).
+    var reservedBytes: Int { layers.reduce(0) { $0 + $1.capacity } * 4 }
+
+    /// Gives back the spare capacity, before the cache is kept for reuse.
+    func compact() {
+        layers = layers.map { layer in
+            [Float](unsafeUninitializedCapacity: layer.count) { buffer, n in
+                n = buffer.initialize(from: layer).1 - buffer.startIndex
+            }
+        }
+    }
 }

@@ -274,6 +274,26 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(split.snapshot.imagesEncoded, 3)
     }
 
+    /// A cache kept for reuse holds its rows and not the spare capacity decoding's appends left behind, so what the
+    /// prefix cache reports is what it holds.
+    func testPrefixCacheKeepsNoSpareCapacity() {
+        let cache = m.newCache(), layers = m.textConfig.numHiddenLayers, tokens = 37
+        for t in 0..<tokens {
+            let row = (0..<cache.width).map { Float(t * cache.width + $0) }
+            for l in 0..<layers { row.withUnsafeBufferPointer { cache.append(layer: l, rows: $0) } }
+            cache.commit(1)
+        }
+        let rows = Array(cache.rows(layer: layers - 1))
+        XCTAssertGreaterThan(cache.reservedBytes, cache.byteCount + 1024, "appends one row at a time leave spare capacity")
+        let prefixes = PrefixCache(kvBytes: 1 << 30, visionBytes: 0)
+        prefixes.insert((0..<tokens).map { .token($0) }, cache: cache)
+        XCTAssertEqual(prefixes.kvBytes, tokens * cache.width * layers * 4)
+        let kept = prefixes.entries.first!.cache
+        // the allocator may round each layer's block up to its size class
+        XCTAssertLessThanOrEqual(kept.reservedBytes, kept.byteCount + 64 * layers)
+        XCTAssertEqual(Array(kept.rows(layer: layers - 1)), rows)
+    }
+
     /// Questions about one image submitted together: the later ones wait for the first one's prefill and continue
     /// from its prompt KV instead of computing the shared prefix (system text + image) again; the answers are what
     /// each request gives alone, and a request with nothing to share is not held back.

@@ -81,10 +81,12 @@ final class PrefixCache {
         let keys = Array(allKeys.prefix { $0 != .opaque })
         cache.truncate(to: keys.count)
         guard cache.count > 0, cache.byteCount <= kvBudget else { return }
+        // kept without the spare capacity its appends left (up to as much again as its rows, uncounted)
         func isPrefix(_ a: [PositionKey], of b: [PositionKey]) -> Bool { a.count <= b.count && zip(a, b).allSatisfy { $0 == $1 } }
         clock += 1
         if let i = entries.firstIndex(where: { isPrefix(keys, of: $0.keys) }) { entries[i].lastUse = clock; return }
         entries.removeAll { isPrefix($0.keys, of: keys) }
+        cache.compact()
         entries.append(Entry(keys: keys, cache: cache, lastUse: clock))
         var bytes = kvBytes
         while bytes > kvBudget, let lru = entries.indices.min(by: { entries[$0].lastUse < entries[$1].lastUse }) {
