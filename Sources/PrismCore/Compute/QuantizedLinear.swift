@@ -127,11 +127,13 @@ public func linearBatch(_ jobs: [(x: Tensor, w: TensorView)]) -> [Tensor] {
     // prepare each distinct (input storage, input format) once: int8 blocks for the quantised kernels, the fused
     // 16-bit kernel's order for bf16/f16
     var acts: [QuantizedActivations] = [], w16: [W16Input] = [], inputIndex: [Int] = []
-    var seen: [String: Int] = [:]
+    // (storage, floats, format); not a string: a decode step builds a few hundred of these
+    struct InputKey: Hashable { let base: Int, count: Int, format: Int }
+    var seen: [InputKey: Int] = [:]
     for j in jobs {
         let quantized = j.w.dtype.isBlockQuantized
-        let format = quantized ? (j.w.dtype.blockElements == 256 ? "q256" : "q32") : (j.w.dtype == .bf16 ? "bf16" : "f16")
-        let key = j.x.data.withUnsafeBufferPointer { "\(Int(bitPattern: $0.baseAddress)):\($0.count):\(format)" }
+        let format = quantized ? (j.w.dtype.blockElements == 256 ? 0 : 1) : (j.w.dtype == .bf16 ? 2 : 3)
+        let key = j.x.data.withUnsafeBufferPointer { InputKey(base: Int(bitPattern: $0.baseAddress), count: $0.count, format: format) }
         if let i = seen[key] { inputIndex.append(i); continue }
         seen[key] = quantized ? acts.count : w16.count
         inputIndex.append(quantized ? acts.count : w16.count)
