@@ -7,6 +7,9 @@ import CPrismKernels
 /// Up to this many input rows, 16-bit weights use the fused widen+FMA kernel instead of widen-then-sgemm.
 let smallBatchRows = 32
 
+/// Multiply-adds a piece of work needs before it is worth a pool hand-off (about a microsecond).
+let productsPerHandOff = 1 << 14
+
 /// Rows of a weight widened per block, so bf16/f16 weights never exist as a full Float32 copy.
 let widenBlockElements = 1 << 20
 
@@ -40,9 +43,9 @@ func denseLinear(_ x: Tensor, _ w: TensorView) -> Tensor {
                 let input = W16Input(a, rows: m, cols: inF, for: w)
                 defer { input.deallocate() }
                 // pieces of whole 4-row blocks (the kernel's), a few per core so that a core slowed by other work
-                // does not hold the step; a piece of ≥ 16k multiply-adds is worth a pool hand-off (about a µs)
+                // does not hold the step, each at least `productsPerHandOff`
                 let blocks = (outF + 3) / 4
-                Parallel.forEach(blocks, pieces: 4 * Parallel.threads, minChunk: max(1, (1 << 12) / max(1, m * inF))) { b in
+                Parallel.forEach(blocks, pieces: 4 * Parallel.threads, minChunk: max(1, productsPerHandOff / max(1, 4 * m * inF))) { b in
                     input.product(w, rows: 4 * b.lowerBound..<min(outF, 4 * b.upperBound), into: y, ldy: outF)
                 }
                 return

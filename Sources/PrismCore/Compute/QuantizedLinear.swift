@@ -135,8 +135,9 @@ public func linearBatch(_ jobs: [(x: Tensor, w: TensorView)]) -> [Tensor] {
         let format = quantized ? (j.w.dtype.blockElements == 256 ? 0 : 1) : (j.w.dtype == .bf16 ? 2 : 3)
         let key = j.x.data.withUnsafeBufferPointer { InputKey(base: Int(bitPattern: $0.baseAddress), count: $0.count, format: format) }
         if let i = seen[key] { inputIndex.append(i); continue }
-        seen[key] = quantized ? acts.count : w16.count
-        inputIndex.append(quantized ? acts.count : w16.count)
+        let index = quantized ? acts.count : w16.count
+        seen[key] = index
+        inputIndex.append(index)
         if quantized {
             acts.append(QuantizedActivations(j.x, for: j.w.dtype))
         } else {
@@ -151,9 +152,9 @@ public func linearBatch(_ jobs: [(x: Tensor, w: TensorView)]) -> [Tensor] {
     // expert with a few tokens. Splitting by rows alone left one core idle for a quarter of prompt processing.
     var starts = [0]
     for j in jobs { starts.append(starts.last! + j.w.shape[0]) }
-    // a piece of fewer than 16k multiply-adds is not worth a pool hand-off (a decoding token's per-head products)
+    // no piece below `productsPerHandOff` (a decoding token's per-head products stay on one core)
     let products = jobs.reduce(0) { $0 + $1.x.rows * $1.w.shape[0] * $1.w.shape[1] }
-    let pieces = min(max(1, products >> 14),
+    let pieces = min(max(1, products / productsPerHandOff),
                      max(8 * Parallel.threads, integerPieces(weightBytes: jobs.reduce(0) { $0 + $1.w.shape[0] * $1.w.rowBytes })))
     let bounds = balancedBounds(rows: jobs.map { $0.w.shape[0] }, costPerRow: jobs.map { $0.x.rows + 1 },
                                 pieces: pieces, minRows: 16)
