@@ -31,6 +31,12 @@ final class EditLineReader: LineReader {
 
     init(historyFile: String?) {
         self.historyFile = historyFile
+        // libedit's own signal handlers (readline's rl_catch_signals, on by default) go through a global editor
+        // that is NULL between readline calls: a pasted 0x1C (SIGQUIT) landing there crashed the REPL ("Bad
+        // pointer dereference"). Prism handles the signals itself (Interrupts); this must precede the first
+        // libedit call, read_history included, which initialises the editor.
+        rl_catch_signals = 0
+        Interrupts.restoreTerminalOnExit()
         // Tab inserts itself instead of running libedit's readline-compatible completion: Debian's libedit
         // (3.1-20221030) writes through a freed buffer in rl_complete once a line longer than its conversion
         // buffer has been read (a pasted 100 KB line, then a tab in pasted text, corrupted the heap; the crash
@@ -88,6 +94,24 @@ enum Interrupts {
         // A pasted 0x1C byte is Ctrl-\, which the terminal turns into SIGQUIT: without this the REPL would die
         // with a crash report in the middle of a conversation. Ctrl-D and /quit are the ways out.
         signal(SIGQUIT, SIG_IGN)
+    }
+
+    /// The terminal settings from before the editor touched them, for SIGTERM and SIGHUP: libedit no longer
+    /// catches those (rl_catch_signals = 0), and a kill at the prompt would leave the shell without echo.
+    nonisolated(unsafe) private static let savedTerminal = UnsafeMutablePointer<termios>.allocate(capacity: 1)
+
+    static func restoreTerminalOnExit() {
+        guard tcgetattr(STDIN_FILENO, savedTerminal) == 0 else { return }
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { signo in
+            // Async-signal-safe only: put the terminal back, then die of the signal as before.
+            tcsetattr(STDIN_FILENO, TCSANOW, Interrupts.savedTerminal)
+            signal(signo, SIG_DFL)
+            raise(signo)
+        }
+        sigemptyset(&action.sa_mask)
+        sigaction(SIGTERM, &action, nil)
+        sigaction(SIGHUP, &action, nil)
     }
 
     /// Runs `body` as one interruptible generation; `stop()` inside it reports a Ctrl-C.

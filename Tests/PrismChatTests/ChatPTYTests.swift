@@ -185,4 +185,45 @@ final class ChatPTYTests: XCTestCase {
         XCTAssertEqual(s.process.terminationStatus, 0)
         XCTAssertFalse(s.text.contains("crashed"), s.text)
     }
+
+    /// The crash above came back once in CI: libedit's own signal handlers (now off) read its global editor,
+    /// which is NULL between readline calls, and a signal can land on any thread. Many signals in many states:
+    /// while a line is typed, right as one is entered, and Ctrl-C at the prompt.
+    func testRepeatedSignalsAtThePromptNeverKillTheREPL() throws {
+        let s = try Session(arguments: ["chat", "-m", fixtureURL("chat_tiny").path, "--temp", "0", "--max-tokens", "2",
+                                        "--template", fixtureURL("../../../Prompts").path])
+        defer { if s.process.isRunning { s.process.terminate() } }
+        s.waitFor(">>> ")
+        for round in 0..<30 {
+            s.send(String(repeating: "x\u{1C}", count: round % 4 + 1) + (round % 3 == 0 ? "\u{03}" : ""))
+            if round % 5 == 4 { s.send("\n\u{1C}") }
+            usleep(UInt32(round % 7) * 3_000)
+        }
+        usleep(300_000)
+        let m = s.mark()
+        s.send("what is it?\n")
+        guard let answered = s.waitFor("decode", after: m) else { return }
+        s.waitFor(">>> ", after: answered)
+        usleep(200_000)
+        // Waiting in readline, SIGQUIT stays ignored: libedit installed a handler of its own here.
+        let script = s.process.processIdentifier
+        let children = (try? String(contentsOfFile: "/proc/\(script)/task/\(script)/children", encoding: .utf8)) ?? ""
+        if let chat = children.split(separator: " ").first,
+           let status = try? String(contentsOfFile: "/proc/\(chat)/status", encoding: .utf8) {
+            func mask(_ key: String) -> UInt64 {
+                let line = status.split(separator: "\n").first { $0.hasPrefix(key + ":") } ?? ""
+                return UInt64(line.split(separator: "\t").last ?? "", radix: 16) ?? 0
+            }
+            let quit = UInt64(1) << (UInt64(SIGQUIT) - 1)
+            XCTAssertNotEqual(mask("SigIgn") & quit, 0, "SIGQUIT is not ignored at the prompt")
+            XCTAssertEqual(mask("SigCgt") & quit, 0, "something catches SIGQUIT at the prompt")
+        } else {
+            XCTFail("cannot find the chat process under script (\(script))")
+        }
+        s.send("/quit\n")
+        s.waitForExit()
+        XCTAssertEqual(s.process.terminationReason, .exit)
+        XCTAssertEqual(s.process.terminationStatus, 0)
+        XCTAssertFalse(s.text.contains("crashed"), s.text)
+    }
 }
