@@ -42,6 +42,7 @@ final class EditLineReader: LineReader {
         // buffer has been read (a pasted 100 KB line, then a tab in pasted text, corrupted the heap; the crash
         // surfaced later in malloc during prefill). Valgrind shows it with a 6000-character line and one tab.
         rl_inhibit_completion = 1
+        rl_initialize()   // now, so that rl_resize_terminal always has an editor
         if let historyFile { read_history(historyFile) }
         // Tab: /commands at the start of a line; anything else falls back to libedit's file-name completion.
         rl_attempted_completion_function = { text, start, _ in
@@ -55,6 +56,8 @@ final class EditLineReader: LineReader {
     }
 
     func readLine(prompt: String) -> String? {
+        // Without its signal handlers libedit misses SIGWINCH: take the window size afresh at each prompt.
+        rl_resize_terminal()
         guard let raw = readline(prompt) else { return nil }
         defer { free(raw) }
         let line = String(cString: raw)
