@@ -95,27 +95,35 @@ AVX2 static inline void unpack_k_scales(const uint8_t *s12, uint8_t sc[8], uint8
     memcpy(mn, out + 2, 8);
 }
 
-// Σ_j mins[j] · (bsums[2j] + bsums[2j+1]) as 8 int32 lanes.
-AVX2 static inline __m256i k_mins_term(const uint8_t mn[8], const int16_t *bsums) {
-    __m256i pairs = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums), _mm256_set1_epi16(1));
-    __m256i m32 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mn));
-    return _mm256_mullo_epi32(pairs, m32);
-}
-
 // Q4_K and Q5_K share everything but the 5th bits: blocks `stride` bytes apart with d, dmin and the scales at
 // the start, the 5th bits at `qh_at` (0: none, Q4_K) and the nibbles at `qs_at`. Inlined per type.
+// The decode kernel of Q4_K_M's bulk, so the per-block work outside the products is kept small (in-cache
+// harness on Zen 3, best of 6: 14.4 → 16.2 GB/s on one core): the 12 scale bytes unpack with two byte shuffles,
+// d and dmin convert together, and the mins meet the activation's 16-value sums directly (each min twice)
+// instead of through a horizontal add.
 AVX2 static inline float dot_k45_avx2(const uint8_t *w, size_t stride, size_t qh_at, size_t qs_at, const act_q8_K *x, size_t nb) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    // bytes 4-15 of a block are the scales q0..q11 (layout in quant_blocks.h); A = [q0-3, q8-11, q4-7, q8-11]
+    // keeps the low bits of every scale and min, B = [0, q0-3, 0, q4-7] brings the top two bits of sc4-7, m4-7
+    const __m128i pickA = _mm_setr_epi8(4, 5, 6, 7, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m128i pickB = _mm_setr_epi8(-1, -1, -1, -1, 4, 5, 6, 7, -1, -1, -1, -1, 8, 9, 10, 11);
+    const __m128i maskLo = _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0);
+    const __m128i maskHi = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15);
+    const __m128i m30 = _mm_set1_epi8(0x30);
+    const __m128i dupMins = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
     __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     for (size_t i = 0; i < nb; i++, w += stride) {
         prefetch_ahead(w, stride);
-        uint16_t d16, dmin16;
-        memcpy(&d16, w, 2); memcpy(&dmin16, w + 2, 2);
-        uint8_t sc[8], mn[8];
-        unpack_k_scales(w + 4, sc, mn);
-        const __m256i qh = qh_at ? _mm256_loadu_si256((const __m256i *)(w + qh_at)) : _mm256_setzero_si256();
+        const __m128i head = _mm_loadu_si128((const __m128i *)w);   // d, dmin, 12 scale bytes
+        const __m128i a = _mm_shuffle_epi8(head, pickA);
+        const __m128i top = _mm_and_si128(_mm_srli_epi16(_mm_shuffle_epi8(head, pickB), 2), m30);
+        const __m128i scmn = _mm_or_si128(_mm_or_si128(_mm_and_si128(a, maskLo), _mm_and_si128(_mm_srli_epi16(a, 4), maskHi)), top);
+        // Σ_j m_j·(bsums[2j] + bsums[2j+1]) as 8 int32 lanes
+        const __m256i mins = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_shuffle_epi8(scmn, dupMins)),
+                                               _mm256_loadu_si256((const __m256i *)x[i].bsums));
         // the 8 scales as int16 in both 128-bit lanes; scale j is broadcast by one byte shuffle
-        const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));
+        const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scmn));
+        const __m256i qh = qh_at ? _mm256_loadu_si256((const __m256i *)(w + qh_at)) : _mm256_setzero_si256();
         __m256i sumi = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(w + qs_at + 32 * c));
@@ -131,9 +139,9 @@ AVX2 static inline float dot_k45_avx2(const uint8_t *w, size_t stride, size_t qh
             pb = _mm256_madd_epi16(pb, _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(0x0101 * (4 * c + 2) + 0x0100))));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pa, pb));
         }
-        const float d = f16_to_f32(d16) * x[i].d, dmin = f16_to_f32(dmin16) * x[i].d;
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-        accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(k_mins_term(mn, x[i].bsums)), accm);
+        const __m128 dd = _mm_mul_ps(_mm_cvtph_ps(head), _mm_set1_ps(x[i].d));   // [d, dmin] · the activation's scale
+        acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(sumi), acc);
+        accm = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_permute_ps(dd, 1)), _mm256_cvtepi32_ps(mins), accm);
     }
     return hsum8_avx2(_mm256_sub_ps(acc, accm));
 }
