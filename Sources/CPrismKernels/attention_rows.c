@@ -1,5 +1,6 @@
-// Attention for a handful of query rows (a decoding token's heads) against keys and values read in place. A GEMM
-// library packs both operands first, which for 4 rows and a short cache costs more than the products themselves.
+// Attention for a handful of query rows (a decoding token's heads) against keys and values read in place, and the
+// dot products it starts with as a plain f32 GEMV (a decoding token against f32 weight rows: the MoE router). A
+// GEMM library packs both operands first, which for a few rows costs more than the products themselves.
 #include "prism_kernels.h"
 #include "cpu.h"
 
@@ -89,4 +90,11 @@ void prism_attention_rows(const float *q, size_t rows, size_t d, const float *k,
         prism_softmax_row(scores, scores, n);
         weighted_sum_scalar(scores, n, v, ldv, dv, oi);
     }
+}
+
+void prism_dot_rows(const float *x, size_t d, const float *w, size_t ldw, size_t n, float *y) {
+#if defined(__x86_64__)
+    if (cpu_avx2_fma()) { scores_avx2(x, d, w, ldw, n, 1.0f, y); return; }
+#endif
+    scores_scalar(x, d, w, ldw, n, 1.0f, y);
 }

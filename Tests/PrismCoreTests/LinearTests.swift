@@ -46,10 +46,14 @@ final class LinearTests: XCTestCase {
         }
     }
 
+    /// f32 weights at f32 precision; one or two input rows take the streamed dot products (the MoE router's
+    /// decode path), more go to sgemm.
     func testF32PrecisionIsUnchanged() {
         weight(.f32) { view, stored in
-            let x = randomMatrix(9, inF, seed: 4)
-            assertClose(linear(Tensor(shape: [9, inF], data: x), view), reference(x, rows: 9, stored), atol: 1e-5, rtol: 1e-5)
+            for m in [1, 2, 3, 9] {
+                let x = randomMatrix(m, inF, seed: UInt64(4 + m))
+                assertClose(linear(Tensor(shape: [m, inF], data: x), view), reference(x, rows: m, stored), atol: 1e-5, rtol: 1e-5, "m=\(m)")
+            }
         }
     }
 

@@ -39,6 +39,9 @@ float prism_online_softmax_row(float *s, size_t n, float *m, float *l);
 // Softmax of each of `count` consecutive segments of `len` values, in place (for many short rows).
 void prism_softmax_segments(float *x, size_t count, size_t len);
 
+// y[j] = x · w_j for n rows w_j of length d, ldw floats apart (a decode-sized f32 product).
+void prism_dot_rows(const float *x, size_t d, const float *w, size_t ldw, size_t n, float *y);
+
 // Attention of `rows` query rows (d values each, contiguous) against keys and values read in place: row i sees
 // the first visible[i] keys (k rows ldk apart, d values; v rows ldv apart, dv values) and writes dv values to
 // out + i·dv. scores: scratch of max(visible) floats. For a few rows (a decoding token's heads), where a GEMM
