@@ -157,15 +157,22 @@ final class MLA {
         var oLat = Tensor(zeros: [t, heads, r])
         qLat.data.withUnsafeBufferPointer { pq in oLat.data.withUnsafeMutableBufferPointer { po in
             let pq = pq.baseAddress!, po = po.baseAddress!
-            // a batch of decoding sequences: the cores take sequences as they free up (each product is too small to
-            // split, and their caches differ in length)
-            Parallel.forEach(segments.count, pieces: segments.count) { range in
-                for s in segments[range] {
+            // a batch of decoding sequences: the cores take sequences as they free up (their caches differ in
+            // length). Fewer sequences than cores: a decoding token's heads are split too (contiguous in q and out),
+            // or one sequence would leave the other cores idle for the whole attention.
+            let splitHeads = segments.count < Parallel.threads
+            let items: [(segment: Segment, heads: Range<Int>)] = segments.flatMap { s in
+                guard splitHeads && s.count == 1 else { return [(s, 0..<heads)] }
+                let parts = min(heads, Parallel.threads)
+                return (0..<parts).map { p in (s, (heads * p / parts)..<(heads * (p + 1) / parts)) }
+            }
+            Parallel.forEach(items.count, pieces: items.count) { range in
+                for (s, hs) in items[range] {
                     s.cache.withRows(layer: layer) { rows in
-                        sharedKVAttention(q: pq + s.start * heads * width, queries: s.count, heads: heads, dim: width,
-                                          keys: rows.baseAddress!, ldk: width, values: rows.baseAddress!, ldv: width,
+                        sharedKVAttention(q: pq + (s.start * heads + hs.lowerBound) * width, queries: s.count, heads: hs.count,
+                                          dim: width, keys: rows.baseAddress!, ldk: width, values: rows.baseAddress!, ldv: width,
                                           count: rows.count / width, valueDim: r, scale: scale, causal: true,
-                                          out: po + s.start * heads * r)
+                                          out: po + (s.start * heads + hs.lowerBound) * r)
                     }
                 }
             }
