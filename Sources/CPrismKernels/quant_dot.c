@@ -36,6 +36,10 @@ static dot_fn kernels[PRISM_ISA_COUNT][NTYPES] = {
     {ref_q4_0, ref_q5_0, ref_q8_0, ref_q4_K, ref_q5_K, ref_q6_K},
 };
 
+// y[r] = row r · x for rows r0..<r1 (one activation row); NULL: row by row through `kernels`.
+typedef void (*rows_fn)(const char *w, size_t rb, const void *x, size_t nb, size_t r0, size_t r1, float *y);
+static rows_fn row_kernels[PRISM_ISA_COUNT][NTYPES];
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include "simd_avx2.h"
@@ -146,17 +150,17 @@ AVX2 static inline float dot_k45_avx2(const uint8_t *w, size_t stride, size_t qh
     return hsum8_avx2(_mm256_sub_ps(acc, accm));
 }
 
-AVX2 static float dot_q4_K_avx2(const void *w, const void *x, size_t nb) {
+AVX2 static inline __attribute__((always_inline)) float dot_q4_K_avx2(const void *w, const void *x, size_t nb) {
     return dot_k45_avx2(w, sizeof(blk_q4_K), 0, offsetof(blk_q4_K, qs), x, nb);
 }
 
-AVX2 static float dot_q5_K_avx2(const void *w, const void *x, size_t nb) {
+AVX2 static inline __attribute__((always_inline)) float dot_q5_K_avx2(const void *w, const void *x, size_t nb) {
     return dot_k45_avx2(w, sizeof(blk_q5_K), offsetof(blk_q5_K, qh), offsetof(blk_q5_K, qs), x, nb);
 }
 
 // Q6_K: 6-bit values 0..63 as the unsigned operand; the −32 offset is applied once per super-block from
 // the activation's 16-value sums, scaled by the same int8 group scales.
-AVX2 static float dot_q6_K_avx2(const void *wv, const void *xv, size_t nb) {
+AVX2 static inline __attribute__((always_inline)) float dot_q6_K_avx2(const void *wv, const void *xv, size_t nb) {
     const blk_q6_K *w = wv;
     const act_q8_K *x = xv;
     const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
@@ -194,6 +198,17 @@ AVX2 static float dot_q6_K_avx2(const void *wv, const void *xv, size_t nb) {
         acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(w[i].d) * x[i].d), _mm256_cvtepi32_ps(sumi), acc);
     }
     return hsum8_avx2(acc);
+}
+
+// Rows of the K-types against one activation row, as rows_q8_0 in quant_dot_x86.h.
+AVX2 static void rows_q4_K_avx2(const char *w, size_t rb, const void *x, size_t nb, size_t r0, size_t r1, float *y) {
+    for (size_t r = r0; r < r1; r++) y[r] = dot_q4_K_avx2(w + r * rb, x, nb);
+}
+AVX2 static void rows_q5_K_avx2(const char *w, size_t rb, const void *x, size_t nb, size_t r0, size_t r1, float *y) {
+    for (size_t r = r0; r < r1; r++) y[r] = dot_q5_K_avx2(w + r * rb, x, nb);
+}
+AVX2 static void rows_q6_K_avx2(const char *w, size_t rb, const void *x, size_t nb, size_t r0, size_t r1, float *y) {
+    for (size_t r = r0; r < r1; r++) y[r] = dot_q6_K_avx2(w + r * rb, x, nb);
 }
 
 // ---- Q6_K over several activation rows (prompt processing) ----
@@ -458,6 +473,12 @@ static void fill_x86_tables(void) {
     memcpy(kernels[PRISM_ISA_AVX2], avx2, sizeof avx2);
     memcpy(kernels[PRISM_ISA_AVXVNNI], vnni, sizeof vnni);
     memcpy(kernels[PRISM_ISA_AVX512VNNI], v512, sizeof v512);
+    rows_fn ravx2[NTYPES] = {rows_q4_0_avx2, rows_q5_0_avx2, rows_q8_0_avx2, rows_q4_K_avx2, rows_q5_K_avx2, rows_q6_K_avx2};
+    rows_fn rvnni[NTYPES] = {rows_q4_0_avxvnni, rows_q5_0_avxvnni, rows_q8_0_avxvnni, rows_q4_K_avx2, rows_q5_K_avx2, rows_q6_K_avx2};
+    rows_fn rv512[NTYPES] = {rows_q4_0_avx512vnni, rows_q5_0_avx512vnni, rows_q8_0_avx512vnni, rows_q4_K_avx2, rows_q5_K_avx2, rows_q6_K_avx2};
+    memcpy(row_kernels[PRISM_ISA_AVX2], ravx2, sizeof ravx2);
+    memcpy(row_kernels[PRISM_ISA_AVXVNNI], rvnni, sizeof rvnni);
+    memcpy(row_kernels[PRISM_ISA_AVX512VNNI], rv512, sizeof rv512);
 }
 #else
 static int cpu_has(int isa) { return isa == PRISM_ISA_PORTABLE; }
@@ -504,6 +525,7 @@ void prism_qgemv(int type, const void *w, size_t row_bytes, size_t cols, const v
 #if defined(__x86_64__)
     if (m >= 2 && isa != PRISM_ISA_PORTABLE && x86_gemm(isa, type, wb, row_bytes, nb, xb, xq_stride, m, row0, row1, y, ldy)) return;
 #endif
+    if (m == 1 && row_kernels[isa][t]) { row_kernels[isa][t](wb, row_bytes, xb, nb, row0, row1, y); return; }
     for (size_t r = row0; r < row1; r++) {
         const void *wr = wb + r * row_bytes;
         for (size_t i = 0; i < m; i++) y[i * ldy + r] = dot(wr, xb + i * xq_stride, nb);

@@ -29,7 +29,7 @@ TARGET static inline __m256i SFX(bits_to_0x10)(uint32_t bits) {
     return _mm256_and_si256(b, _mm256_set1_epi8(0x10));
 }
 
-TARGET static float SFX(dot_q8_0)(const void *wv, const void *xv, size_t nb) {
+TARGET static inline __attribute__((always_inline)) float SFX(dot_q8_0)(const void *wv, const void *xv, size_t nb) {
     const blk_q8_0 *w = wv;
     const act_q8_32 *x = xv;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
@@ -82,10 +82,22 @@ TARGET static inline __m256i SFX(five_bits32)(const blk_q5_0 *b) {
     return hsum8_avx2(_mm256_add_ps(acc0, acc1));
 
 #define Q4_0_NIBBLES(b) SFX(nibbles32)((b)->qs)
-TARGET static float SFX(dot_q4_0)(const void *wv, const void *xv, size_t nb) { DOT_OFFSET_BLOCKS(blk_q4_0, Q4_0_NIBBLES, 8) }
-TARGET static float SFX(dot_q5_0)(const void *wv, const void *xv, size_t nb) { DOT_OFFSET_BLOCKS(blk_q5_0, SFX(five_bits32), 16) }
+TARGET static inline __attribute__((always_inline)) float SFX(dot_q4_0)(const void *wv, const void *xv, size_t nb) { DOT_OFFSET_BLOCKS(blk_q4_0, Q4_0_NIBBLES, 8) }
+TARGET static inline __attribute__((always_inline)) float SFX(dot_q5_0)(const void *wv, const void *xv, size_t nb) { DOT_OFFSET_BLOCKS(blk_q5_0, SFX(five_bits32), 16) }
 #undef Q4_0_NIBBLES
 #undef DOT_OFFSET_BLOCKS
+
+// Rows r0..<r1 of a weight against one activation row, y[r] each (decode): the kernel inlined into the row loop, so
+// its constants, prologue and call are paid once per range, not per row (a 128-value row, attn_k_b's, is 4 blocks).
+TARGET static void SFX(rows_q8_0)(const char *w, size_t rb, const void *x, size_t nb, size_t r0, size_t r1, float *y) {
+    for (size_t r = r0; r < r1; r++) y[r] = SFX(dot_q8_0)(w + r * rb, x, nb);
+}
+TARGET static void SFX(rows_q4_0)(const char *w, size_t rb, const void *x, size_t nb, size_t r0, size_t r1, float *y) {
+    for (size_t r = r0; r < r1; r++) y[r] = SFX(dot_q4_0)(w + r * rb, x, nb);
+}
+TARGET static void SFX(rows_q5_0)(const char *w, size_t rb, const void *x, size_t nb, size_t r0, size_t r1, float *y) {
+    for (size_t r = r0; r < r1; r++) y[r] = SFX(dot_q5_0)(w + r * rb, x, nb);
+}
 
 // ---- several activation rows (prompt processing) ----
 // Four weight rows interleaved by 8-value segments (as k_quad in quant_dot.c): one broadcast activation segment
