@@ -466,19 +466,19 @@ static int cpu_has(int isa) {
     }
 }
 
+// Each variant's kernels: its own for the 32-value types, the AVX2 ones for the K-types.
+#define FILL_TABLES(isa, v)                                                                                          \
+    do {                                                                                                             \
+        dot_fn dots[NTYPES] = {dot_q4_0_##v, dot_q5_0_##v, dot_q8_0_##v, dot_q4_K_avx2, dot_q5_K_avx2, dot_q6_K_avx2}; \
+        rows_fn rows[NTYPES] = {rows_q4_0_##v, rows_q5_0_##v, rows_q8_0_##v, rows_q4_K_avx2, rows_q5_K_avx2, rows_q6_K_avx2}; \
+        memcpy(kernels[isa], dots, sizeof dots);                                                                     \
+        memcpy(row_kernels[isa], rows, sizeof rows);                                                                 \
+    } while (0)
+
 static void fill_x86_tables(void) {
-    dot_fn avx2[NTYPES] = {dot_q4_0_avx2, dot_q5_0_avx2, dot_q8_0_avx2, dot_q4_K_avx2, dot_q5_K_avx2, dot_q6_K_avx2};
-    dot_fn vnni[NTYPES] = {dot_q4_0_avxvnni, dot_q5_0_avxvnni, dot_q8_0_avxvnni, dot_q4_K_avx2, dot_q5_K_avx2, dot_q6_K_avx2};
-    dot_fn v512[NTYPES] = {dot_q4_0_avx512vnni, dot_q5_0_avx512vnni, dot_q8_0_avx512vnni, dot_q4_K_avx2, dot_q5_K_avx2, dot_q6_K_avx2};
-    memcpy(kernels[PRISM_ISA_AVX2], avx2, sizeof avx2);
-    memcpy(kernels[PRISM_ISA_AVXVNNI], vnni, sizeof vnni);
-    memcpy(kernels[PRISM_ISA_AVX512VNNI], v512, sizeof v512);
-    rows_fn ravx2[NTYPES] = {rows_q4_0_avx2, rows_q5_0_avx2, rows_q8_0_avx2, rows_q4_K_avx2, rows_q5_K_avx2, rows_q6_K_avx2};
-    rows_fn rvnni[NTYPES] = {rows_q4_0_avxvnni, rows_q5_0_avxvnni, rows_q8_0_avxvnni, rows_q4_K_avx2, rows_q5_K_avx2, rows_q6_K_avx2};
-    rows_fn rv512[NTYPES] = {rows_q4_0_avx512vnni, rows_q5_0_avx512vnni, rows_q8_0_avx512vnni, rows_q4_K_avx2, rows_q5_K_avx2, rows_q6_K_avx2};
-    memcpy(row_kernels[PRISM_ISA_AVX2], ravx2, sizeof ravx2);
-    memcpy(row_kernels[PRISM_ISA_AVXVNNI], rvnni, sizeof rvnni);
-    memcpy(row_kernels[PRISM_ISA_AVX512VNNI], rv512, sizeof rv512);
+    FILL_TABLES(PRISM_ISA_AVX2, avx2);
+    FILL_TABLES(PRISM_ISA_AVXVNNI, avxvnni);
+    FILL_TABLES(PRISM_ISA_AVX512VNNI, avx512vnni);
 }
 #else
 static int cpu_has(int isa) { return isa == PRISM_ISA_PORTABLE; }

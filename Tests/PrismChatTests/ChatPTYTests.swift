@@ -55,6 +55,24 @@ final class ChatPTYTests: XCTestCase {
 
         func mark() -> String.Index { text.endIndex }
 
+        /// Sends a question and waits for its answer's stats line and the next prompt; false if either never came.
+        @discardableResult
+        func ask(_ question: String, file: StaticString = #filePath, line: UInt = #line) -> Bool {
+            let m = mark()
+            send(question + "\n")
+            guard let answered = waitFor("decode", after: m, file: file, line: line) else { return false }
+            return waitFor(">>> ", after: answered, file: file, line: line) != nil
+        }
+
+        /// /quit: the REPL must exit with status 0 and no crash report.
+        func quit(file: StaticString = #filePath, line: UInt = #line) {
+            send("/quit\n")
+            waitForExit()
+            XCTAssertEqual(process.terminationReason, .exit, file: file, line: line)
+            XCTAssertEqual(process.terminationStatus, 0, file: file, line: line)
+            XCTAssertFalse(text.contains("crashed"), text, file: file, line: line)
+        }
+
         /// Waits up to `timeout` seconds for the process to end.
         func waitForExit(timeout: Double = 20) {
             let deadline = Date().addingTimeInterval(timeout)
@@ -147,16 +165,11 @@ final class ChatPTYTests: XCTestCase {
         s.send("\n")
         guard let afterLong = s.waitFor("decode", after: m, timeout: 120) else { return }
         s.waitFor(">>> ", after: afterLong)
-        m = s.mark()
-        s.send("ab\tcd\n")
-        guard let answered = s.waitFor("decode", after: m) else { return }
-        s.waitFor(">>> ", after: answered)
+        guard s.ask("ab\tcd") else { return }
         m = s.mark()
         s.send("/save \(transcript)\n")
         s.waitFor("saved 4 turns", after: m)
-        s.send("/quit\n")
-        s.waitForExit()
-        XCTAssertEqual(s.process.terminationStatus, 0)
+        s.quit()
         let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: transcript))) as! [String: Any]
         XCTAssertEqual((saved["turns"] as! [[String: Any]])[2]["text"] as? String, "ab\tcd")
         let history = try String(contentsOf: s.home.appendingPathComponent(".prism_history"), encoding: .utf8)
@@ -172,18 +185,11 @@ final class ChatPTYTests: XCTestCase {
         s.waitFor(">>> ")
         s.send("a\u{1C}b\u{1C}\n")   // like Ctrl-C in a shell, the signal discards the line being typed
         usleep(300_000)
-        var m = s.mark()
-        s.send("what is it?\n")
-        guard let answered = s.waitFor("decode", after: m) else { return }
-        s.waitFor(">>> ", after: answered)
-        m = s.mark()
+        guard s.ask("what is it?") else { return }
+        let m = s.mark()
         s.send("/stats\n")
         s.waitFor("prompt", after: m)
-        s.send("/quit\n")
-        s.waitForExit()
-        XCTAssertEqual(s.process.terminationReason, .exit)
-        XCTAssertEqual(s.process.terminationStatus, 0)
-        XCTAssertFalse(s.text.contains("crashed"), s.text)
+        s.quit()
     }
 
     /// The crash above came back once in CI: libedit's own signal handlers (now off) read its global editor,
@@ -200,10 +206,7 @@ final class ChatPTYTests: XCTestCase {
             usleep(UInt32(round % 7) * 3_000)
         }
         usleep(300_000)
-        let m = s.mark()
-        s.send("what is it?\n")
-        guard let answered = s.waitFor("decode", after: m) else { return }
-        s.waitFor(">>> ", after: answered)
+        guard s.ask("what is it?") else { return }
         usleep(200_000)
         // Waiting in readline, SIGQUIT stays ignored: libedit installed a handler of its own here.
         let script = s.process.processIdentifier
@@ -220,10 +223,6 @@ final class ChatPTYTests: XCTestCase {
         } else {
             XCTFail("cannot find the chat process under script (\(script))")
         }
-        s.send("/quit\n")
-        s.waitForExit()
-        XCTAssertEqual(s.process.terminationReason, .exit)
-        XCTAssertEqual(s.process.terminationStatus, 0)
-        XCTAssertFalse(s.text.contains("crashed"), s.text)
+        s.quit()
     }
 }
