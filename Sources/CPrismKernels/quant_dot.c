@@ -84,44 +84,33 @@ typedef struct { int8_t w[4][32]; uint8_t aw[4][32]; float d[8]; } q32_quad;
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 
-// Q4_K: per super-block, the 8 sub-block sums Σ q·x are scaled by their 6-bit scales in int32; the mins
-// term uses the activation's 16-value sums. Scales unpacked with 32-bit masks (layout in quant_blocks.h).
-AVX2 static inline void unpack_k_scales(const uint8_t *s12, uint8_t sc[8], uint8_t mn[8]) {
-    uint32_t u[3];
-    memcpy(u, s12, 12);
-    const uint32_t lo6 = 0x3f3f3f3f, lo4 = 0x0f0f0f0f, lo2 = 0x03030303;
-    uint32_t out[4];
-    out[0] = u[0] & lo6;                                         // sc0-3
-    out[1] = (u[2] & lo4) | (((u[0] >> 6) & lo2) << 4);          // sc4-7
-    out[2] = u[1] & lo6;                                         // m0-3
-    out[3] = ((u[2] >> 4) & lo4) | (((u[1] >> 6) & lo2) << 4);   // m4-7
-    memcpy(sc, out, 8);
-    memcpy(mn, out + 2, 8);
+// Q4_K / Q5_K: the 8 6-bit scales (bytes 0-7) and 8 mins (bytes 8-15) of a block from its first 16 bytes (d, dmin,
+// then the 12 scale bytes q0..q11, layout in quant_blocks.h) with two byte shuffles: A = [q0-3, q8-11, q4-7, q8-11]
+// holds the low bits of every scale and min, B = [0, q0-3, 0, q4-7] the top two bits of sc4-7 and m4-7.
+AVX2 static inline __m128i k_scales_mins(__m128i head) {
+    const __m128i pickA = _mm_setr_epi8(4, 5, 6, 7, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m128i pickB = _mm_setr_epi8(-1, -1, -1, -1, 4, 5, 6, 7, -1, -1, -1, -1, 8, 9, 10, 11);
+    const __m128i maskLo = _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0);
+    const __m128i maskHi = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15);
+    const __m128i a = _mm_shuffle_epi8(head, pickA);
+    const __m128i top = _mm_and_si128(_mm_srli_epi16(_mm_shuffle_epi8(head, pickB), 2), _mm_set1_epi8(0x30));
+    return _mm_or_si128(_mm_or_si128(_mm_and_si128(a, maskLo), _mm_and_si128(_mm_srli_epi16(a, 4), maskHi)), top);
 }
 
 // Q4_K and Q5_K share everything but the 5th bits: blocks `stride` bytes apart with d, dmin and the scales at
 // the start, the 5th bits at `qh_at` (0: none, Q4_K) and the nibbles at `qs_at`. Inlined per type.
 // The decode kernel of Q4_K_M's bulk, so the per-block work outside the products is kept small (in-cache
-// harness on Zen 3, best of 6: 14.4 → 16.2 GB/s on one core): the 12 scale bytes unpack with two byte shuffles,
+// harness on Zen 3, best of 6: 14.4 → 16.2 GB/s on one core): the scales unpack in registers (k_scales_mins),
 // d and dmin convert together, and the mins meet the activation's 16-value sums directly (each min twice)
 // instead of through a horizontal add.
 AVX2 static inline float dot_k45_avx2(const uint8_t *w, size_t stride, size_t qh_at, size_t qs_at, const act_q8_K *x, size_t nb) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-    // bytes 4-15 of a block are the scales q0..q11 (layout in quant_blocks.h); A = [q0-3, q8-11, q4-7, q8-11]
-    // keeps the low bits of every scale and min, B = [0, q0-3, 0, q4-7] brings the top two bits of sc4-7, m4-7
-    const __m128i pickA = _mm_setr_epi8(4, 5, 6, 7, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m128i pickB = _mm_setr_epi8(-1, -1, -1, -1, 4, 5, 6, 7, -1, -1, -1, -1, 8, 9, 10, 11);
-    const __m128i maskLo = _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0);
-    const __m128i maskHi = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15);
-    const __m128i m30 = _mm_set1_epi8(0x30);
     const __m128i dupMins = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
     __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     for (size_t i = 0; i < nb; i++, w += stride) {
         prefetch_ahead(w, stride);
         const __m128i head = _mm_loadu_si128((const __m128i *)w);   // d, dmin, 12 scale bytes
-        const __m128i a = _mm_shuffle_epi8(head, pickA);
-        const __m128i top = _mm_and_si128(_mm_srli_epi16(_mm_shuffle_epi8(head, pickB), 2), m30);
-        const __m128i scmn = _mm_or_si128(_mm_or_si128(_mm_and_si128(a, maskLo), _mm_and_si128(_mm_srli_epi16(a, 4), maskHi)), top);
+        const __m128i scmn = k_scales_mins(head);
         // Σ_j m_j·(bsums[2j] + bsums[2j+1]) as 8 int32 lanes
         const __m256i mins = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_shuffle_epi8(scmn, dupMins)),
                                                _mm256_loadu_si256((const __m256i *)x[i].bsums));
@@ -308,7 +297,7 @@ typedef struct {
 AVX2 static inline __attribute__((always_inline)) void unpack_k_quad(const char *const rows[4], size_t i, size_t stride,
                                                                      size_t qh_at, size_t qs_at, k_quad *o) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-    uint8_t sc[4][8], mn[4][8];
+    uint8_t scmn[4][16];   // row r: 8 scales, then 8 mins
     const uint8_t *w[4];
     for (int r = 0; r < 4; r++) {
         w[r] = (const uint8_t *)rows[r] + i * stride;
@@ -316,7 +305,7 @@ AVX2 static inline __attribute__((always_inline)) void unpack_k_quad(const char 
         memcpy(&d16, w[r], 2); memcpy(&dmin16, w[r] + 2, 2);
         o->d[2 * r] = o->d[2 * r + 1] = f16_to_f32(d16);
         o->dmin[2 * r] = o->dmin[2 * r + 1] = f16_to_f32(dmin16);
-        unpack_k_scales(w[r] + 4, sc[r], mn[r]);
+        _mm_storeu_si128((__m128i *)scmn[r], k_scales_mins(_mm_loadu_si128((const __m128i *)w[r])));
     }
     for (int c = 0; c < 4; c++) {   // sub-blocks 2c (low nibbles) and 2c+1 (high)
         __m256i lo[4], hi[4];
@@ -336,11 +325,11 @@ AVX2 static inline __attribute__((always_inline)) void unpack_k_quad(const char 
     }
     const uint64_t spread = 0x0001000100010001ull;   // one byte value into 4 int16 lanes
     for (int n = 0; n < 8; n++) {
-        _mm256_store_si256((__m256i *)o->sv[n], _mm256_setr_epi64x((long long)(sc[0][n] * spread), (long long)(sc[1][n] * spread),
-                                                                   (long long)(sc[2][n] * spread), (long long)(sc[3][n] * spread)));
+        _mm256_store_si256((__m256i *)o->sv[n], _mm256_setr_epi64x((long long)(scmn[0][n] * spread), (long long)(scmn[1][n] * spread),
+                                                                   (long long)(scmn[2][n] * spread), (long long)(scmn[3][n] * spread)));
     }
-    _mm256_store_si256((__m256i *)o->mc[0], _mm256_cvtepu8_epi16(_mm_set_epi64x(*(const long long *)mn[2], *(const long long *)mn[0])));
-    _mm256_store_si256((__m256i *)o->mc[1], _mm256_cvtepu8_epi16(_mm_set_epi64x(*(const long long *)mn[3], *(const long long *)mn[1])));
+    _mm256_store_si256((__m256i *)o->mc[0], _mm256_cvtepu8_epi16(_mm_set_epi64x(*(const long long *)(scmn[2] + 8), *(const long long *)(scmn[0] + 8))));
+    _mm256_store_si256((__m256i *)o->mc[1], _mm256_cvtepu8_epi16(_mm_set_epi64x(*(const long long *)(scmn[3] + 8), *(const long long *)(scmn[1] + 8))));
 }
 
 // out[a][r] = W-row r · x_a for the quad's 4 rows and R ≤ 4 activation rows.
