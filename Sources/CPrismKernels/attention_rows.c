@@ -69,6 +69,85 @@ AVX static void weighted_sum_avx2(const float *p, size_t n, const float *v, size
     if (c0 < dv) weighted_sum_scalar(p, n, v + c0, ldv, dv - c0, out + c0);
 }
 
+// The same for G ≤ 4 rows that see the same n keys (a decoding token's heads): each key and value row is loaded
+// once for the G rows, which cuts the loads per multiply-add from 5/4 to 6/8 and the cache traffic G-fold. Every
+// score and output is summed in the order of the one-row kernels above, so the results are bit-identical to them.
+// s: G·n scores, row g at s + g·n.
+AVX static inline __attribute__((always_inline)) void scores_group_avx2(int G, const float *q, size_t d, const float *k,
+                                                                       size_t ldk, size_t n, float scale, float *s) {
+    // keys in pairs up to the one-row kernel's groups of 4, the rest through its scalar tail
+    size_t vec = d & ~(size_t)7, n4 = n & ~(size_t)3, j = 0;
+    for (; j < n4; j += 2) {
+        const float *k0 = k + j * ldk, *k1 = k0 + ldk;
+        __m256 a[4][2];
+        for (int g = 0; g < G; g++) a[g][0] = a[g][1] = _mm256_setzero_ps();
+        for (size_t c = 0; c < vec; c += 8) {
+            __m256 v0 = _mm256_loadu_ps(k0 + c), v1 = _mm256_loadu_ps(k1 + c);
+            for (int g = 0; g < G; g++) {
+                __m256 qv = _mm256_loadu_ps(q + g * d + c);
+                a[g][0] = _mm256_fmadd_ps(qv, v0, a[g][0]);
+                a[g][1] = _mm256_fmadd_ps(qv, v1, a[g][1]);
+            }
+        }
+        for (int g = G; g < 4; g++) a[g][0] = a[g][1] = _mm256_setzero_ps();
+        float t0[4], t1[4];
+        _mm_storeu_ps(t0, hsum4_avx2(a[0][0], a[1][0], a[2][0], a[3][0]));
+        _mm_storeu_ps(t1, hsum4_avx2(a[0][1], a[1][1], a[2][1], a[3][1]));
+        for (int g = 0; g < G; g++) {
+            const float *qg = q + g * d;
+            for (size_t c = vec; c < d; c++) { t0[g] += qg[c] * k0[c]; t1[g] += qg[c] * k1[c]; }
+            s[g * n + j] = t0[g] * scale;
+            s[g * n + j + 1] = t1[g] * scale;
+        }
+    }
+    if (j < n) for (int g = 0; g < G; g++) scores_scalar(q + g * d, d, k + j * ldk, ldk, n - j, scale, s + g * n + j);
+}
+
+AVX static inline __attribute__((always_inline)) void weighted_sum_group_avx2(int G, const float *p, size_t n, const float *v,
+                                                                             size_t ldv, size_t dv, float *out) {
+    size_t c0 = 0;
+    for (; c0 + 16 <= dv; c0 += 16) {
+        __m256 a[4][2];
+        for (int g = 0; g < G; g++) a[g][0] = a[g][1] = _mm256_setzero_ps();
+        for (size_t j = 0; j < n; j++) {
+            const float *vj = v + j * ldv + c0;
+            __m256 v0 = _mm256_loadu_ps(vj), v1 = _mm256_loadu_ps(vj + 8);
+            for (int g = 0; g < G; g++) {
+                __m256 pj = _mm256_broadcast_ss(p + g * n + j);
+                a[g][0] = _mm256_fmadd_ps(pj, v0, a[g][0]);
+                a[g][1] = _mm256_fmadd_ps(pj, v1, a[g][1]);
+            }
+        }
+        for (int g = 0; g < G; g++) {
+            _mm256_storeu_ps(out + g * dv + c0, a[g][0]);
+            _mm256_storeu_ps(out + g * dv + c0 + 8, a[g][1]);
+        }
+    }
+    if (c0 < dv) for (int g = 0; g < G; g++) weighted_sum_avx2(p + g * n, n, v + c0, ldv, dv - c0, out + g * dv + c0);
+}
+
+// G rows (q and out contiguous) against the first n keys; scores: G·n floats.
+AVX static void attention_group_avx2(int G, const float *q, size_t d, const float *k, size_t ldk, const float *v, size_t ldv,
+                                     size_t dv, size_t n, float scale, float *scores, float *out) {
+    if (G == 1) {
+        scores_avx2(q, d, k, ldk, n, scale, scores);
+        prism_softmax_row(scores, scores, n);
+        weighted_sum_avx2(scores, n, v, ldv, dv, out);
+        return;
+    }
+    switch (G) {
+    case 4: scores_group_avx2(4, q, d, k, ldk, n, scale, scores); break;
+    case 3: scores_group_avx2(3, q, d, k, ldk, n, scale, scores); break;
+    default: scores_group_avx2(2, q, d, k, ldk, n, scale, scores); break;
+    }
+    for (int g = 0; g < G; g++) prism_softmax_row(scores + g * n, scores + g * n, n);
+    switch (G) {
+    case 4: weighted_sum_group_avx2(4, scores, n, v, ldv, dv, out); break;
+    case 3: weighted_sum_group_avx2(3, scores, n, v, ldv, dv, out); break;
+    default: weighted_sum_group_avx2(2, scores, n, v, ldv, dv, out); break;
+    }
+}
+
 #endif
 
 void prism_attention_rows(const float *q, size_t rows, size_t d, const float *k, size_t ldk, const float *v,
@@ -80,9 +159,11 @@ void prism_attention_rows(const float *q, size_t rows, size_t d, const float *k,
         if (n == 0) { for (size_t c = 0; c < dv; c++) oi[c] = 0; continue; }
 #if defined(__x86_64__)
         if (cpu_avx2_fma()) {
-            scores_avx2(qi, d, k, ldk, n, scale, scores);
-            prism_softmax_row(scores, scores, n);
-            weighted_sum_avx2(scores, n, v, ldv, dv, oi);
+            // up to 4 consecutive rows that see the same keys go together
+            int g = 1;
+            while (g < 4 && i + g < rows && visible[i + g] == n) g++;
+            attention_group_avx2(g, qi, d, k, ldk, v, ldv, dv, n, scale, scores, oi);
+            i += g - 1;
             continue;
         }
 #endif

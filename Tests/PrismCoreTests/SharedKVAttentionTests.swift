@@ -1,3 +1,4 @@
+import CPrismKernels
 import Foundation
 @testable import PrismCore
 import XCTest
@@ -6,7 +7,8 @@ import XCTest
 /// token's heads over a short cache (direct dot products, `prism_attention_rows`) and the GEMM path (many query
 /// rows, or a cache too long for L2). Keys are strided rows and the values their first columns, as in MLA's cache.
 final class SharedKVAttentionTests: XCTestCase {
-    let heads = 4, d = 83, dv = 37, ldk = 88
+    var heads = 4
+    let d = 83, dv = 37, ldk = 88
 
     func naive(_ q: [Float], queries nq: Int, _ keys: [Float], count nk: Int, causal: Bool, scale: Float) -> [Float] {
         var out = [Float](repeating: 0, count: nq * heads * dv)
@@ -40,14 +42,34 @@ final class SharedKVAttentionTests: XCTestCase {
     }
 
     func testDecodingTokenAgainstShortCache() {
-        // 1–5 keys: the 4-key blocks and their remainders; 50: several blocks
-        for nk in [1, 3, 4, 5, 50] { for causal in [true, false] { check(queries: 1, keys: nk, causal: causal) } }
+        // 1–5 keys: the 4-key blocks and their remainders; 50: several blocks; 800: past L2
+        for nk in [1, 3, 4, 5, 50, 800] { for causal in [true, false] { check(queries: 1, keys: nk, causal: causal) } }
         check(queries: 3, keys: 40, causal: true)
+        // heads in groups of 4, 3 and 2 that share each key load
+        for h in [3, 6, 7] { heads = h; check(queries: 1, keys: 51, causal: true) }
     }
 
     func testGEMMPathForManyRowsOrLongCaches() {
         check(queries: 9, keys: 40, causal: true)      // 36 query rows
-        check(queries: 1, keys: 800, causal: true)     // 800 × 88 floats: past L2
-        check(queries: 2, keys: 800, causal: false)
+        check(queries: 1, keys: 12_000, causal: true)  // 12,000 × 88 floats: past the direct path's few MB
+        check(queries: 2, keys: 12_000, causal: false)
+    }
+
+    /// Heads that see the same keys go through the kernel up to 4 at a time; each result must be the one the head
+    /// gets alone, bit for bit.
+    func testHeadsSharingKeysEqualOneHeadAtATime() {
+        let rows = 7, nk = 103
+        let q = randomMatrix(rows, d, seed: 5), keys = randomMatrix(nk, ldk, seed: 6)
+        let visible = [Int](repeating: nk, count: rows)
+        var together = [Float](repeating: .nan, count: rows * dv), alone = together
+        var scores = [Float](repeating: 0, count: 4 * nk)
+        prism_attention_rows(q, rows, d, keys, ldk, keys, ldk, dv, visible, 0.3, &scores, &together)
+        for r in 0..<rows {
+            alone.withUnsafeMutableBufferPointer { o in
+                prism_attention_rows(Array(q[(r * d)...]), 1, d, keys, ldk, keys, ldk, dv, [nk], 0.3, &scores, o.baseAddress! + r * dv)
+            }
+        }
+        XCTAssertEqual(together, alone)
+        XCTAssertFalse(together.contains { $0.isNaN })
     }
 }

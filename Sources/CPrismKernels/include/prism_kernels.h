@@ -44,8 +44,8 @@ void prism_dot_rows(const float *x, size_t d, const float *w, size_t ldw, size_t
 
 // Attention of `rows` query rows (d values each, contiguous) against keys and values read in place: row i sees
 // the first visible[i] keys (k rows ldk apart, d values; v rows ldv apart, dv values) and writes dv values to
-// out + i·dv. scores: scratch of max(visible) floats. For a few rows (a decoding token's heads), where a GEMM
-// library's packing costs more than the products.
+// out + i·dv. scores: scratch of 4·max(visible) floats. For a few rows (a decoding token's heads), where a GEMM
+// library's packing costs more than the products; consecutive rows that see the same keys share their loads.
 void prism_attention_rows(const float *q, size_t rows, size_t d, const float *k, size_t ldk, const float *v,
                           size_t ldv, size_t dv, const size_t *visible, float scale, float *scores, float *out);
 
