@@ -97,6 +97,24 @@ AVX2 static inline __m128i k_scales_mins(__m128i head) {
     return _mm_or_si128(_mm_or_si128(_mm_and_si128(a, maskLo), _mm_and_si128(_mm_srli_epi16(a, 4), maskHi)), top);
 }
 
+// Byte shuffles that spread the int16 sub-block scales of the K-type decode kernels, read from memory through a
+// pointer the compiler cannot see through: with constants it rewrites each one-operation byte shuffle as a dword or
+// word shuffle plus a broadcast, 8 more operations per Q4_K/Q5_K super-block and 16 per Q6_K on the vector ports
+// that bound these kernels (in-cache harness, Zen 3, one core: Q4_K 8.1 → 7.4 ns a super-block, Q6_K 10.7 → 8.4).
+// k_scale_pick[j]: scale j (of 8, in both 128-bit lanes) everywhere.
+#define WORD(j) (0x0101 * 2 * (j) + 0x0100)   // bytes 2j, 2j + 1: int16 lane j
+#define X8(v) v, v, v, v, v, v, v, v
+static const uint16_t k_scale_pick[8][16] __attribute__((aligned(32))) = {
+    {X8(WORD(0)), X8(WORD(0))}, {X8(WORD(1)), X8(WORD(1))}, {X8(WORD(2)), X8(WORD(2))}, {X8(WORD(3)), X8(WORD(3))},
+    {X8(WORD(4)), X8(WORD(4))}, {X8(WORD(5)), X8(WORD(5))}, {X8(WORD(6)), X8(WORD(6))}, {X8(WORD(7)), X8(WORD(7))},
+};
+// k_scale_pick_lanes[k]: scale 2k in the low 128 bits, 2k + 1 in the high.
+static const uint16_t k_scale_pick_lanes[4][16] __attribute__((aligned(32))) = {
+    {X8(WORD(0)), X8(WORD(1))}, {X8(WORD(2)), X8(WORD(3))}, {X8(WORD(4)), X8(WORD(5))}, {X8(WORD(6)), X8(WORD(7))},
+};
+#undef X8
+#undef WORD
+
 // Q4_K and Q5_K share everything but the 5th bits: blocks `stride` bytes apart with d, dmin and the scales at
 // the start, the 5th bits at `qh_at` (0: none, Q4_K) and the nibbles at `qs_at`. Inlined per type.
 // The decode kernel of Q4_K_M's bulk, so the per-block work outside the products is kept small (in-cache
@@ -107,6 +125,8 @@ AVX2 static inline float dot_k45_avx2(const uint8_t *w, size_t stride, size_t qh
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     const __m128i dupMins = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
     __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    const __m256i *pick = (const __m256i *)k_scale_pick;   // laundered: see k_scale_pick
+    __asm__("" : "+r"(pick));
     for (size_t i = 0; i < nb; i++, w += stride) {
         prefetch_ahead(w, stride);
         const __m128i head = _mm_loadu_si128((const __m128i *)w);   // d, dmin, 12 scale bytes
@@ -128,8 +148,8 @@ AVX2 static inline float dot_k45_avx2(const uint8_t *w, size_t stride, size_t qh
             }
             __m256i pa = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c)));
             __m256i pb = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c + 32)));
-            pa = _mm256_madd_epi16(pa, _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(0x0101 * 4 * c + 0x0100))));
-            pb = _mm256_madd_epi16(pb, _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(0x0101 * (4 * c + 2) + 0x0100))));
+            pa = _mm256_madd_epi16(pa, _mm256_shuffle_epi8(sc16, _mm256_load_si256(pick + 2 * c)));
+            pb = _mm256_madd_epi16(pb, _mm256_shuffle_epi8(sc16, _mm256_load_si256(pick + 2 * c + 1)));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pa, pb));
         }
         const __m128 dd = _mm_mul_ps(_mm_cvtph_ps(head), _mm_set1_ps(x[i].d));   // [d, dmin] · the activation's scale
@@ -153,12 +173,9 @@ AVX2 static inline __attribute__((always_inline)) float dot_q6_K_avx2(const void
     const blk_q6_K *w = wv;
     const act_q8_K *x = xv;
     const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
-    // byte shuffles that spread group scales 2k (low 128 bits) and 2k+1 (high) from 8 int16 scales
-    __m256i pick[4];
-    for (int k = 0; k < 4; k++) {
-        pick[k] = _mm256_set_m128i(_mm_set1_epi16((short)(0x0101 * (4 * k + 2) + 0x0100)),
-                                   _mm_set1_epi16((short)(0x0101 * 4 * k + 0x0100)));
-    }
+    // shuffle k spreads group scales 2k (low 128 bits) and 2k+1 (high) from 8 int16 scales; laundered as k_scale_pick
+    const __m256i *pick = (const __m256i *)k_scale_pick_lanes;
+    __asm__("" : "+r"(pick));
     __m256 acc = _mm256_setzero_ps();
     for (size_t i = 0; i < nb; i++) {
         prefetch_ahead(w + i, sizeof *w);
@@ -178,7 +195,7 @@ AVX2 static inline __attribute__((always_inline)) float dot_q6_K_avx2(const void
             const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(sc + 8 * h))));
             for (int k = 0; k < 4; k++) {
                 __m256i p = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(x[i].qs + 128 * h + 32 * k)));
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, _mm256_shuffle_epi8(sc16, pick[k])));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, _mm256_shuffle_epi8(sc16, _mm256_load_si256(pick + k))));
             }
         }
         __m256i corr = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)x[i].bsums),
