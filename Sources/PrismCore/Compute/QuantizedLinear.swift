@@ -157,7 +157,7 @@ public func linearBatch(_ jobs: [(x: Tensor, w: TensorView)]) -> [Tensor] {
     let pieces = min(max(1, products / productsPerHandOff),
                      max(8 * Parallel.threads, integerPieces(weightBytes: jobs.reduce(0) { $0 + $1.w.shape[0] * $1.w.rowBytes })))
     let bounds = balancedBounds(rows: jobs.map { $0.w.shape[0] }, costPerRow: jobs.map { $0.x.rows + 1 },
-                                pieces: pieces, minRows: 16)
+                                pieces: pieces, minRows: 16, shrinking: true)
     Parallel.forEach(bounds.count - 1, pieces: bounds.count - 1) { pieces in
         let range = bounds[pieces.lowerBound]..<bounds[pieces.upperBound]
         var i = range.lowerBound
@@ -181,19 +181,24 @@ public func linearBatch(_ jobs: [(x: Tensor, w: TensorView)]) -> [Tensor] {
 }
 
 /// Boundaries (in the concatenated row space of several matrices) of up to `pieces` contiguous pieces of about equal
-/// cost, each at least `minRows` rows: [0, b1, …, total].
-func balancedBounds(rows: [Int], costPerRow: [Int], pieces: Int, minRows: Int) -> [Int] {
+/// cost, each at least `minRows` rows: [0, b1, …, total]. `shrinking`: piece k ends where the running cost reaches
+/// total·(1 − (1 − k/n)²) instead of total·k/n, so the pieces get smaller toward the end (the first twice the mean,
+/// the last 1/n² of the whole): the cores take pieces in order, and the one that finishes first then waits for at
+/// most a small last piece.
+func balancedBounds(rows: [Int], costPerRow: [Int], pieces: Int, minRows: Int, shrinking: Bool = false) -> [Int] {
     let totalRows = rows.reduce(0, +)
     let total = zip(rows, costPerRow).reduce(0) { $0 + $1.0 * $1.1 }
     let n = max(1, min(pieces, totalRows / max(1, minRows)))
     guard n > 1, total > 0 else { return [0, totalRows] }
-    // boundary k goes after the first row where the running cost reaches total·k/n, at least minRows past the last
+    // boundary k goes after the first row where the running cost·n² reaches total·share(k), at least minRows past
+    // the last (integers throughout: the bounds are exact)
+    func share(_ k: Int) -> Int { shrinking ? n * n - (n - k) * (n - k) : k * n }
     var bounds = [0]
     var rowBase = 0, costBase = 0
     for (r, c) in zip(rows, costPerRow) where r > 0 {
-        let step = max(1, c) * n
+        let step = max(1, c) * n * n
         while true {
-            let need = total * bounds.count - costBase * n   // j rows into this job reach it when j·c·n ≥ need
+            let need = total * share(bounds.count) - costBase * n * n   // j rows into this job reach it when j·c·n² ≥ need
             let j = max(need <= 0 ? 1 : (need + step - 1) / step, bounds.last! + max(1, minRows) - rowBase)
             guard j <= r, rowBase + j < totalRows else { break }
             bounds.append(rowBase + j)
