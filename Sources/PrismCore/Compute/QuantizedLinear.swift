@@ -80,7 +80,11 @@ func integerLinear(_ x: Tensor, _ w: TensorView) -> Tensor {
     defer { xq.deallocate() }
     return Tensor(shape: outShape, unsafeUninitialized: { out in
         let y = out.baseAddress!
-        Parallel.forEach(outF, pieces: integerPieces(weightBytes: outF * w.rowBytes), minChunk: 16) { r in xq.gemv(w, rows: r, into: y, ldy: outF) }
+        let bounds = balancedBounds(rows: [outF], costPerRow: [1], pieces: integerPieces(weightBytes: outF * w.rowBytes),
+                                    minRows: 16, shrinking: true)
+        Parallel.forEach(bounds.count - 1, pieces: bounds.count - 1) { p in
+            xq.gemv(w, rows: bounds[p.lowerBound]..<bounds[p.upperBound], into: y, ldy: outF)
+        }
     })
 }
 
