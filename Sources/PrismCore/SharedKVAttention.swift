@@ -16,7 +16,8 @@ public func sharedKVAttention(q: UnsafePointer<Float>, queries nq: Int, heads: I
     guard nq > 0 else { return }
     guard nk > 0 else { out.initialize(repeating: 0, count: nq * heads * dv); return }
     // A decoding token's heads against a cache of up to a few MB: direct dot products, 4 heads per pass over the
-    // keys, no GEMM packing (harness, Zen 3, one core, 8 heads of 576 over 64–1000 keys: 1.9–2.2× the one-head kernel).
+    // keys, no GEMM packing. Harness, Zen 3, one core, 8 heads of 576: 1.9–2.2× the one-head kernel over 64–1000
+    // keys, 1.1–1.2× oneDNN's sgemm path below over 128–192 keys, level with it from 544 to 1800.
     if nq * heads <= 32 && nk * ldk <= 1 << 20 {
         let visible = (0..<(nq * heads)).map { row in causal ? nk - nq + row / heads + 1 : nk }
         let scores = UnsafeMutablePointer<Float>.allocate(capacity: 4 * nk)
