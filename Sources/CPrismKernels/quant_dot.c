@@ -100,7 +100,7 @@ AVX2 static inline __m128i k_scales_mins(__m128i head) {
 // Byte shuffles that spread the int16 sub-block scales of the K-type decode kernels, read from memory through a
 // pointer the compiler cannot see through: with constants it rewrites each one-operation byte shuffle as a dword or
 // word shuffle plus a broadcast, 8 more operations per Q4_K/Q5_K super-block and 16 per Q6_K on the vector ports
-// that bound these kernels (in-cache harness, Zen 3, one core: Q4_K 8.1 → 7.4 ns a super-block, Q6_K 10.7 → 8.4).
+// that bound these kernels (in-cache harness, Zen 3, one core: Q4_K 8.1 → 7.5 ns a super-block, Q6_K 10.8 → 8.4).
 // k_scale_pick[j]: scale j (of 8, in both 128-bit lanes) everywhere.
 #define WORD(j) (0x0101 * 2 * (j) + 0x0100)   // bytes 2j, 2j + 1: int16 lane j
 #define X8(v) v, v, v, v, v, v, v, v
