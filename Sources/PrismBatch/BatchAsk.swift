@@ -8,6 +8,7 @@
 import Foundation
 import PrismChat
 import PrismData
+import PrismIO
 import PrismTokenizer
 import PrismVLM
 
@@ -34,6 +35,13 @@ public struct BatchAskOptions: Sendable {
 public final class BatchAsker {
     public let chat: KimiVLEngine
     public let options: BatchAskOptions
+    /// The last few rows' preprocessed images by content digest: datasets often ask several questions about one
+    /// image, and decoding, resizing and normalising it again took about 7 % of `ask --batch` (perf, 1,000 questions
+    /// about 250 images). The engine keys its vision and prefix caches by the same digest.
+    private var recentImages: [(digest: ContentDigest, image: ProcessedImage)] = []
+    static let recentImageLimit = 8
+    /// Images decoded and preprocessed so far (the rest came from `recentImages`).
+    private(set) var imagesPreprocessed = 0
 
     public init(chat: KimiVLEngine, options: BatchAskOptions) {
         precondition((options.questionKey == nil) != (options.prompt == nil), "BatchAskOptions: a question key or a prompt")
@@ -119,8 +127,13 @@ public final class BatchAsker {
         let images = try sources.map { source -> ProcessedImage in
             do {
                 switch source {
-                case .file(let path): return try chat.model.preprocess(imageAt: URL(fileURLWithPath: path))
-                case .encoded(let bytes, let name): return try chat.model.preprocess(imageData: Data(bytes), name: name)
+                case .file(let path):
+                    // unreadable: preprocess(imageAt:) says why
+                    guard let data = FileManager.default.contents(atPath: path) else {
+                        return try chat.model.preprocess(imageAt: URL(fileURLWithPath: path))
+                    }
+                    return try preprocessed(data, name: path)
+                case .encoded(let bytes, let name): return try preprocessed(Data(bytes), name: name)
                 }
             } catch {
                 throw RowFieldError(location: row.location, key: options.imageKey, message: "\(error)")
@@ -132,6 +145,17 @@ public final class BatchAsker {
         do { return try chat.request(state, images: images) } catch {
             throw RowFieldError(location: row.location, key: nil, message: "\(error)")
         }
+    }
+
+    /// `data` decoded and preprocessed, or the same bytes' result from one of the last rows.
+    func preprocessed(_ data: Data, name: String) throws -> ProcessedImage {
+        let digest = ContentDigest(of: data)
+        if let i = recentImages.firstIndex(where: { $0.digest == digest }) { return recentImages[i].image }
+        let image = try chat.model.preprocess(imageData: data, name: name)
+        imagesPreprocessed += 1
+        recentImages.append((digest, image))
+        if recentImages.count > Self.recentImageLimit { recentImages.removeFirst() }
+        return image
     }
 
     static func reason(_ finish: FinishReason) -> String {

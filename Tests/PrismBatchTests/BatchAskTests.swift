@@ -44,10 +44,12 @@ final class BatchAskTests: XCTestCase {
     }
 
     func run(_ input: URL, _ options: BatchAskOptions, slice: ShardSlice? = nil, out: URL, resume: Bool = false,
-             chat: KimiVLEngine? = nil) throws -> BatchProgress {
+             chat: KimiVLEngine? = nil, asker: ((BatchAsker) -> Void)? = nil) throws -> BatchProgress {
         let batchInput = try BatchInput(paths: [input.path], slice: slice)
         let output = try BatchOutput(path: out.path, range: batchInput.range, resume: resume)
-        return try BatchAsker(chat: chat ?? self.chat, options: options).run(batchInput, into: output)
+        let a = BatchAsker(chat: chat ?? self.chat, options: options)
+        defer { asker?(a) }
+        return try a.run(batchInput, into: output)
     }
 
     /// The plain `prism ask` path (KimiVLEngine.reply) for one question about some images.
@@ -65,7 +67,9 @@ final class BatchAskTests: XCTestCase {
         let input = try goodRows(in: dir)
         let fresh = try KimiVLEngine(directory: BatchFixtures.embeddedModel, template: BatchFixtures.template)
         let out = dir.appendingPathComponent("answers.jsonl")
-        let progress = try run(input, options(questionKey: "question"), out: out, chat: fresh)
+        var preprocessed = 0
+        let progress = try run(input, options(questionKey: "question"), out: out, chat: fresh) { preprocessed = $0.imagesPreprocessed }
+        XCTAssertEqual(preprocessed, 6, "7 image references to 6 images: img2's second row reuses its preprocessing")
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.path + ".partial"), "renamed when complete")
         let rows = try BatchFixtures.lines(out).map(BatchFixtures.object)
         XCTAssertEqual(rows.map { $0["record"] as? Int }, Array(0..<7))
