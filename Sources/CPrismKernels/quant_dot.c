@@ -112,6 +112,14 @@ static const uint16_t k_scale_pick[8][16] __attribute__((aligned(32))) = {
 static const uint16_t k_scale_pick_lanes[4][16] __attribute__((aligned(32))) = {
     {X8(WORD(0)), X8(WORD(1))}, {X8(WORD(2)), X8(WORD(3))}, {X8(WORD(4)), X8(WORD(5))}, {X8(WORD(6)), X8(WORD(7))},
 };
+// k_quad_spread[n]: in each 128-bit lane (two rows' 8 scale bytes), int16 lanes 0-3 take byte n and 4-7 byte 8 + n.
+#define Z(b) (b) | 0x8000
+static const uint16_t k_quad_spread[8][16] __attribute__((aligned(32))) = {
+#define ROW(n) {Z(n), Z(n), Z(n), Z(n), Z(8 + n), Z(8 + n), Z(8 + n), Z(8 + n), Z(n), Z(n), Z(n), Z(n), Z(8 + n), Z(8 + n), Z(8 + n), Z(8 + n)}
+    ROW(0), ROW(1), ROW(2), ROW(3), ROW(4), ROW(5), ROW(6), ROW(7),
+#undef ROW
+};
+#undef Z
 #undef X8
 #undef WORD
 
@@ -314,7 +322,7 @@ typedef struct {
 AVX2 static inline __attribute__((always_inline)) void unpack_k_quad(const char *const rows[4], size_t i, size_t stride,
                                                                      size_t qh_at, size_t qs_at, k_quad *o) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-    uint8_t scmn[4][16];   // row r: 8 scales, then 8 mins
+    __m128i scmn[4];   // row r: 8 scales, then 8 mins
     const uint8_t *w[4];
     for (int r = 0; r < 4; r++) {
         w[r] = (const uint8_t *)rows[r] + i * stride;
@@ -322,7 +330,7 @@ AVX2 static inline __attribute__((always_inline)) void unpack_k_quad(const char 
         memcpy(&d16, w[r], 2); memcpy(&dmin16, w[r] + 2, 2);
         o->d[2 * r] = o->d[2 * r + 1] = f16_to_f32(d16);
         o->dmin[2 * r] = o->dmin[2 * r + 1] = f16_to_f32(dmin16);
-        _mm_storeu_si128((__m128i *)scmn[r], k_scales_mins(_mm_loadu_si128((const __m128i *)w[r])));
+        scmn[r] = k_scales_mins(_mm_loadu_si128((const __m128i *)w[r]));
     }
     for (int c = 0; c < 4; c++) {   // sub-blocks 2c (low nibbles) and 2c+1 (high)
         __m256i lo[4], hi[4];
@@ -340,13 +348,13 @@ AVX2 static inline __attribute__((always_inline)) void unpack_k_quad(const char 
         store_segments(lo[0], lo[1], lo[2], lo[3], o->q[2 * c]);
         store_segments(hi[0], hi[1], hi[2], hi[3], o->q[2 * c + 1]);
     }
-    const uint64_t spread = 0x0001000100010001ull;   // one byte value into 4 int16 lanes
-    for (int n = 0; n < 8; n++) {
-        _mm256_store_si256((__m256i *)o->sv[n], _mm256_setr_epi64x((long long)(scmn[0][n] * spread), (long long)(scmn[1][n] * spread),
-                                                                   (long long)(scmn[2][n] * spread), (long long)(scmn[3][n] * spread)));
-    }
-    _mm256_store_si256((__m256i *)o->mc[0], _mm256_cvtepu8_epi16(_mm_set_epi64x(*(const long long *)(scmn[2] + 8), *(const long long *)(scmn[0] + 8))));
-    _mm256_store_si256((__m256i *)o->mc[1], _mm256_cvtepu8_epi16(_mm_set_epi64x(*(const long long *)(scmn[3] + 8), *(const long long *)(scmn[1] + 8))));
+    // the four rows' scales as bytes [row 0, row 1 | row 2, row 3]; sub-block n's scales spread by one byte shuffle
+    const __m256i scales = _mm256_unpacklo_epi64(_mm256_set_m128i(scmn[2], scmn[0]), _mm256_set_m128i(scmn[3], scmn[1]));
+    const __m256i *spread = (const __m256i *)k_quad_spread;   // laundered: see k_scale_pick
+    __asm__("" : "+r"(spread));
+    for (int n = 0; n < 8; n++) _mm256_store_si256((__m256i *)o->sv[n], _mm256_shuffle_epi8(scales, _mm256_load_si256(spread + n)));
+    _mm256_store_si256((__m256i *)o->mc[0], _mm256_cvtepu8_epi16(_mm_unpackhi_epi64(scmn[0], scmn[2])));
+    _mm256_store_si256((__m256i *)o->mc[1], _mm256_cvtepu8_epi16(_mm_unpackhi_epi64(scmn[1], scmn[3])));
 }
 
 // out[a][r] = W-row r · x_a for the quad's 4 rows and R ≤ 4 activation rows.
