@@ -7,6 +7,7 @@
 // Beyond RFC 8259 it reads NaN, Infinity and -Infinity, the tokens Python's json module and Arrow write and read
 // for the float values JSON has no number for.
 import Foundation
+import PrismIO
 
 /// A JSON value, numbers as their literal text (already checked against the JSON grammar).
 indirect enum JSONValue: Equatable {
@@ -119,7 +120,8 @@ struct JSONReader {
             let key = try string()
             if members.contains(where: { $0.key == key }) {
                 p = keyColumn
-                throw error("the key \"\(key)\" appears twice")
+                // quoted: a key may hold escaped newlines or control characters (the message stays one line)
+                throw error("the key \(quoted(key, quote: "\"")) appears twice")
             }
             skipSpace()
             guard p < end, p.pointee == UInt8(ascii: ":") else { throw error("expected ':'") }

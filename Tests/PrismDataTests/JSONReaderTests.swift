@@ -34,6 +34,9 @@ final class JSONReaderTests: XCTestCase {
         XCTAssertEqual(error("[+1]"), "invalid JSON at column 2: unexpected character '+'")
         XCTAssertEqual(error("[nan]"), "invalid JSON at column 2: unexpected character 'n'")
         XCTAssertEqual(error("{\"a\": 1, \"a\": 2}"), "invalid JSON at column 10: the key \"a\" appears twice")
+        // a repeated key with escaped control characters stays on one line (found by the jsonl fuzz target)
+        XCTAssertEqual(error("{\"a\\nb\\u0008\": 1, \"a\\nb\\u0008\": 2}"),
+                       "invalid JSON at column 19: the key \"a\\nb\\u{8}\" appears twice")
         XCTAssertEqual(error("\"\\ud800\""), "invalid JSON at column 8: a lone UTF-16 surrogate")
         XCTAssertEqual(error("\"\\x\""), "invalid JSON at column 3: an unknown escape \\'x'")
         XCTAssertEqual(error("\"a\tb\""), "invalid JSON at column 3: a control character inside a string (escape it)")
