@@ -3,6 +3,7 @@
 // number of values, and whether it is a context feature or a feature list, so that converting back restores
 // exact kinds, empty lists and key names, and so that pandas / Arrow / HF datasets users know the columns' types.
 import Foundation
+import PrismIO
 
 public struct JSONLSchema: Codable, Equatable, Sendable {
     public static let formatName = "prism-jsonl-schema/1"
@@ -78,7 +79,7 @@ public struct JSONLSchema: Codable, Equatable, Sendable {
             throw TFRecordError.invalidInput(file: path, line: 0, message: "not a JSONL schema (\(describe(error)))")
         }
         guard schema.format == formatName else {
-            throw TFRecordError.invalidInput(file: path, line: 0, message: "unknown schema format \"\(schema.format)\" (expected \(formatName))")
+            throw TFRecordError.invalidInput(file: path, line: 0, message: "unknown schema format \(quoted(schema.format, quote: "\"")) (expected \(formatName))")
         }
         return schema
     }

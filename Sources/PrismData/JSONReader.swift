@@ -37,7 +37,8 @@ indirect enum JSONValue: Equatable {
         case .null: return "null"
         case .bool(let b): return b ? "true" : "false"
         case .number(let n): return n
-        case .string(let s): return s.count > 40 ? "\"\(s.prefix(37))…\"" : "\"\(s)\""
+        // quoted: escaped newlines and control characters must not break an error over lines
+        case .string(let s): return s.count > 40 ? quoted(String(s.prefix(37)) + "…", quote: "\"") : quoted(s, quote: "\"")
         case .array: return "a list"
         case .object: return "an object"
         }

@@ -39,7 +39,7 @@ final class RowFieldsTests: XCTestCase {
     }
 
     func testWrongKindsNameTheKeyAndLine() throws {
-        let r = try rows(["", #"{"q": 3, "two": ["a", "b"], "img": 7, "pts": [[1, "x"]], "obj": {"a": 1}}"#, "  "])
+        let r = try rows(["", #"{"q": 3, "two": ["a", "b"], "img": 7, "pts": [[1, "x"]], "obj": {"a": 1}, "nl": [["a\nb"]]}"#, "  "])
         XCTAssertEqual(r.count, 1, "blank lines are not rows")
         let at = dir.path + "/sub/rows.jsonl:2"
         func message(_ body: () throws -> Any?) -> String {
@@ -49,6 +49,8 @@ final class RowFieldsTests: XCTestCase {
         XCTAssertEqual(message { try r[0].text("two") }, "\(at): \"two\": expected text, found a list")
         XCTAssertEqual(message { try r[0].images("img") }, "\(at): \"img\": expected an image path, found 7")
         XCTAssertEqual(message { try r[0].numberLists("pts") }, "\(at): \"pts\": expected a number, found \"x\"")
+        // a found string with an escaped newline stays on one line
+        XCTAssertEqual(message { try r[0].numberLists("nl") }, "\(at): \"nl\": expected a number, found \"a\\nb\"")
         XCTAssertEqual(message { try r[0].scalarJSON("obj") }, "\(at): \"obj\": expected a string or a number, found an object")
     }
 
