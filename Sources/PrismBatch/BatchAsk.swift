@@ -38,8 +38,7 @@ public final class BatchAsker {
     /// The last few rows' preprocessed images by content digest: datasets often ask several questions about one
     /// image, and decoding, resizing and normalising it again took about 7 % of `ask --batch` (perf, 1,000 questions
     /// about 250 images). The engine keys its vision and prefix caches by the same digest.
-    private var recentImages: [(digest: ContentDigest, image: ProcessedImage)] = []
-    static let recentImageLimit = 8
+    private var recentImages = RecentByDigest<ProcessedImage>(limit: 8)
     /// Images decoded and preprocessed so far (the rest came from `recentImages`).
     private(set) var imagesPreprocessed = 0
 
@@ -149,13 +148,11 @@ public final class BatchAsker {
 
     /// `data` decoded and preprocessed, or the same bytes' result from one of the last rows.
     func preprocessed(_ data: Data, name: String) throws -> ProcessedImage {
-        let digest = ContentDigest(of: data)
-        if let i = recentImages.firstIndex(where: { $0.digest == digest }) { return recentImages[i].image }
-        let image = try chat.model.preprocess(imageData: data, name: name)
-        imagesPreprocessed += 1
-        recentImages.append((digest, image))
-        if recentImages.count > Self.recentImageLimit { recentImages.removeFirst() }
-        return image
+        try recentImages.value(for: ContentDigest(of: data)) {
+            let image = try chat.model.preprocess(imageData: data, name: name)
+            imagesPreprocessed += 1
+            return image
+        }
     }
 
     static func reason(_ finish: FinishReason) -> String {

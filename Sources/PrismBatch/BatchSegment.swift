@@ -28,13 +28,14 @@ public struct BatchSegmentOptions: Sendable {
 public final class BatchSegmenter {
     public let predictor: SamPredictor
     public let options: BatchSegmentOptions
-    private var cache: [(digest: ContentDigest, embedding: ImageEmbedding)] = []
+    private var cache: RecentByDigest<ImageEmbedding>
     /// Images run through the encoder in this run (the rest came from the cache).
     public private(set) var embeddings = 0
 
     public init(predictor: SamPredictor, options: BatchSegmentOptions) {
         self.predictor = predictor
         self.options = options
+        cache = RecentByDigest(limit: options.cachedEmbeddings)
     }
 
     @discardableResult
@@ -132,20 +133,13 @@ public final class BatchSegmenter {
             (data, name) = (d, path)
         case .encoded(let bytes, let n): (data, name) = (Data(bytes), n)
         }
-        let digest = ContentDigest(of: data)
-        if let i = cache.firstIndex(where: { $0.digest == digest }) {
-            let hit = cache.remove(at: i)
-            cache.append(hit)
-            return hit.embedding
+        return try cache.value(for: ContentDigest(of: data)) {
+            let image: RGBImage
+            do { image = try RGBImage(data: data, path: name) } catch {
+                throw RowFieldError(location: row.location, key: options.imageKey, message: "\(error)")
+            }
+            embeddings += 1
+            return predictor.embed(image)
         }
-        let image: RGBImage
-        do { image = try RGBImage(data: data, path: name) } catch {
-            throw RowFieldError(location: row.location, key: options.imageKey, message: "\(error)")
-        }
-        let embedding = predictor.embed(image)
-        embeddings += 1
-        cache.append((digest, embedding))
-        if cache.count > options.cachedEmbeddings { cache.removeFirst() }
-        return embedding
     }
 }
