@@ -83,11 +83,10 @@ final class QuantizedLinearTests: XCTestCase {
     }
 
     /// The work split of `linearBatch`: boundaries computed per matrix equal a row-by-row scan for the first row
-    /// where the running cost reaches each share (k/n, or 1 − (1 − k/n)² for shrinking pieces), at least `minRows` apart.
+    /// where the running cost reaches each share (1 − (1 − k/n)², pieces shrinking toward the end), at least `minRows` apart.
     func testBalancedBoundsMatchRowScan() {
         var rng = SplitMix64(seed: 3)
-        for trial in 0..<400 {
-            let shrinking = trial % 2 == 1
+        for _ in 0..<400 {
             let jobs = Int.random(in: 1...9, using: &rng)
             let rows = (0..<jobs).map { _ in Int.random(in: 0...300, using: &rng) }
             let cost = (0..<jobs).map { _ in Int.random(in: 1...40, using: &rng) }
@@ -100,14 +99,14 @@ final class QuantizedLinearTests: XCTestCase {
                 for (r, c) in zip(rows, cost) {
                     for _ in 0..<r {
                         row += 1; acc += c
-                        let k = expected.count, share = shrinking ? n * n - (n - k) * (n - k) : k * n
+                        let k = expected.count, share = n * n - (n - k) * (n - k)
                         if acc * n * n >= total * share && row - expected.last! >= minRows && row < totalRows { expected.append(row) }
                     }
                 }
             }
             expected.append(totalRows)
-            XCTAssertEqual(balancedBounds(rows: rows, costPerRow: cost, pieces: pieces, minRows: minRows, shrinking: shrinking), expected,
-                           "rows \(rows) cost \(cost) pieces \(pieces) minRows \(minRows) shrinking \(shrinking)")
+            XCTAssertEqual(balancedBounds(rows: rows, costPerRow: cost, pieces: pieces, minRows: minRows), expected,
+                           "rows \(rows) cost \(cost) pieces \(pieces) minRows \(minRows)")
         }
     }
 

@@ -81,7 +81,7 @@ func integerLinear(_ x: Tensor, _ w: TensorView) -> Tensor {
     return Tensor(shape: outShape, unsafeUninitialized: { out in
         let y = out.baseAddress!
         let bounds = balancedBounds(rows: [outF], costPerRow: [1], pieces: integerPieces(weightBytes: outF * w.rowBytes),
-                                    minRows: 16, shrinking: true)
+                                    minRows: 16)
         Parallel.forEach(bounds.count - 1, pieces: bounds.count - 1) { p in
             xq.gemv(w, rows: bounds[p.lowerBound]..<bounds[p.upperBound], into: y, ldy: outF)
         }
@@ -161,7 +161,7 @@ public func linearBatch(_ jobs: [(x: Tensor, w: TensorView)]) -> [Tensor] {
     let pieces = min(max(1, products / productsPerHandOff),
                      max(8 * Parallel.threads, integerPieces(weightBytes: jobs.reduce(0) { $0 + $1.w.shape[0] * $1.w.rowBytes })))
     let bounds = balancedBounds(rows: jobs.map { $0.w.shape[0] }, costPerRow: jobs.map { $0.x.rows + 1 },
-                                pieces: pieces, minRows: 16, shrinking: true)
+                                pieces: pieces, minRows: 16)
     Parallel.forEach(bounds.count - 1, pieces: bounds.count - 1) { pieces in
         let range = bounds[pieces.lowerBound]..<bounds[pieces.upperBound]
         var i = range.lowerBound
@@ -184,19 +184,18 @@ public func linearBatch(_ jobs: [(x: Tensor, w: TensorView)]) -> [Tensor] {
     }
 }
 
-/// Boundaries (in the concatenated row space of several matrices) of up to `pieces` contiguous pieces of about equal
-/// cost, each at least `minRows` rows: [0, b1, …, total]. `shrinking`: piece k ends where the running cost reaches
-/// total·(1 − (1 − k/n)²) instead of total·k/n, so the pieces get smaller toward the end (the first twice the mean,
-/// the last 1/n² of the whole): the cores take pieces in order, and the one that finishes first then waits for at
-/// most a small last piece.
-func balancedBounds(rows: [Int], costPerRow: [Int], pieces: Int, minRows: Int, shrinking: Bool = false) -> [Int] {
+/// Boundaries (in the concatenated row space of several matrices) of up to `pieces` contiguous pieces, each at least
+/// `minRows` rows: [0, b1, …, total]. Piece k ends where the running cost reaches total·(1 − (1 − k/n)²), so the pieces
+/// get smaller toward the end (the first twice the mean, the last 1/n² of the whole): the cores take pieces in order,
+/// and the one that finishes first then waits for at most a small last piece, not half a mean one.
+func balancedBounds(rows: [Int], costPerRow: [Int], pieces: Int, minRows: Int) -> [Int] {
     let totalRows = rows.reduce(0, +)
     let total = zip(rows, costPerRow).reduce(0) { $0 + $1.0 * $1.1 }
     let n = max(1, min(pieces, totalRows / max(1, minRows)))
     guard n > 1, total > 0 else { return [0, totalRows] }
     // boundary k goes after the first row where the running cost·n² reaches total·share(k), at least minRows past
     // the last (integers throughout: the bounds are exact)
-    func share(_ k: Int) -> Int { shrinking ? n * n - (n - k) * (n - k) : k * n }
+    func share(_ k: Int) -> Int { n * n - (n - k) * (n - k) }
     var bounds = [0]
     var rowBase = 0, costBase = 0
     for (r, c) in zip(rows, costPerRow) where r > 0 {
