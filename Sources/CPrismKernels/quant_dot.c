@@ -77,10 +77,12 @@ typedef struct { int8_t w[4][32]; uint8_t aw[4][32]; float d[8]; } q32_quad;
 #define MULSUM(u, s) _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s)
 #include "quant_dot_x86.h"
 
-#define TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512vnni")))
+#define TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
 #define SFX(name) name##_avx512vnni
 #define MULSUM(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s)
+#define MASKED_BYTES
 #include "quant_dot_x86.h"
+#undef MASKED_BYTES
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 
@@ -475,7 +477,7 @@ static int cpu_has(int isa) {
     case PRISM_ISA_AVXVNNI: return avx2 && __builtin_cpu_supports("avxvnni");
     case PRISM_ISA_AVX512VNNI:
         return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-               __builtin_cpu_supports("avx512vnni");
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
     default: return 0;
     }
 }

@@ -4,7 +4,8 @@
 //   TARGET        the target attribute           SFX(name)    the variant's function name
 //   MULSUM(u, s)  int32 ×8: each lane the sum of 4 adjacent u8·s8 products (AVX2: maddubs + madd by ones,
 //                 which never saturates here because |u| ≤ 128 and |s| ≤ 127; VNNI: one vpdpbusd)
-// and undefines them again at the end (no include guard on purpose). Weights are made signed and moved
+// and, where the variant has AVX512BW, MASKED_BYTES (byte masks straight from bit fields). It undefines TARGET,
+// SFX and MULSUM again at the end (no include guard on purpose). Weights are made signed and moved
 // into the unsigned operand with the sign trick: |w| · (x·sign(w)) = w·x.
 
 // w·x summed per 4 lanes for signed w and x.
@@ -56,10 +57,16 @@ TARGET static inline __m256i SFX(mulsum_offset)(__m256i u, const act_q8_32 *x, i
     return _mm256_sub_epi32(p, _mm256_setr_epi32(offset * x->sum, 0, 0, 0, 0, 0, 0, 0));
 }
 
-// Q5_0's 32 unsigned values: the nibbles, plus 16 where the block's fifth bit is set.
+// Q5_0's 32 unsigned values: the nibbles, plus 16 where the block's fifth bit is set (with AVX-512 the bits are
+// a byte mask as they are: one masked add instead of the broadcast, shuffle, compare and two ands).
 TARGET static inline __m256i SFX(five_bits32)(const blk_q5_0 *b) {
     uint32_t qh; memcpy(&qh, b->qh, 4);
-    return _mm256_or_si256(SFX(nibbles32)(b->qs), SFX(bits_to_0x10)(qh));
+    const __m256i low = SFX(nibbles32)(b->qs);
+#ifdef MASKED_BYTES
+    return _mm256_mask_add_epi8(low, (__mmask32)qh, low, _mm256_set1_epi8(16));
+#else
+    return _mm256_or_si256(low, SFX(bits_to_0x10)(qh));
+#endif
 }
 
 // Two blocks per step into two accumulators, so consecutive blocks' FMAs do not wait for each other.
