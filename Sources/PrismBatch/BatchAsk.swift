@@ -71,7 +71,7 @@ public final class BatchAsker {
                         continue
                     }
                     let answer = chat.answerText(result.tokens)
-                    rows.done(record, (id.map { "\"id\":\($0)," } ?? "") +
+                    rows.done(record, id: id,
                               "\"answer\":\(jsonQuoted(answer)),\"finish_reason\":\"\(Self.reason(result.finish))\"," +
                               "\"prompt_tokens\":\(result.usage.promptTokens),\"image_tokens\":\(imageTokens)," +
                               "\"completion_tokens\":\(result.tokens.count)", outputs: result.tokens.count)
@@ -84,10 +84,7 @@ public final class BatchAsker {
             var id: String?
             do {
                 let row = try fields.get()
-                if let key = options.idKey {
-                    id = try row.scalarJSON(key)
-                    guard id != nil else { throw RowFieldError(location: row.location, key: key, message: "missing (the --id-key column)") }
-                }
+                id = try OrderedRows.id(of: row, key: options.idKey)
                 let request = try self.request(row)
                 let imageTokens = request.prompt.images.reduce(0) { $0 + $1.tokenCount }
                 try engine.submit(request) { [id] event in

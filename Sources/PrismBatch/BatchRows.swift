@@ -38,10 +38,20 @@ final class OrderedRows {
         progress.total = output.range.upperBound - output.next
     }
 
-    /// The row of `record`: a JSON object's members after "record" (`"id":…,"answer":…`), without braces.
-    func done(_ record: Int, _ members: String, outputs: Int = 0) {
-        ready[record] = "{\"record\":\(record)" + (members.isEmpty ? "" : "," + members) + "}"
+    /// The row of `record`: "record", then "id" where the row has one, then `members` (`"answer":…`, without braces).
+    func done(_ record: Int, id: String?, _ members: String, outputs: Int = 0) {
+        let parts = ["\"record\":\(record)", id.map { "\"id\":\($0)" }, members.isEmpty ? nil : members]
+        ready[record] = "{" + parts.compactMap { $0 }.joined(separator: ",") + "}"
         progress.outputs += outputs
+    }
+
+    /// A row's `--id-key` column as JSON (nil without the option); a row without the column is a bad row.
+    static func id(of row: RowFields, key: String?) throws -> String? {
+        guard let key else { return nil }
+        guard let id = try row.scalarJSON(key) else {
+            throw RowFieldError(location: row.location, key: key, message: "missing (the --id-key column)")
+        }
+        return id
     }
 
     /// A bad row: queued as an error row, or, under `.stop`, thrown once the rows before it are written.
@@ -51,7 +61,7 @@ final class OrderedRows {
             throw BatchError.stopped(message)
         }
         progress.errors += 1
-        done(record, (id.map { "\"id\":\($0)," } ?? "") + "\"error\":\(jsonQuoted(message)),\"finish_reason\":\"error\"")
+        done(record, id: id, "\"error\":\(jsonQuoted(message)),\"finish_reason\":\"error\"")
     }
 
     /// Writes every row that is next in order, then reports progress.

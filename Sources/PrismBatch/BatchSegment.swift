@@ -47,12 +47,9 @@ public final class BatchSegmenter {
             var id: String?
             do {
                 let row = try fields.get()
-                if let key = options.idKey {
-                    id = try row.scalarJSON(key)
-                    guard id != nil else { throw RowFieldError(location: row.location, key: key, message: "missing (the --id-key column)") }
-                }
+                id = try OrderedRows.id(of: row, key: options.idKey)
                 let (members, masks) = try segment(row)
-                rows.done(record, (id.map { "\"id\":\($0)," } ?? "") + members, outputs: masks)
+                rows.done(record, id: id, members, outputs: masks)
             } catch {
                 try rows.failed(record, id: id, BatchAsker.message(error, record: record))
             }
