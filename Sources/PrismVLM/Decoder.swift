@@ -15,6 +15,8 @@ public final class TextDecoder {
     let layers: [DecoderLayer]
     let norm: Tensor
     let lmHead: TensorView               // lm_head.weight [V, D]
+    /// Every text weight's bytes (all experts; W_UK/W_UV counted as kv_b_proj).
+    let weightBytes: Int
 
     /// `weights` is scoped where the checkpoint has `model.*` and `lm_head.weight` (after `KimiVL.remap`).
     public init(config: TextConfig, weights w: WeightScope) {
@@ -24,6 +26,8 @@ public final class TextDecoder {
         layers = (0..<config.numHiddenLayers).map { DecoderLayer(config, m.scope("layers.\($0)"), index: $0) }
         norm = m.float("norm.weight", [config.hiddenSize])
         lmHead = config.tieWordEmbeddings ? embedTokens : w.tensor("lm_head.weight", [config.vocabSize, config.hiddenSize])
+        weightBytes = embedTokens.bytes.count + (config.tieWordEmbeddings ? 0 : lmHead.bytes.count) + norm.count * 4
+            + layers.reduce(0) { $0 + $1.weightBytes }
     }
 
     /// Embedding rows for `ids` → [T, D]; ids must be < vocab_size.
@@ -58,6 +62,35 @@ public final class TextDecoder {
 
     /// Logits [N, V] for hidden rows [N, D].
     public func logits(_ hidden: Tensor) -> Tensor { linear(hidden, lmHead) }
+
+    /// Text weights up to which a decode step runs one whole forward per core (`decodeLogits`): about what every core
+    /// can re-read from the last-level cache on each step.
+    public static let perCoreForwardBytes = 32 << 20
+
+    /// Logits [N, V] for one new token per cache: a decode step of N sequences, each cache grown by one row.
+    /// A model within `perCoreForwardBytes`, with at least two sequences per core, runs as one whole forward per core
+    /// on its share of the sequences: its products are too small to be worth splitting over the cores one at a time
+    /// (a hand-off per product, with the norms, routing and rotary between them on one core while the others wait).
+    /// Each row is computed as in the packed forward (f32 products can round differently: they block by batch size).
+    public func decodeLogits(_ tokens: [Int], caches: [KVCache]) -> Tensor {
+        precondition(tokens.count == caches.count, "decodeLogits: \(tokens.count) tokens for \(caches.count) caches")
+        let groups = Parallel.threads
+        guard trace == nil, groups > 1, tokens.count >= 2 * groups, weightBytes <= Self.perCoreForwardBytes else {
+            return logits(forward(embed(tokens), lengths: Array(repeating: 1, count: tokens.count), caches: caches))
+        }
+        for l in layers { l.attention.prepareAbsorbed() }   // lazily prepared weights: built before the cores share them
+        var parts = [Tensor?](repeating: nil, count: groups)
+        parts.withUnsafeMutableBufferPointer { out in
+            Parallel.forEach(groups, pieces: groups) { range in
+                for g in range {
+                    let r = (tokens.count * g / groups)..<(tokens.count * (g + 1) / groups)
+                    out[g] = logits(forward(embed(Array(tokens[r])), lengths: Array(repeating: 1, count: r.count),
+                                            caches: Array(caches[r])))
+                }
+            }
+        }
+        return Tensor.concatenate(rows: parts.map { $0! })
+    }
 }
 
 // MARK: - Block
@@ -77,6 +110,17 @@ final class DecoderLayer {
         ffn = c.isMoE(layer: index)
             ? .moe(MoE(c, w.scope("mlp")))
             : .dense(SwiGLU(w.scope("mlp"), hidden: c.hiddenSize, intermediate: c.intermediateSize))
+    }
+
+    var weightBytes: Int {
+        let a = attention, norms = (inputNorm.count + postNorm.count + a.kvANorm.count) * 4
+        let projections = [a.qProj, a.kvAProj, a.oProj].reduce(0) { $0 + $1.bytes.count } + a.kvBBytes
+        let mlp: [SwiGLU], router: Int
+        switch ffn {
+        case .dense(let m): mlp = [m]; router = 0
+        case .moe(let m): mlp = m.experts + (m.shared.map { [$0] } ?? []); router = m.gate.bytes.count + m.correction.count * 4
+        }
+        return norms + projections + router + mlp.reduce(0) { $0 + $1.gate.bytes.count + $1.up.bytes.count + $1.down.bytes.count }
     }
 
     func callAsFunction(_ x: Tensor, segments: [Segment], index: Int, strategy: MLAStrategy, trace: Trace?) -> Tensor {

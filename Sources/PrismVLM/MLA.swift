@@ -43,6 +43,12 @@ final class MLA {
     /// only) rebuilt in float the first time a long prompt needs it.
     private let kvBCheckpoint: TensorView?
     private(set) lazy var kvBProj: TensorView = kvBCheckpoint ?? MLA.joinKVB(kBFile!, vBFile!)
+    /// Bytes of kv_b_proj, or of W_UK and W_UV as the file stores them (without building either form).
+    var kvBBytes: Int { kvBCheckpoint?.bytes.count ?? (kBFile!.bytes.count + vBFile!.bytes.count) }
+
+    /// Builds the lazily prepared W_UK and W_UV now (before several cores decode with this layer at once).
+    func prepareAbsorbed() { _ = kB; _ = vB }
+
     /// HF builds kv_a_layernorm without eps → DeepseekV3RMSNorm's default 1e-6 (spec §5).
     static let latentNormEps: Float = 1e-6
 

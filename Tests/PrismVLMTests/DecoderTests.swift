@@ -59,6 +59,32 @@ final class DecoderTests: XCTestCase {
         XCTAssertLessThan(Tensor(shape: [1, full.lastDim], data: again).maxAbsDifference(swiftFull.slice(rows: (ids.count - 1)..<ids.count)), 1e-4)
     }
 
+    /// A decode step of several sequences per core, run as one whole forward per core (`decodeLogits`), gives the
+    /// packed forward's logits and cache rows (to float rounding: f32 products are blocked by batch size).
+    func testDecodeStepPerCoreEqualsPackedForward() {
+        let m = Self.model, n = 4 * Parallel.threads
+        XCTAssertLessThanOrEqual(m.decoder.weightBytes, TextDecoder.perCoreForwardBytes, "the fixture takes the per-core path")
+        let prompts = (0..<n).map { i in (0..<(3 + i % 5)).map { (7 * i + 3 * $0) % m.textConfig.vocabSize } }
+        let packed = prompts.map { p -> KVCache in let c = m.newCache(); _ = logits(m, p, cache: c); return c }
+        let perCore = prompts.map { p -> KVCache in let c = m.newCache(); _ = logits(m, p, cache: c); return c }
+        for step in 0..<3 {
+            let tokens = (0..<n).map { (11 * $0 + step + 1) % m.textConfig.vocabSize }
+            let expected = m.decoder.logits(m.decoder.forward(m.decoder.embed(tokens), lengths: Array(repeating: 1, count: n),
+                                                              caches: packed))
+            let out = m.decoder.decodeLogits(tokens, caches: perCore)
+            XCTAssertEqual(out.shape, expected.shape)
+            XCTAssertLessThan(relativeError(out, expected), 1e-6, "step \(step)")
+        }
+        for (a, b) in zip(packed, perCore) {
+            XCTAssertEqual(a.count, b.count)
+            for layer in 0..<m.textConfig.numHiddenLayers {
+                let ra = a.rows(layer: layer), rb = b.rows(layer: layer)
+                XCTAssertEqual(ra.count, rb.count)
+                XCTAssertLessThan(zip(ra, rb).map { abs($0 - $1) }.max()!, 1e-5, "layer \(layer) cache rows")
+            }
+        }
+    }
+
     func testEmbeddingRejectsOutOfVocabularyIds() {
         assertThrowsMessage("token id 96 is outside the vocabulary (0..<96)") {
             try Self.model.embed(tokens: [1, 96], imageEmbeddings: nil)

@@ -304,10 +304,7 @@ public final class GenerationEngine: @unchecked Sendable {
         var segments: [(seq: EngineSequence, rows: Int, logits: Bool)] = []
         var parts: [Tensor] = []
         let decoding = active.filter { $0.next != nil }
-        if !decoding.isEmpty {
-            parts.append(model.decoder.embed(decoding.map { $0.next! }))
-            segments += decoding.map { ($0, 1, true) }
-        }
+        segments += decoding.map { ($0, 1, true) }
         var budget = options.prefillChunk
         for s in active where s.next == nil && budget > 0 {
             guard let pending = s.pending else { continue }
@@ -320,17 +317,24 @@ public final class GenerationEngine: @unchecked Sendable {
         }
         guard !segments.isEmpty else { return (0, 0) }
 
-        let hidden = model.decoder.forward(Tensor.concatenate(rows: parts), lengths: segments.map(\.rows),
-                                           caches: segments.map { $0.seq.cache })
-        var lastRows: [Int] = []
-        var row = 0
-        for seg in segments {
-            row += seg.rows
-            if seg.logits { lastRows.append(row - 1) }
+        let logits: Tensor
+        if segments.count == decoding.count {
+            // nothing prefills this step: the decoder picks how to spread the tokens over the cores
+            logits = model.decoder.decodeLogits(decoding.map { $0.next! }, caches: decoding.map(\.cache))
+        } else {
+            if !decoding.isEmpty { parts.insert(model.decoder.embed(decoding.map { $0.next! }), at: 0) }
+            let hidden = model.decoder.forward(Tensor.concatenate(rows: parts), lengths: segments.map(\.rows),
+                                               caches: segments.map { $0.seq.cache })
+            var lastRows: [Int] = []
+            var row = 0
+            for seg in segments {
+                row += seg.rows
+                if seg.logits { lastRows.append(row - 1) }
+            }
+            // logits only for rows that sample: decode rows and the last row of a finished prompt
+            logits = lastRows.isEmpty ? Tensor(zeros: [0, 1])
+                : model.decoder.logits(Tensor.concatenate(rows: lastRows.map { hidden.slice(rows: $0..<($0 + 1)) }))
         }
-        // logits only for rows that sample: decode rows and the last row of a finished prompt
-        let logits = lastRows.isEmpty ? Tensor(zeros: [0, 1])
-            : model.decoder.logits(Tensor.concatenate(rows: lastRows.map { hidden.slice(rows: $0..<($0 + 1)) }))
         let v = logits.lastDim
         var k = 0
         for seg in segments {
@@ -347,7 +351,7 @@ public final class GenerationEngine: @unchecked Sendable {
             k += 1
         }
         active.removeAll { $0.isFinished }
-        return (segments.count, row)
+        return (segments.count, segments.reduce(0) { $0 + $1.rows })
     }
 
     private func sample(_ s: EngineSequence, logits: [Float]) {
