@@ -6,24 +6,39 @@ import PrismCore
 extension TextDecoder {
     /// Weight bytes read per decoded token, by part.
     public var bytesPerDecodedToken: [(part: String, bytes: Int)] {
-        var attention = 0, dense = 0, routed = 0, shared = 0, router = 0, norms = 0
+        bytesByPart(routed: { m in m.experts.reduce(0) { $0 + $1.bytes } / max(1, m.experts.count) * m.config.expertsPerToken })
+            + [("embedding row", embedTokens.rowBytes)]
+    }
+
+    /// Bytes of every text weight: all routed experts and the whole embedding table.
+    var totalWeightBytes: Int {
+        bytesByPart(routed: { m in m.experts.reduce(0) { $0 + $1.bytes } }).reduce(0) { $0 + $1.bytes }
+            + (config.tieWordEmbeddings ? 0 : embedTokens.bytes.count)
+    }
+
+    /// Bytes by part, `routed(moe)` of each MoE layer's routed experts; lm_head included, the embedding table not.
+    /// W_UK and W_UV count as the kv_b_proj they are prepared from (not built here).
+    private func bytesByPart(routed: (MoE) -> Int) -> [(part: String, bytes: Int)] {
+        var attention = 0, dense = 0, routedBytes = 0, shared = 0, router = 0, norms = 0
         for l in layers {
             let a = l.attention
-            attention += [a.qProj, a.kvAProj, a.kB, a.vB, a.oProj].reduce(0) { $0 + $1.bytes.count }
+            attention += [a.qProj, a.kvAProj, a.oProj].reduce(0) { $0 + $1.bytes.count } + a.kvBBytes
             norms += (l.inputNorm.count + l.postNorm.count + a.kvANorm.count) * 4
             switch l.ffn {
-            case let .dense(m): dense += m.gate.bytes.count + m.up.bytes.count + m.down.bytes.count
+            case let .dense(m): dense += m.bytes
             case let .moe(m):
                 router += m.gate.bytes.count + m.correction.count * 4
-                let perExpert = m.experts.map { $0.gate.bytes.count + $0.up.bytes.count + $0.down.bytes.count }
-                routed += perExpert.reduce(0, +) / max(1, perExpert.count) * m.config.expertsPerToken
-                if let s = m.shared { shared += s.gate.bytes.count + s.up.bytes.count + s.down.bytes.count }
+                routedBytes += routed(m)
+                shared += m.shared?.bytes ?? 0
             }
         }
-        return [("attention", attention), ("routed experts", routed), ("shared experts", shared), ("dense FFN", dense),
-                ("routers", router), ("norms", norms + norm.count * 4), ("lm_head", lmHead.bytes.count),
-                ("embedding row", embedTokens.rowBytes)]
+        return [("attention", attention), ("routed experts", routedBytes), ("shared experts", shared), ("dense FFN", dense),
+                ("routers", router), ("norms", norms + norm.count * 4), ("lm_head", lmHead.bytes.count)]
     }
+}
+
+extension SwiGLU {
+    var bytes: Int { gate.bytes.count + up.bytes.count + down.bytes.count }
 }
 
 extension TextDecoder {

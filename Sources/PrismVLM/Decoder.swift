@@ -15,8 +15,8 @@ public final class TextDecoder {
     let layers: [DecoderLayer]
     let norm: Tensor
     let lmHead: TensorView               // lm_head.weight [V, D]
-    /// Every text weight's bytes (all experts; W_UK/W_UV counted as kv_b_proj).
-    let weightBytes: Int
+    /// Every text weight's bytes (`totalWeightBytes`), for choosing how decode steps use the cores.
+    private(set) var weightBytes = 0
 
     /// `weights` is scoped where the checkpoint has `model.*` and `lm_head.weight` (after `KimiVL.remap`).
     public init(config: TextConfig, weights w: WeightScope) {
@@ -26,8 +26,7 @@ public final class TextDecoder {
         layers = (0..<config.numHiddenLayers).map { DecoderLayer(config, m.scope("layers.\($0)"), index: $0) }
         norm = m.float("norm.weight", [config.hiddenSize])
         lmHead = config.tieWordEmbeddings ? embedTokens : w.tensor("lm_head.weight", [config.vocabSize, config.hiddenSize])
-        weightBytes = embedTokens.bytes.count + (config.tieWordEmbeddings ? 0 : lmHead.bytes.count) + norm.count * 4
-            + layers.reduce(0) { $0 + $1.weightBytes }
+        weightBytes = totalWeightBytes
     }
 
     /// Embedding rows for `ids` → [T, D]; ids must be < vocab_size.
@@ -110,17 +109,6 @@ final class DecoderLayer {
         ffn = c.isMoE(layer: index)
             ? .moe(MoE(c, w.scope("mlp")))
             : .dense(SwiGLU(w.scope("mlp"), hidden: c.hiddenSize, intermediate: c.intermediateSize))
-    }
-
-    var weightBytes: Int {
-        let a = attention, norms = (inputNorm.count + postNorm.count + a.kvANorm.count) * 4
-        let projections = [a.qProj, a.kvAProj, a.oProj].reduce(0) { $0 + $1.bytes.count } + a.kvBBytes
-        let mlp: [SwiGLU], router: Int
-        switch ffn {
-        case .dense(let m): mlp = [m]; router = 0
-        case .moe(let m): mlp = m.experts + (m.shared.map { [$0] } ?? []); router = m.gate.bytes.count + m.correction.count * 4
-        }
-        return norms + projections + router + mlp.reduce(0) { $0 + $1.gate.bytes.count + $1.up.bytes.count + $1.down.bytes.count }
     }
 
     func callAsFunction(_ x: Tensor, segments: [Segment], index: Int, strategy: MLAStrategy, trace: Trace?) -> Tensor {
