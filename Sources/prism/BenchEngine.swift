@@ -16,6 +16,14 @@ struct EngineBench: ParsableCommand {
     @Option(help: "Concurrent sequences of the batched run.") var sequences = 16
     @Option(help: "Tokens each sequence decodes (stop tokens ignored).") var decodeTokens = 128
     @Option(help: "Prompt tokens per sequence.") var promptTokens = 32
+    @Option(help: "Rounds of one 1-sequence and one N-sequence run, alternating (medians are reported: a shared host's bursts hit single runs).")
+    var rounds = 5
+
+    func validate() throws {
+        guard sequences >= 1, decodeTokens >= 1, promptTokens >= 1, rounds >= 1 else {
+            throw ValidationError("--sequences, --decode-tokens, --prompt-tokens and --rounds must be at least 1")
+        }
+    }
 
     func run() throws {
         let dir = try model.map { URL(fileURLWithPath: $0) } ?? {
@@ -37,9 +45,15 @@ struct EngineBench: ParsableCommand {
             return Double(tokens) / (Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
         }
         _ = try rate(1)                                      // warm-up
-        let single = try rate(1), batched = try rate(sequences)
-        print(String(format: "%@ · %d prompt tokens, %d decode tokens, %d threads", dir.lastPathComponent, promptTokens, decodeTokens, Parallel.threads))
-        print(String(format: "1 sequence:   %8.1f tok/s", single))
-        print(String(format: "%d sequences: %8.1f tok/s  (%.2f× one sequence, same run)", sequences, batched, batched / single))
+        var singles: [Double] = [], batches: [Double] = []
+        for _ in 0..<rounds { singles.append(try rate(1)); batches.append(try rate(sequences)) }
+        func median(_ v: [Double]) -> Double { let s = v.sorted(); return (s[(s.count - 1) / 2] + s[s.count / 2]) / 2 }
+        let ratios = zip(singles, batches).map { $1 / $0 }
+        print(String(format: "%@ · %d prompt tokens, %d decode tokens, %d threads, %d rounds (medians)", dir.lastPathComponent,
+                     promptTokens, decodeTokens, Parallel.threads, rounds))
+        print(String(format: "1 sequence:   %8.1f tok/s   (%.1f–%.1f)", median(singles), singles.min()!, singles.max()!))
+        print(String(format: "%d sequences: %8.1f tok/s   (%.1f–%.1f)", sequences, median(batches), batches.min()!, batches.max()!))
+        print(String(format: "batched / one sequence: %.2f× (median of the rounds' ratios; %.2f–%.2f)", median(ratios),
+                     ratios.min()!, ratios.max()!))
     }
 }
