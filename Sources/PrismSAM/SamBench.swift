@@ -29,9 +29,3 @@ public func benchmarkSAM(modelDirectory: URL, runs: Int, precision: Precision = 
     }
     return (median(encoder), 1000 * median(decoder))
 }
-
-private func median(_ xs: [Double]) -> Double {
-    let s = xs.sorted()
-    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-}
-

@@ -47,7 +47,6 @@ struct EngineBench: ParsableCommand {
         _ = try rate(1)                                      // warm-up
         var singles: [Double] = [], batches: [Double] = []
         for _ in 0..<rounds { singles.append(try rate(1)); batches.append(try rate(sequences)) }
-        func median(_ v: [Double]) -> Double { let s = v.sorted(); return (s[(s.count - 1) / 2] + s[s.count / 2]) / 2 }
         let ratios = zip(singles, batches).map { $1 / $0 }
         print(String(format: "%@ · %d prompt tokens, %d decode tokens, %d threads, %d rounds (medians)", dir.lastPathComponent,
                      promptTokens, decodeTokens, Parallel.threads, rounds))
