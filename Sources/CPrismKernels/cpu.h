@@ -15,5 +15,11 @@ static inline int cpu_avx2_fma_f16c(void) {
     if (cached < 0) { __builtin_cpu_init(); cached = cpu_avx2_fma() && __builtin_cpu_supports("f16c"); }
     return cached;
 }
+// AVX-512F on top of that, for the float kernels' 16-lane paths.
+static inline int cpu_avx512f(void) {
+    static int cached = -1;
+    if (cached < 0) { __builtin_cpu_init(); cached = cpu_avx2_fma_f16c() && __builtin_cpu_supports("avx512f"); }
+    return cached;
+}
 #endif
 #endif

@@ -113,7 +113,7 @@ static void pair_inputs(const float *x, size_t m, size_t cols, float *out) {
             _mm256_storeu_ps(d + c, _mm256_castpd_ps(_mm256_permute4x64_pd(even, 0xD8)));
             _mm256_storeu_ps(d + c + 8, _mm256_castpd_ps(_mm256_permute4x64_pd(odd, 0xD8)));
         }
-        memcpy(d + vec, s + vec, (cols - vec) * sizeof(float));
+        memmove(d + vec, s + vec, (cols - vec) * sizeof(float));   // in place where the inputs were rounded first
     }
 }
 
@@ -186,20 +186,247 @@ static void gemm_bf16_avx2(const float *paired, size_t m, const uint16_t *w, siz
         for (size_t i0 = 0; i0 < m; i0 += 4) one[m - i0 < 4 ? m - i0 : 4](paired + i0 * cols, w, cols, r, 0, y + i0 * ldy, ldy);
 }
 
-#endif
+// AVX-512: the same widening on 32 columns per load, inputs paired per 32 columns (16 even, then 16 odd). With
+// 32 registers a block holds 16 accumulators (4 rows × 4 inputs, or 8 rows × 2), which halves the loads and the
+// reductions per multiply-add of the AVX2 blocks; rows of 192–768 columns are 6–24 steps, so the reduction at the
+// end of a block is a large share of it, and one transposing reduction serves all 16 accumulators.
+#define AVX512 __attribute__((target("avx2,fma,f16c,avx512f")))
 
-int prism_gemm_w16_prepare(const float *x, size_t m, size_t cols, int is_bf16, float *out) {
-#if defined(__x86_64__)
-    if (is_bf16 && cpu_avx2_fma_f16c()) { pair_inputs(x, m, cols, out); return 1; }
-#endif
-    (void)x; (void)m; (void)cols; (void)is_bf16; (void)out;
-    return 0;
+AVX512 static void pair_inputs_avx512(const float *x, size_t m, size_t cols, float *out) {
+    size_t vec = cols & ~(size_t)31;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for (size_t i = 0; i < m; i++) {
+        const float *s = x + i * cols;
+        float *d = out + i * cols;
+        for (size_t c = 0; c < vec; c += 32) {
+            __m512 a = _mm512_loadu_ps(s + c), b = _mm512_loadu_ps(s + c + 16);
+            _mm512_storeu_ps(d + c, _mm512_permutex2var_ps(a, even, b));
+            _mm512_storeu_ps(d + c + 16, _mm512_permutex2var_ps(a, odd, b));
+        }
+        memmove(d + vec, s + vec, (cols - vec) * sizeof(float));   // in place where the inputs were rounded first
+    }
 }
 
-void prism_gemm_w16(const float *x, size_t m, const uint16_t *w, int is_bf16, size_t cols,
-                    size_t row0, size_t row1, float *y, size_t ldy) {
+// The lane sums of 16 accumulators as one vector, lane 4j + k holding a[4k + j]: 128-bit quarters folded, then
+// lanes. Every accumulator's lanes are added in the same order wherever it sits, so a result does not depend on
+// the block shape, nor on how many inputs share the block.
+AVX512 static inline __attribute__((always_inline)) __m512 sum16_avx512(const __m512 a[16]) {
+    __m512 t[8], u[4];
+    for (int k = 0; k < 8; k++)
+        t[k] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * k], a[2 * k + 1], 0x44), _mm512_shuffle_f32x4(a[2 * k], a[2 * k + 1], 0xEE));
+    for (int k = 0; k < 4; k++)
+        u[k] = _mm512_add_ps(_mm512_shuffle_f32x4(t[2 * k], t[2 * k + 1], 0x88), _mm512_shuffle_f32x4(t[2 * k], t[2 * k + 1], 0xDD));
+    __m512 p = _mm512_add_ps(_mm512_unpacklo_ps(u[0], u[1]), _mm512_unpackhi_ps(u[0], u[1]));
+    __m512 q = _mm512_add_ps(_mm512_unpacklo_ps(u[2], u[3]), _mm512_unpackhi_ps(u[2], u[3]));
+    return _mm512_add_ps(_mm512_shuffle_ps(p, q, _MM_SHUFFLE(1, 0, 1, 0)), _mm512_shuffle_ps(p, q, _MM_SHUFFLE(3, 2, 3, 2)));
+}
+
+// y for R bf16 rows from r0 and I paired inputs (R·I ≤ 16 accumulators, acc[r·I + i]).
+AVX512 static inline __attribute__((always_inline)) void bf16_block16(const int R, const int I, const float *xp, const uint16_t *w,
+                                                                      size_t cols, size_t r0, size_t ahead, float *y, size_t ldy) {
+    size_t vec = cols & ~(size_t)31;
+    __m512 acc[16];
+    for (int k = 0; k < 16; k++) acc[k] = _mm512_setzero_ps();
+    const __m512i high = _mm512_set1_epi32((int)0xFFFF0000);
+    for (size_t c = 0; c < vec; c += 32) {
+        __m512 xv[4];
+        // 32 weights are one 64-byte line: one prefetch per row and step covers the next block's rows
+        if (ahead) for (int r = 0; r < R; r++) _mm_prefetch((const char *)(w + (r0 + ahead + r) * cols + c), _MM_HINT_T0);
+        for (int i = 0; i < I; i++) xv[i] = _mm512_loadu_ps(xp + i * cols + c);
+        for (int r = 0; r < R; r++) {
+            __m512 even = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_loadu_si512(w + (r0 + r) * cols + c), 16));
+            for (int i = 0; i < I; i++) acc[r * I + i] = _mm512_fmadd_ps(xv[i], even, acc[r * I + i]);
+        }
+        for (int i = 0; i < I; i++) xv[i] = _mm512_loadu_ps(xp + i * cols + c + 16);
+        for (int r = 0; r < R; r++) {
+            __m512 odd = _mm512_castsi512_ps(_mm512_and_si512(_mm512_loadu_si512(w + (r0 + r) * cols + c), high));
+            for (int i = 0; i < I; i++) acc[r * I + i] = _mm512_fmadd_ps(xv[i], odd, acc[r * I + i]);
+        }
+    }
+    float t[16];
+    _mm512_storeu_ps(t, sum16_avx512(acc));
+    for (int r = 0; r < R; r++)
+        for (int i = 0; i < I; i++) {
+            int k = r * I + i;
+            y[i * ldy + r0 + r] = t[4 * (k & 3) + (k >> 2)] + tail_dot(xp + i * cols, w + (r0 + r) * cols, vec, cols, 1);
+        }
+}
+
+#define BF16_BLOCK16(R, I) \
+    AVX512 __attribute__((noinline)) \
+    static void bf16_block16_##R##x##I(const float *xp, const uint16_t *w, size_t cols, size_t r0, size_t ahead, float *y, \
+                                       size_t ldy) { bf16_block16(R, I, xp, w, cols, r0, ahead, y, ldy); }
+BF16_BLOCK16(4, 4) BF16_BLOCK16(4, 3) BF16_BLOCK16(4, 2) BF16_BLOCK16(4, 1) BF16_BLOCK16(8, 2) BF16_BLOCK16(8, 1)
+BF16_BLOCK16(1, 1) BF16_BLOCK16(1, 2) BF16_BLOCK16(1, 3) BF16_BLOCK16(1, 4)
+
+// Rows in blocks of 8 (then one of 4, then one at a time), each passed by every group of 4 inputs while it is in
+// L1: a group of 4 takes two 4×4 blocks, a last group of 3 two 4×3, of 2 one 8×2, of 1 one 8×1. The first pass
+// over a block prefetches the next one, as in the AVX2 kernel.
+AVX512 static void gemm_bf16_avx512(const float *paired, size_t m, const uint16_t *w, size_t cols, size_t row0, size_t row1,
+                                    float *y, size_t ldy) {
+    static const bf16_block_fn one[5] = {0, bf16_block16_1x1, bf16_block16_1x2, bf16_block16_1x3, bf16_block16_1x4};
+    static const bf16_block_fn four[5] = {0, bf16_block16_4x1, bf16_block16_4x2, bf16_block16_4x3, bf16_block16_4x4};
+    size_t full = m & ~(size_t)3, rest = m - full;
+    const float *xr = paired + full * cols;
+    float *yr = y + full * ldy;
+    size_t r = row0;
+    for (; r + 8 <= row1; r += 8) {
+        size_t ahead = r + 16 <= row1 ? 8 : 0, restAhead = full ? 0 : ahead;
+        for (size_t i0 = 0; i0 < full; i0 += 4) {
+            bf16_block16_4x4(paired + i0 * cols, w, cols, r, i0 ? 0 : ahead, y + i0 * ldy, ldy);
+            bf16_block16_4x4(paired + i0 * cols, w, cols, r + 4, i0 ? 0 : ahead, y + i0 * ldy, ldy);
+        }
+        switch (rest) {
+        case 3:
+            bf16_block16_4x3(xr, w, cols, r, restAhead, yr, ldy);
+            bf16_block16_4x3(xr, w, cols, r + 4, restAhead, yr, ldy);
+            break;
+        case 2: bf16_block16_8x2(xr, w, cols, r, restAhead, yr, ldy); break;
+        case 1: bf16_block16_8x1(xr, w, cols, r, restAhead, yr, ldy); break;
+        }
+    }
+    if (r + 4 <= row1) {
+        for (size_t i0 = 0; i0 < m; i0 += 4) four[m - i0 < 4 ? m - i0 : 4](paired + i0 * cols, w, cols, r, 0, y + i0 * ldy, ldy);
+        r += 4;
+    }
+    for (; r < row1; r++)
+        for (size_t i0 = 0; i0 < m; i0 += 4) one[m - i0 < 4 ? m - i0 : 4](paired + i0 * cols, w, cols, r, 0, y + i0 * ldy, ldy);
+}
+
+// bf16 precision (operands rounded to bf16, f32 accumulation) with AVX512-BF16: vdpbf16ps multiplies 32 weight
+// pairs by 32 input pairs as they are stored (no widening, no pairing of the inputs) and adds each lane's two exact
+// products to its f32 accumulator: twice the multiply-adds per instruction of the f32 kernels, from half the input
+// bytes. The inputs are rounded once per product (prism_f32_to_bf16, the rounding the emulation uses).
+#define AVX512BF16 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512bf16")))
+
+static inline float bf16_bits_to_f32(uint16_t v) { return bf16_scalar(v); }
+
+AVX512BF16 static inline __attribute__((always_inline)) void bf16x_block(const int R, const int I, const uint16_t *xb, const uint16_t *w,
+                                                                         size_t cols, size_t r0, size_t ahead, float *y, size_t ldy) {
+    size_t vec = cols & ~(size_t)31;
+    __m512 acc[16];
+    for (int k = 0; k < 16; k++) acc[k] = _mm512_setzero_ps();
+    for (size_t c = 0; c < vec; c += 32) {
+        __m512bh xv[4];
+        if (ahead) for (int r = 0; r < R; r++) _mm_prefetch((const char *)(w + (r0 + ahead + r) * cols + c), _MM_HINT_T0);
+        for (int i = 0; i < I; i++) xv[i] = (__m512bh)_mm512_loadu_si512(xb + i * cols + c);
+        for (int r = 0; r < R; r++) {
+            __m512bh wv = (__m512bh)_mm512_loadu_si512(w + (r0 + r) * cols + c);
+            for (int i = 0; i < I; i++) acc[r * I + i] = _mm512_dpbf16_ps(acc[r * I + i], xv[i], wv);
+        }
+    }
+    float t[16];
+    _mm512_storeu_ps(t, sum16_avx512(acc));
+    for (int r = 0; r < R; r++) {
+        const uint16_t *wr = w + (r0 + r) * cols;
+        for (int i = 0; i < I; i++) {
+            int k = r * I + i;
+            const uint16_t *xi = xb + i * cols;
+            float tail = 0;
+            for (size_t c = vec; c < cols; c++) tail += bf16_bits_to_f32(xi[c]) * bf16_bits_to_f32(wr[c]);
+            y[i * ldy + r0 + r] = t[4 * (k & 3) + (k >> 2)] + tail;
+        }
+    }
+}
+
+typedef void (*bf16x_block_fn)(const uint16_t *, const uint16_t *, size_t, size_t, size_t, float *, size_t);
+#define BF16X_BLOCK(R, I) \
+    AVX512BF16 __attribute__((noinline)) \
+    static void bf16x_block_##R##x##I(const uint16_t *xb, const uint16_t *w, size_t cols, size_t r0, size_t ahead, float *y, \
+                                      size_t ldy) { bf16x_block(R, I, xb, w, cols, r0, ahead, y, ldy); }
+BF16X_BLOCK(4, 4) BF16X_BLOCK(4, 3) BF16X_BLOCK(4, 2) BF16X_BLOCK(4, 1) BF16X_BLOCK(8, 2) BF16X_BLOCK(8, 1)
+BF16X_BLOCK(1, 1) BF16X_BLOCK(1, 2) BF16X_BLOCK(1, 3) BF16X_BLOCK(1, 4)
+
+// The blocking of gemm_bf16_avx512, on bf16 inputs.
+AVX512BF16 static void gemm_bf16x_avx512(const uint16_t *xb, size_t m, const uint16_t *w, size_t cols, size_t row0, size_t row1,
+                                         float *y, size_t ldy) {
+    static const bf16x_block_fn one[5] = {0, bf16x_block_1x1, bf16x_block_1x2, bf16x_block_1x3, bf16x_block_1x4};
+    static const bf16x_block_fn four[5] = {0, bf16x_block_4x1, bf16x_block_4x2, bf16x_block_4x3, bf16x_block_4x4};
+    size_t full = m & ~(size_t)3, rest = m - full;
+    const uint16_t *xr = xb + full * cols;
+    float *yr = y + full * ldy;
+    size_t r = row0;
+    for (; r + 8 <= row1; r += 8) {
+        size_t ahead = r + 16 <= row1 ? 8 : 0, restAhead = full ? 0 : ahead;
+        for (size_t i0 = 0; i0 < full; i0 += 4) {
+            bf16x_block_4x4(xb + i0 * cols, w, cols, r, i0 ? 0 : ahead, y + i0 * ldy, ldy);
+            bf16x_block_4x4(xb + i0 * cols, w, cols, r + 4, i0 ? 0 : ahead, y + i0 * ldy, ldy);
+        }
+        switch (rest) {
+        case 3:
+            bf16x_block_4x3(xr, w, cols, r, restAhead, yr, ldy);
+            bf16x_block_4x3(xr, w, cols, r + 4, restAhead, yr, ldy);
+            break;
+        case 2: bf16x_block_8x2(xr, w, cols, r, restAhead, yr, ldy); break;
+        case 1: bf16x_block_8x1(xr, w, cols, r, restAhead, yr, ldy); break;
+        }
+    }
+    if (r + 4 <= row1) {
+        for (size_t i0 = 0; i0 < m; i0 += 4) four[m - i0 < 4 ? m - i0 : 4](xb + i0 * cols, w, cols, r, 0, y + i0 * ldy, ldy);
+        r += 4;
+    }
+    for (; r < row1; r++)
+        for (size_t i0 = 0; i0 < m; i0 += 4) one[m - i0 < 4 ? m - i0 : 4](xb + i0 * cols, w, cols, r, 0, y + i0 * ldy, ldy);
+}
+
+#endif
+
+// 0 portable C, 1 AVX2, 2 AVX-512F, 3 AVX512-BF16: the best the CPU runs unless a test selected another. Prepare
+// and product read the same choice, so the inputs are laid out for the kernel that runs. f16 weights use the AVX2
+// kernel from variant 1 up, bf16 weights at f32 precision the AVX-512F one from 2 up, and bf16 precision the
+// native one at 3 (below it: inputs rounded to bf16 in f32, then the f32 kernel, the same numerics).
+static int w16_variant = -1;
+
+static int w16_supported(int variant) {
 #if defined(__x86_64__)
-    if (cpu_avx2_fma_f16c()) {
+    if (variant == 3) {
+        static int cached = -1;
+        if (cached < 0) cached = cpu_avx512f() && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16");
+        return cached;
+    }
+    if (variant == 2) return cpu_avx512f();
+    if (variant == 1) return cpu_avx2_fma_f16c();
+#endif
+    return variant == 0;
+}
+
+static int w16_current(void) {
+    if (w16_variant < 0) { int v = 3; while (v > 0 && !w16_supported(v)) v--; w16_variant = v; }
+    return w16_variant;
+}
+
+int prism_gemm_w16_select(int variant) {
+    if (variant < 0) { w16_variant = -1; w16_current(); return 1; }
+    if (variant > 3 || !w16_supported(variant)) return 0;
+    w16_variant = variant;
+    return 1;
+}
+
+int prism_gemm_w16_prepare(const float *x, size_t m, size_t cols, int kind, float *out) {
+    int v = w16_current();
+    if (kind == PRISM_W16_BF16_PRECISION) {
+#if defined(__x86_64__)
+        if (v == 3) { prism_f32_to_bf16(x, (uint16_t *)out, m * cols); return 1; }
+#endif
+        prism_round_bf16(x, out, m * cols);
+        x = out;   // the rounded inputs, paired in place below where the f32 kernel pairs them
+    }
+#if defined(__x86_64__)
+    if (kind != PRISM_W16_F16 && v >= 2) { pair_inputs_avx512(x, m, cols, out); return 1; }
+    if (kind != PRISM_W16_F16 && v == 1) { pair_inputs(x, m, cols, out); return 1; }
+#endif
+    return kind == PRISM_W16_BF16_PRECISION;
+}
+
+void prism_gemm_w16(const float *x, size_t m, const uint16_t *w, int kind, size_t cols,
+                    size_t row0, size_t row1, float *y, size_t ldy) {
+    int is_bf16 = kind != PRISM_W16_F16;
+#if defined(__x86_64__)
+    int v = w16_current();
+    if (kind == PRISM_W16_BF16_PRECISION && v == 3) { gemm_bf16x_avx512((const uint16_t *)x, m, w, cols, row0, row1, y, ldy); return; }
+    if (is_bf16 && v >= 2) { gemm_bf16_avx512(x, m, w, cols, row0, row1, y, ldy); return; }
+    if (v >= 1) {
         if (is_bf16) gemm_bf16_avx2(x, m, w, cols, row0, row1, y, ldy); else gemm_f16_avx2(x, m, w, cols, row0, row1, y, ldy);
         return;
     }

@@ -18,6 +18,7 @@ struct EngineBench: ParsableCommand {
     @Option(help: "Prompt tokens per sequence.") var promptTokens = 32
     @Option(help: "Rounds of one 1-sequence and one N-sequence run, alternating (medians are reported: a shared host's bursts hit single runs).")
     var rounds = 5
+    @OptionGroup var precisionArguments: PrecisionArguments
 
     func validate() throws {
         guard sequences >= 1, decodeTokens >= 1, promptTokens >= 1, rounds >= 1 else {
@@ -30,7 +31,8 @@ struct EngineBench: ParsableCommand {
             guard let url = ProjectPaths.locate("Weights/prism-vl-tiny") else { throw UserError("pass -m DIR") }
             return url
         }()
-        let vlm = try KimiVL.load(directory: dir)
+        let precision = try precisionArguments.resolve()
+        let vlm = try KimiVL.load(directory: dir, precision: precision)
         let vocab = vlm.textConfig.vocabSize
         func prompt(_ i: Int) -> Prompt { Prompt(tokens: (0..<promptTokens).map { 1 + ($0 * 7 + i * 13) % (vocab - 1) }) }
 
@@ -48,8 +50,8 @@ struct EngineBench: ParsableCommand {
         var singles: [Double] = [], batches: [Double] = []
         for _ in 0..<rounds { singles.append(try rate(1)); batches.append(try rate(sequences)) }
         let ratios = zip(singles, batches).map { $1 / $0 }
-        print(String(format: "%@ · %d prompt tokens, %d decode tokens, %d threads, %d rounds (medians)", dir.lastPathComponent,
-                     promptTokens, decodeTokens, Parallel.threads, rounds))
+        print(String(format: "%@ · %@ precision · %d prompt tokens, %d decode tokens, %d threads, %d rounds (medians)", dir.lastPathComponent,
+                     precision.rawValue, promptTokens, decodeTokens, Parallel.threads, rounds))
         print(String(format: "1 sequence:   %8.1f tok/s   (%.1f–%.1f)", median(singles), singles.min()!, singles.max()!))
         print(String(format: "%d sequences: %8.1f tok/s   (%.1f–%.1f)", sequences, median(batches), batches.min()!, batches.max()!))
         print(String(format: "batched / one sequence: %.2f× (median of the rounds' ratios; %.2f–%.2f)", median(ratios),

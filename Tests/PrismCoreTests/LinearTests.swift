@@ -3,9 +3,9 @@ import PrismTestSupport
 import XCTest
 
 /// `linear` at bf16 precision: x and W rounded to bf16, f32 accumulation, for f32, bf16 and f16 weights and the
-/// batch sizes that take different paths (decode-sized 16-bit weights keep the fused f32 kernel).
+/// batch sizes that take different paths (decode-sized f16 weights keep the fused kernel's f32 inputs).
 final class LinearTests: XCTestCase {
-    let outF = 47, inF = 70   // 47 rows: the fused kernels' blocks of 3 (f16) and 4 (bf16) rows leave a remainder
+    let outF = 47, inF = 70   // 47 rows: the fused kernels' blocks of 3 (f16) and 4 or 8 (bf16) rows leave a remainder
 
     func weight(_ dtype: DType, _ body: (TensorView, [Float]) -> Void) {
         let w = randomMatrix(outF, inF, seed: 11)
@@ -33,11 +33,12 @@ final class LinearTests: XCTestCase {
                 for m in [1, 2, 3, 5, 7, 8, 9, 16, 21, 32, 37] {   // every remainder of the groups of 4 inputs
                     let x = randomMatrix(m, inF, seed: UInt64(m))
                     let y = linear(Tensor(shape: [m, inF], data: x), w16)
-                    let fused = m <= smallBatchRows && dtype != .f32
-                    // the fused decode kernel multiplies f32 activations by the stored 16-bit weights
-                    let want = fused ? reference(x, rows: m, stored) : reference(bf16Rounded(x), rows: m, bf16Rounded(stored))
+                    // the fused decode kernel multiplies f16 weights by f32 activations; bf16 weights get inputs
+                    // rounded to bf16, as the GEMM path rounds them
+                    let f32Inputs = m <= smallBatchRows && dtype == .f16
+                    let want = f32Inputs ? reference(x, rows: m, stored) : reference(bf16Rounded(x), rows: m, bf16Rounded(stored))
                     assertClose(y, want, atol: 2e-5, rtol: 2e-5, "\(dtype) m=\(m)")
-                    if !fused {
+                    if !f32Inputs {
                         let f32 = reference(x, rows: m, stored)
                         XCTAssertGreaterThan(y.maxAbsDifference(f32), 1e-4, "\(dtype) m=\(m): bf16 rounding skipped")
                     }

@@ -17,15 +17,21 @@ void prism_round_bf16(const float *src, float *dst, size_t n);
 int prism_kernels_have_f16c(void);
 
 
-// y[m, rows] = x[m, cols] · W[rows, cols]ᵀ for a 16-bit weight matrix (is_bf16: 1 = bf16, 0 = f16),
-// restricted to weight rows [row0, row1). Fused widen + FMA: each weight row is read once for all m
-// inputs, which is what bandwidth-bound decoding needs. ldy is the row stride of y. x is the input as
-// prism_gemm_w16_prepare leaves it: call that once per product, then this for each range of rows.
-void prism_gemm_w16(const float *x, size_t m, const uint16_t *w, int is_bf16, size_t cols,
+// y[m, rows] = x[m, cols] · W[rows, cols]ᵀ for a 16-bit weight matrix, restricted to weight rows [row0, row1).
+// Fused widen + multiply-add: each weight row is read once for all m inputs, which is what decoding needs. ldy is
+// the row stride of y. kind: f16 or bf16 weights with f32 inputs, or bf16 weights at bf16 precision (inputs
+// rounded to bf16 as a bf16 GEMM rounds them; f32 accumulation). x is the input as prism_gemm_w16_prepare leaves
+// it: call that once per product, then this for each range of rows.
+enum { PRISM_W16_F16 = 0, PRISM_W16_BF16 = 1, PRISM_W16_BF16_PRECISION = 2 };
+void prism_gemm_w16(const float *x, size_t m, const uint16_t *w, int kind, size_t cols,
                     size_t row0, size_t row1, float *y, size_t ldy);
-// The input x[m, cols] in the order the kernel for this weight type reads it, written to out (m·cols floats);
-// returns 1, or 0 where the kernel reads x as it is (out untouched).
-int prism_gemm_w16_prepare(const float *x, size_t m, size_t cols, int is_bf16, float *out);
+// The input x[m, cols] in the form the kernel for this kind reads it, written to out (m·cols floats); returns 1,
+// or 0 where the kernel reads x as it is (out untouched).
+int prism_gemm_w16_prepare(const float *x, size_t m, size_t cols, int kind, float *out);
+// Selects a kernel variant of the two functions above for tests and benchmarks (0 portable C, 1 AVX2, 2 AVX-512F,
+// 3 AVX512-BF16; each kind uses the best one it has up to the selected one): returns 1, or 0 where the CPU cannot
+// run it (nothing changes); -1 restores the best. Not for use while a product runs.
+int prism_gemm_w16_select(int variant);
 
 // Softmax of one row (max-subtracted; an all −∞ row gives zeros). src and dst may alias.
 void prism_softmax_row(const float *src, float *dst, size_t n);

@@ -38,8 +38,9 @@ func denseLinear(_ x: Tensor, _ w: TensorView) -> Tensor {
         x.data.withUnsafeBufferPointer { px in
             let a = px.baseAddress!, y = out.baseAddress!
             if m <= smallBatchRows && (w.dtype == .bf16 || w.dtype == .f16) {
-                // Decode-shaped: bandwidth-bound, so widen inside the dot products and split rows over cores
-                // (f32 arithmetic on the stored 16-bit weights, in either precision).
+                // Decode-shaped: widen inside the dot products and split rows over cores. bf16 weights at bf16
+                // precision get inputs rounded to bf16 (native bf16 dot products where the CPU has them), as the
+                // GEMM path rounds them; otherwise f32 arithmetic on the stored 16-bit weights.
                 let input = W16Input(a, rows: m, cols: inF, for: w)
                 defer { input.deallocate() }
                 // pieces of whole 4-row blocks (the kernel's), a few per core so that a core slowed by other work
@@ -59,21 +60,23 @@ func denseLinear(_ x: Tensor, _ w: TensorView) -> Tensor {
     })
 }
 
-/// Decode-sized input rows for the fused 16-bit kernel, in the order it reads them for this weight type: prepared
-/// once per product, before its rows are split over the cores (an owned copy where the kernel reads them as they are).
+/// Decode-sized input rows for the fused 16-bit kernel, in the form it reads them for this weight type and
+/// precision: prepared once per product, before its rows are split over the cores (an owned copy where the kernel
+/// reads them as they are).
 struct W16Input {
-    let rows: Int, cols: Int, isBF16: Int32
+    let rows: Int, cols: Int, kind: Int32
     private let x: UnsafeMutablePointer<Float>
 
     init(_ input: UnsafePointer<Float>, rows: Int, cols: Int, for w: TensorView) {
-        self.rows = rows; self.cols = cols; isBF16 = w.dtype == .bf16 ? 1 : 0
+        self.rows = rows; self.cols = cols
+        kind = Int32(w.dtype == .f16 ? PRISM_W16_F16 : w.precision == .bf16 ? PRISM_W16_BF16_PRECISION : PRISM_W16_BF16)
         x = .allocate(capacity: max(1, rows * cols))
-        if prism_gemm_w16_prepare(input, rows, cols, isBF16, x) == 0 { x.update(from: input, count: rows * cols) }
+        if prism_gemm_w16_prepare(input, rows, cols, kind, x) == 0 { x.update(from: input, count: rows * cols) }
     }
 
     /// y[i, r] for weight rows `range` of w (y has `ldy` columns).
     func product(_ w: TensorView, rows range: Range<Int>, into y: UnsafeMutablePointer<Float>, ldy: Int) {
-        prism_gemm_w16(x, rows, w.bytes.baseAddress!.assumingMemoryBound(to: UInt16.self), isBF16, cols,
+        prism_gemm_w16(x, rows, w.bytes.baseAddress!.assumingMemoryBound(to: UInt16.self), kind, cols,
                        range.lowerBound, range.upperBound, y, ldy)
     }
 

@@ -4,7 +4,9 @@
 //   f32   Float32 operands and accumulation: the path the parity tests check against PyTorch.
 //   bf16  Operands rounded to bfloat16 (round-to-nearest-even), products accumulated in Float32, Float32 out —
 //         what oneDNN's AMX / AVX-512-BF16 kernels do and what PyTorch's bf16 autocast does to matmuls.
-//         Softmax, norms, activations and residuals stay Float32.
+//         Softmax, norms, activations and residuals stay Float32. Decode-sized products of bf16 weights round
+//         their inputs the same way (vdpbf16ps where the CPU has AVX512-BF16), so a token's numerics do not
+//         depend on how many tokens share its step.
 //
 // Where the CPU has no native bf16 kernels, `.bf16` still runs, through the emulation (operands rounded to bf16,
 // Float32 GEMM): same numerics, f32 speed. That lets the bf16 accuracy tests run on every CPU; the CLI refuses
