@@ -22,6 +22,17 @@ static void weighted_sum_scalar(const float *p, size_t n, const float *v, size_t
 #include "simd_avx2.h"
 #define AVX __attribute__((target("avx2,fma")))
 
+// A batch of decoding sequences keeps a cache per sequence and layer that is read once per token: with 16
+// sequences of a few hundred tokens they no longer fit in L3 next to the weights, and the hardware prefetcher,
+// which starts over at every cache, left the score pass waiting on memory (a third of the attention's samples on
+// one load). Keys this far ahead are requested with each pair: 16 streamed in a 200-cache harness at 1.15–1.2×
+// the rate of none (4 and 8: less), and 16 decoding sequences of 1,024 tokens stepped 1.1× faster.
+#define KEY_PREFETCH 16
+
+AVX static inline void prefetch_keys(const float *from, size_t floats) {
+    for (size_t o = 0; o < floats; o += 16) _mm_prefetch((const char *)(from + o), _MM_HINT_T0);
+}
+
 // s[j] = scale · q·k_j, four keys per pass so one horizontal reduction serves four scores.
 AVX static void scores_avx2(const float *q, size_t d, const float *k, size_t ldk, size_t n, float scale, float *s) {
     size_t vec = d & ~(size_t)7, j = 0;
@@ -79,6 +90,7 @@ AVX static inline __attribute__((always_inline)) void scores_group_avx2(int G, c
     size_t vec = d & ~(size_t)7, n4 = n & ~(size_t)3, j = 0;
     for (; j < n4; j += 2) {
         const float *k0 = k + j * ldk, *k1 = k0 + ldk;
+        if (j + KEY_PREFETCH + 2 <= n) prefetch_keys(k + (j + KEY_PREFETCH) * ldk, 2 * ldk);
         __m256 a[4][2];
         for (int g = 0; g < G; g++) a[g][0] = a[g][1] = _mm256_setzero_ps();
         for (size_t c = 0; c < vec; c += 8) {
