@@ -253,46 +253,57 @@ AVX512 static inline __attribute__((always_inline)) void bf16_block16(const int 
         }
 }
 
-#define BF16_BLOCK16(R, I) \
-    AVX512 __attribute__((noinline)) \
-    static void bf16_block16_##R##x##I(const float *xp, const uint16_t *w, size_t cols, size_t r0, size_t ahead, float *y, \
-                                       size_t ldy) { bf16_block16(R, I, xp, w, cols, r0, ahead, y, ldy); }
-BF16_BLOCK16(4, 4) BF16_BLOCK16(4, 3) BF16_BLOCK16(4, 2) BF16_BLOCK16(4, 1) BF16_BLOCK16(8, 2) BF16_BLOCK16(8, 1)
-BF16_BLOCK16(1, 1) BF16_BLOCK16(1, 2) BF16_BLOCK16(1, 3) BF16_BLOCK16(1, 4)
+// Block functions on inputs of either element type (f32 paired, or bf16), for the shared blocking below: BLOCKS16
+// makes each shape of a block body (`body(R, I, x, w, cols, r0, ahead, y, ldy)`) a function, and their table.
+typedef void (*block16_fn)(const void *, const uint16_t *, size_t, size_t, size_t, float *, size_t);
+struct blocks16 { size_t x_bytes; block16_fn b4x4, b4x3, b8x2, b8x1, four[5], one[5]; };
+
+#define BLOCK16(body, target, xtype, R, I) \
+    target __attribute__((noinline)) \
+    static void body##_##R##x##I(const void *x, const uint16_t *w, size_t cols, size_t r0, size_t ahead, float *y, \
+                                 size_t ldy) { body(R, I, (const xtype *)x, w, cols, r0, ahead, y, ldy); }
+#define BLOCKS16(body, target, xtype) \
+    BLOCK16(body, target, xtype, 4, 4) BLOCK16(body, target, xtype, 4, 3) BLOCK16(body, target, xtype, 4, 2) \
+    BLOCK16(body, target, xtype, 4, 1) BLOCK16(body, target, xtype, 8, 2) BLOCK16(body, target, xtype, 8, 1) \
+    BLOCK16(body, target, xtype, 1, 1) BLOCK16(body, target, xtype, 1, 2) BLOCK16(body, target, xtype, 1, 3) \
+    BLOCK16(body, target, xtype, 1, 4) \
+    static const struct blocks16 body##s = { \
+        sizeof(xtype), body##_4x4, body##_4x3, body##_8x2, body##_8x1, \
+        {0, body##_4x1, body##_4x2, body##_4x3, body##_4x4}, {0, body##_1x1, body##_1x2, body##_1x3, body##_1x4}};
+BLOCKS16(bf16_block16, AVX512, float)
 
 // Rows in blocks of 8 (then one of 4, then one at a time), each passed by every group of 4 inputs while it is in
 // L1: a group of 4 takes two 4×4 blocks, a last group of 3 two 4×3, of 2 one 8×2, of 1 one 8×1. The first pass
 // over a block prefetches the next one, as in the AVX2 kernel.
-AVX512 static void gemm_bf16_avx512(const float *paired, size_t m, const uint16_t *w, size_t cols, size_t row0, size_t row1,
-                                    float *y, size_t ldy) {
-    static const bf16_block_fn one[5] = {0, bf16_block16_1x1, bf16_block16_1x2, bf16_block16_1x3, bf16_block16_1x4};
-    static const bf16_block_fn four[5] = {0, bf16_block16_4x1, bf16_block16_4x2, bf16_block16_4x3, bf16_block16_4x4};
-    size_t full = m & ~(size_t)3, rest = m - full;
-    const float *xr = paired + full * cols;
+static void gemm_blocks16(const struct blocks16 *k, const void *x, size_t m, const uint16_t *w, size_t cols, size_t row0,
+                          size_t row1, float *y, size_t ldy) {
+    size_t full = m & ~(size_t)3, rest = m - full, xrow = cols * k->x_bytes;
+    const char *xs = (const char *)x, *xr = xs + full * xrow;
     float *yr = y + full * ldy;
     size_t r = row0;
     for (; r + 8 <= row1; r += 8) {
         size_t ahead = r + 16 <= row1 ? 8 : 0, restAhead = full ? 0 : ahead;
         for (size_t i0 = 0; i0 < full; i0 += 4) {
-            bf16_block16_4x4(paired + i0 * cols, w, cols, r, i0 ? 0 : ahead, y + i0 * ldy, ldy);
-            bf16_block16_4x4(paired + i0 * cols, w, cols, r + 4, i0 ? 0 : ahead, y + i0 * ldy, ldy);
+            k->b4x4(xs + i0 * xrow, w, cols, r, i0 ? 0 : ahead, y + i0 * ldy, ldy);
+            k->b4x4(xs + i0 * xrow, w, cols, r + 4, i0 ? 0 : ahead, y + i0 * ldy, ldy);
         }
         switch (rest) {
         case 3:
-            bf16_block16_4x3(xr, w, cols, r, restAhead, yr, ldy);
-            bf16_block16_4x3(xr, w, cols, r + 4, restAhead, yr, ldy);
+            k->b4x3(xr, w, cols, r, restAhead, yr, ldy);
+            k->b4x3(xr, w, cols, r + 4, restAhead, yr, ldy);
             break;
-        case 2: bf16_block16_8x2(xr, w, cols, r, restAhead, yr, ldy); break;
-        case 1: bf16_block16_8x1(xr, w, cols, r, restAhead, yr, ldy); break;
+        case 2: k->b8x2(xr, w, cols, r, restAhead, yr, ldy); break;
+        case 1: k->b8x1(xr, w, cols, r, restAhead, yr, ldy); break;
         }
     }
     if (r + 4 <= row1) {
-        for (size_t i0 = 0; i0 < m; i0 += 4) four[m - i0 < 4 ? m - i0 : 4](paired + i0 * cols, w, cols, r, 0, y + i0 * ldy, ldy);
+        for (size_t i0 = 0; i0 < m; i0 += 4) k->four[m - i0 < 4 ? m - i0 : 4](xs + i0 * xrow, w, cols, r, 0, y + i0 * ldy, ldy);
         r += 4;
     }
     for (; r < row1; r++)
-        for (size_t i0 = 0; i0 < m; i0 += 4) one[m - i0 < 4 ? m - i0 : 4](paired + i0 * cols, w, cols, r, 0, y + i0 * ldy, ldy);
+        for (size_t i0 = 0; i0 < m; i0 += 4) k->one[m - i0 < 4 ? m - i0 : 4](xs + i0 * xrow, w, cols, r, 0, y + i0 * ldy, ldy);
 }
+
 
 // bf16 precision (operands rounded to bf16, f32 accumulation) with AVX512-BF16: vdpbf16ps multiplies 32 weight
 // pairs by 32 input pairs as they are stored (no widening, no pairing of the inputs) and adds each lane's two exact
@@ -330,45 +341,7 @@ AVX512BF16 static inline __attribute__((always_inline)) void bf16x_block(const i
     }
 }
 
-typedef void (*bf16x_block_fn)(const uint16_t *, const uint16_t *, size_t, size_t, size_t, float *, size_t);
-#define BF16X_BLOCK(R, I) \
-    AVX512BF16 __attribute__((noinline)) \
-    static void bf16x_block_##R##x##I(const uint16_t *xb, const uint16_t *w, size_t cols, size_t r0, size_t ahead, float *y, \
-                                      size_t ldy) { bf16x_block(R, I, xb, w, cols, r0, ahead, y, ldy); }
-BF16X_BLOCK(4, 4) BF16X_BLOCK(4, 3) BF16X_BLOCK(4, 2) BF16X_BLOCK(4, 1) BF16X_BLOCK(8, 2) BF16X_BLOCK(8, 1)
-BF16X_BLOCK(1, 1) BF16X_BLOCK(1, 2) BF16X_BLOCK(1, 3) BF16X_BLOCK(1, 4)
-
-// The blocking of gemm_bf16_avx512, on bf16 inputs.
-AVX512BF16 static void gemm_bf16x_avx512(const uint16_t *xb, size_t m, const uint16_t *w, size_t cols, size_t row0, size_t row1,
-                                         float *y, size_t ldy) {
-    static const bf16x_block_fn one[5] = {0, bf16x_block_1x1, bf16x_block_1x2, bf16x_block_1x3, bf16x_block_1x4};
-    static const bf16x_block_fn four[5] = {0, bf16x_block_4x1, bf16x_block_4x2, bf16x_block_4x3, bf16x_block_4x4};
-    size_t full = m & ~(size_t)3, rest = m - full;
-    const uint16_t *xr = xb + full * cols;
-    float *yr = y + full * ldy;
-    size_t r = row0;
-    for (; r + 8 <= row1; r += 8) {
-        size_t ahead = r + 16 <= row1 ? 8 : 0, restAhead = full ? 0 : ahead;
-        for (size_t i0 = 0; i0 < full; i0 += 4) {
-            bf16x_block_4x4(xb + i0 * cols, w, cols, r, i0 ? 0 : ahead, y + i0 * ldy, ldy);
-            bf16x_block_4x4(xb + i0 * cols, w, cols, r + 4, i0 ? 0 : ahead, y + i0 * ldy, ldy);
-        }
-        switch (rest) {
-        case 3:
-            bf16x_block_4x3(xr, w, cols, r, restAhead, yr, ldy);
-            bf16x_block_4x3(xr, w, cols, r + 4, restAhead, yr, ldy);
-            break;
-        case 2: bf16x_block_8x2(xr, w, cols, r, restAhead, yr, ldy); break;
-        case 1: bf16x_block_8x1(xr, w, cols, r, restAhead, yr, ldy); break;
-        }
-    }
-    if (r + 4 <= row1) {
-        for (size_t i0 = 0; i0 < m; i0 += 4) four[m - i0 < 4 ? m - i0 : 4](xb + i0 * cols, w, cols, r, 0, y + i0 * ldy, ldy);
-        r += 4;
-    }
-    for (; r < row1; r++)
-        for (size_t i0 = 0; i0 < m; i0 += 4) one[m - i0 < 4 ? m - i0 : 4](xb + i0 * cols, w, cols, r, 0, y + i0 * ldy, ldy);
-}
+BLOCKS16(bf16x_block, AVX512BF16, uint16_t)
 
 #endif
 
@@ -424,8 +397,8 @@ void prism_gemm_w16(const float *x, size_t m, const uint16_t *w, int kind, size_
     int is_bf16 = kind != PRISM_W16_F16;
 #if defined(__x86_64__)
     int v = w16_current();
-    if (kind == PRISM_W16_BF16_PRECISION && v == 3) { gemm_bf16x_avx512((const uint16_t *)x, m, w, cols, row0, row1, y, ldy); return; }
-    if (is_bf16 && v >= 2) { gemm_bf16_avx512(x, m, w, cols, row0, row1, y, ldy); return; }
+    if (kind == PRISM_W16_BF16_PRECISION && v == 3) { gemm_blocks16(&bf16x_blocks, x, m, w, cols, row0, row1, y, ldy); return; }
+    if (is_bf16 && v >= 2) { gemm_blocks16(&bf16_block16s, x, m, w, cols, row0, row1, y, ldy); return; }
     if (v >= 1) {
         if (is_bf16) gemm_bf16_avx2(x, m, w, cols, row0, row1, y, ldy); else gemm_f16_avx2(x, m, w, cols, row0, row1, y, ldy);
         return;
