@@ -28,6 +28,7 @@ static void gemm_w16_portable(const float *x, size_t m, const uint16_t *w, int i
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include "simd_avx2.h"
+#include "simd_avx512.h"
 
 // The columns past the last whole vector, one at a time.
 static inline float tail_dot(const float *x, const uint16_t *w, size_t from, size_t cols, int is_bf16) {
@@ -208,19 +209,6 @@ AVX512 static void pair_inputs_avx512(const float *x, size_t m, size_t cols, flo
     }
 }
 
-// The lane sums of 16 accumulators as one vector, lane 4j + k holding a[4k + j]: 128-bit quarters folded, then
-// lanes. Every accumulator's lanes are added in the same order wherever it sits, so a result does not depend on
-// the block shape, nor on how many inputs share the block.
-AVX512 static inline __attribute__((always_inline)) __m512 sum16_avx512(const __m512 a[16]) {
-    __m512 t[8], u[4];
-    for (int k = 0; k < 8; k++)
-        t[k] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * k], a[2 * k + 1], 0x44), _mm512_shuffle_f32x4(a[2 * k], a[2 * k + 1], 0xEE));
-    for (int k = 0; k < 4; k++)
-        u[k] = _mm512_add_ps(_mm512_shuffle_f32x4(t[2 * k], t[2 * k + 1], 0x88), _mm512_shuffle_f32x4(t[2 * k], t[2 * k + 1], 0xDD));
-    __m512 p = _mm512_add_ps(_mm512_unpacklo_ps(u[0], u[1]), _mm512_unpackhi_ps(u[0], u[1]));
-    __m512 q = _mm512_add_ps(_mm512_unpacklo_ps(u[2], u[3]), _mm512_unpackhi_ps(u[2], u[3]));
-    return _mm512_add_ps(_mm512_shuffle_ps(p, q, _MM_SHUFFLE(1, 0, 1, 0)), _mm512_shuffle_ps(p, q, _MM_SHUFFLE(3, 2, 3, 2)));
-}
 
 // y for R bf16 rows from r0 and I paired inputs (R·I ≤ 16 accumulators, acc[r·I + i]).
 AVX512 static inline __attribute__((always_inline)) void bf16_block16(const int R, const int I, const float *xp, const uint16_t *w,
@@ -249,7 +237,7 @@ AVX512 static inline __attribute__((always_inline)) void bf16_block16(const int 
     for (int r = 0; r < R; r++)
         for (int i = 0; i < I; i++) {
             int k = r * I + i;
-            y[i * ldy + r0 + r] = t[4 * (k & 3) + (k >> 2)] + tail_dot(xp + i * cols, w + (r0 + r) * cols, vec, cols, 1);
+            y[i * ldy + r0 + r] = t[sum16_lane(k)] + tail_dot(xp + i * cols, w + (r0 + r) * cols, vec, cols, 1);
         }
 }
 
@@ -336,7 +324,7 @@ AVX512BF16 static inline __attribute__((always_inline)) void bf16x_block(const i
             const uint16_t *xi = xb + i * cols;
             float tail = 0;
             for (size_t c = vec; c < cols; c++) tail += bf16_bits_to_f32(xi[c]) * bf16_bits_to_f32(wr[c]);
-            y[i * ldy + r0 + r] = t[4 * (k & 3) + (k >> 2)] + tail;
+            y[i * ldy + r0 + r] = t[sum16_lane(k)] + tail;
         }
     }
 }

@@ -41,12 +41,21 @@ final class SharedKVAttentionTests: XCTestCase {
         XCTAssertLessThan(err, 2e-5, "\(nq) queries × \(nk) keys, causal \(causal)", file: file, line: line)
     }
 
+    override func tearDown() { _ = prism_attention_rows_select(-1) }
+
+    /// The direct kernels this CPU runs: AVX2, and AVX-512 where it has it.
+    var directKernels: [Int32] { [0, 1].filter { prism_attention_rows_select($0) == 1 } }
+
     func testDecodingTokenAgainstShortCache() {
-        // 1–5 keys: the 4-key blocks and their remainders; 50: several blocks; 800: past L2
-        for nk in [1, 3, 4, 5, 50, 800] { for causal in [true, false] { check(queries: 1, keys: nk, causal: causal) } }
-        check(queries: 3, keys: 40, causal: true)
-        // heads in groups of 4, 3 and 2 that share each key load
-        for h in [3, 6, 7] { heads = h; check(queries: 1, keys: 51, causal: true) }
+        for kernel in directKernels {
+            _ = prism_attention_rows_select(kernel)
+            heads = 4
+            // 1–5 keys: the 4-key blocks and their remainders; 50: several blocks; 800: past L2
+            for nk in [1, 3, 4, 5, 50, 800] { for causal in [true, false] { check(queries: 1, keys: nk, causal: causal) } }
+            check(queries: 3, keys: 40, causal: true)
+            // heads in groups of 4, 3 and 2 that share each key load
+            for h in [3, 6, 7] { heads = h; check(queries: 1, keys: 51, causal: true) }
+        }
     }
 
     func testGEMMPathForManyRowsOrLongCaches() {
@@ -58,6 +67,13 @@ final class SharedKVAttentionTests: XCTestCase {
     /// Heads that see the same keys go through the kernel up to 4 at a time; each result must be the one the head
     /// gets alone, bit for bit.
     func testHeadsSharingKeysEqualOneHeadAtATime() {
+        for kernel in directKernels {
+            _ = prism_attention_rows_select(kernel)
+            headsSharingKeysEqualOneHeadAtATime()
+        }
+    }
+
+    func headsSharingKeysEqualOneHeadAtATime() {
         let rows = 7, nk = 103
         let q = randomMatrix(rows, d, seed: 5), keys = randomMatrix(nk, ldk, seed: 6)
         let visible = [Int](repeating: nk, count: rows)

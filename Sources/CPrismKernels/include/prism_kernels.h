@@ -54,6 +54,9 @@ void prism_dot_rows(const float *x, size_t d, const float *w, size_t ldw, size_t
 // library's packing costs more than the products; consecutive rows that see the same keys share their loads.
 void prism_attention_rows(const float *q, size_t rows, size_t d, const float *k, size_t ldk, const float *v,
                           size_t ldv, size_t dv, const size_t *visible, float scale, float *scores, float *out);
+// For tests and benchmarks: 1 selects the AVX-512 kernel of prism_attention_rows (returns 0 where the CPU has none),
+// 0 the AVX2 one, -1 the CPU's best again. Not for use while attention runs.
+int prism_attention_rows_select(int use_avx512);
 
 // LayerNorm of one row of n values with biased variance; w and b may be NULL. src and dst may alias.
 void prism_layernorm_row(const float *src, float *dst, size_t n, const float *w, const float *b, float eps);
