@@ -81,11 +81,18 @@ def llama_run(path, prompt, n_gen, threads):
     t0 = time.time()
     llm.eval(prompt)
     pp = time.time() - t0
+    import llama_cpp
+
+    def last_logits():
+        # with logits_all=False, llama-cpp-python 0.3.x leaves `scores` zero (every argmax was token 0); the context's
+        # own last row is what llama.cpp computed
+        row = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
+        return np.ctypeslib.as_array(row, shape=(llm.n_vocab(),))
     ids = []
     for i in range(4 + n_gen):
         if i == 4:
             t0 = time.time()
-        nxt = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        nxt = int(np.argmax(last_logits()))
         ids.append(nxt)
         llm.eval([nxt])
     tg = (time.time() - t0) / n_gen
