@@ -170,7 +170,6 @@ AVX static void attention_group_avx2(int G, const float *q, size_t d, const floa
 // Alternating the two step by step in the engine: 16 streams 1.03–1.045× faster at 256 tokens, level at 1,024.
 #define AVX512 __attribute__((target("avx2,fma,avx512f")))
 
-
 // KEYS keys (compile-time, so the accumulators stay in registers) from key j: acc[4g + key], the others zero
 AVX512 static inline __attribute__((always_inline)) void scores_keys_avx512(const int G, const int KEYS, const float *q, size_t d,
                                                                            const float *k, size_t ldk, size_t j, size_t n,

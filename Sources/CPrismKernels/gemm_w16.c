@@ -209,7 +209,6 @@ AVX512 static void pair_inputs_avx512(const float *x, size_t m, size_t cols, flo
     }
 }
 
-
 // y for R bf16 rows from r0 and I paired inputs (R·I ≤ 16 accumulators, acc[r·I + i]).
 AVX512 static inline __attribute__((always_inline)) void bf16_block16(const int R, const int I, const float *xp, const uint16_t *w,
                                                                       size_t cols, size_t r0, size_t ahead, float *y, size_t ldy) {
@@ -292,14 +291,11 @@ static void gemm_blocks16(const struct blocks16 *k, const void *x, size_t m, con
         for (size_t i0 = 0; i0 < m; i0 += 4) k->one[m - i0 < 4 ? m - i0 : 4](xs + i0 * xrow, w, cols, r, 0, y + i0 * ldy, ldy);
 }
 
-
 // bf16 precision (operands rounded to bf16, f32 accumulation) with AVX512-BF16: vdpbf16ps multiplies 32 weight
 // pairs by 32 input pairs as they are stored (no widening, no pairing of the inputs) and adds each lane's two exact
 // products to its f32 accumulator: twice the multiply-adds per instruction of the f32 kernels, from half the input
 // bytes. The inputs are rounded once per product (prism_f32_to_bf16, the rounding the emulation uses).
 #define AVX512BF16 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512bf16")))
-
-static inline float bf16_bits_to_f32(uint16_t v) { return bf16_scalar(v); }
 
 AVX512BF16 static inline __attribute__((always_inline)) void bf16x_block(const int R, const int I, const uint16_t *xb, const uint16_t *w,
                                                                          size_t cols, size_t r0, size_t ahead, float *y, size_t ldy) {
@@ -323,7 +319,7 @@ AVX512BF16 static inline __attribute__((always_inline)) void bf16x_block(const i
             int k = r * I + i;
             const uint16_t *xi = xb + i * cols;
             float tail = 0;
-            for (size_t c = vec; c < cols; c++) tail += bf16_bits_to_f32(xi[c]) * bf16_bits_to_f32(wr[c]);
+            for (size_t c = vec; c < cols; c++) tail += bf16_scalar(xi[c]) * bf16_scalar(wr[c]);
             y[i * ldy + r0 + r] = t[sum16_lane(k)] + tail;
         }
     }
