@@ -6,13 +6,13 @@ import PrismCore
 extension TextDecoder {
     /// Weight bytes read per decoded token, by part.
     public var bytesPerDecodedToken: [(part: String, bytes: Int)] {
-        bytesByPart(routed: { m in m.experts.reduce(0) { $0 + $1.bytes } / max(1, m.experts.count) * m.config.expertsPerToken })
+        bytesByPart(routed: { m in m.routedBytes / max(1, m.experts.count) * m.config.expertsPerToken })
             + [("embedding row", embedTokens.rowBytes)]
     }
 
     /// Bytes of every text weight: all routed experts and the whole embedding table.
     var totalWeightBytes: Int {
-        bytesByPart(routed: { m in m.experts.reduce(0) { $0 + $1.bytes } }).reduce(0) { $0 + $1.bytes }
+        bytesByPart(routed: { $0.routedBytes }).reduce(0) { $0 + $1.bytes }
             + (config.tieWordEmbeddings ? 0 : embedTokens.bytes.count)
     }
 
@@ -39,6 +39,11 @@ extension TextDecoder {
 
 extension SwiGLU {
     var bytes: Int { gate.bytes.count + up.bytes.count + down.bytes.count }
+}
+
+extension MoE {
+    /// Bytes of all routed experts.
+    var routedBytes: Int { experts.reduce(0) { $0 + $1.bytes } }
 }
 
 extension TextDecoder {

@@ -67,9 +67,14 @@ struct W16Input {
     let rows: Int, cols: Int, kind: Int32
     private let x: UnsafeMutablePointer<Float>
 
+    /// The kernel's input kind for a bf16/f16 weight: f16, bf16, or bf16 at bf16 precision (inputs rounded).
+    static func kind(for w: TensorView) -> Int32 {
+        Int32(w.dtype == .f16 ? PRISM_W16_F16 : w.precision == .bf16 ? PRISM_W16_BF16_PRECISION : PRISM_W16_BF16)
+    }
+
     init(_ input: UnsafePointer<Float>, rows: Int, cols: Int, for w: TensorView) {
         self.rows = rows; self.cols = cols
-        kind = Int32(w.dtype == .f16 ? PRISM_W16_F16 : w.precision == .bf16 ? PRISM_W16_BF16_PRECISION : PRISM_W16_BF16)
+        kind = Self.kind(for: w)
         x = .allocate(capacity: max(1, rows * cols))
         if prism_gemm_w16_prepare(input, rows, cols, kind, x) == 0 { x.update(from: input, count: rows * cols) }
     }
