@@ -103,6 +103,11 @@ int prism_pool_run(size_t count, prism_pool_fn fn, void *ctx);
 // Tells spinning workers to sleep now (before a library's own threads take the cores).
 void prism_pool_nap(void);
 
+// ---- OpenMP spin (openmp_spin.c) ---------------------------------------------------------------------------
+// The setting the process adds to its environment at start-up ("GOMP_SPINCOUNT=…"), or NULL when `envp` (an
+// environ-style array) already says how OpenMP threads should wait.
+const char *prism_openmp_spin_setting(char *const *envp);
+
 // Returns the heap's free pages to the system (glibc keeps freed memory in per-thread arenas otherwise).
 void prism_release_free_memory(void);
 
