@@ -9,7 +9,7 @@
 // be changed from the executable's preinit array either (libc's own initialisation, which runs after it, resets
 // `environ` to the process's original one). So the process starts itself again, once, with GOMP_SPINCOUNT added:
 // from the preinit array, before any library has started a thread or opened anything, where an exec costs only
-// the dynamic loading again (about 15 ms). A user's OMP_WAIT_POLICY or GOMP_SPINCOUNT is left alone, and if the
+// the dynamic loading again (about 20 ms). A user's OMP_WAIT_POLICY or GOMP_SPINCOUNT is left alone, and if the
 // exec fails the process simply goes on with libgomp's default.
 #include "prism_kernels.h"
 #include <string.h>
