@@ -54,6 +54,15 @@ static inline void prefetch_ahead(const void *block, size_t bytes) {
     for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
 }
 
+// Rows r0..<r1 of a weight against one activation row, y[r] each (decode), for the variant being compiled (TARGET,
+// SFX): the kernel inlined into the row loop, so its constants, prologue and call are paid once per range, not per
+// row (a 128-value row, attn_k_b's, is 4 blocks).
+#define ROWS_KERNEL(type)                                                                                          \
+    TARGET static void SFX(rows_##type)(const char *w, size_t rb, const void *x, size_t nb, size_t r0, size_t r1,  \
+                                        float *y) {                                                                \
+        for (size_t r = r0; r < r1; r++) y[r] = SFX(dot_##type)(w + r * rb, x, nb);                                \
+    }
+
 // out g = 8-byte segment g of a, b, c, e (a 4×4 transpose of 64-bit elements), stored at o[g].
 __attribute__((target("avx2"))) static inline void store_segments(__m256i a, __m256i b, __m256i c, __m256i e, uint8_t o[4][32]) {
     __m256i t0 = _mm256_unpacklo_epi64(a, b), t1 = _mm256_unpackhi_epi64(a, b);

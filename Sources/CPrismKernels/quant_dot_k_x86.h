@@ -102,16 +102,9 @@ TARGET static inline __attribute__((always_inline)) float SFX(dot_q6_K)(const vo
     return hsum8_avx2(acc);
 }
 
-// Rows of the K-types against one activation row, as rows_q8_0 in quant_dot_x86.h.
-TARGET static void SFX(rows_q4_K)(const char *w, size_t rb, const void *x, size_t nb, size_t r0, size_t r1, float *y) {
-    for (size_t r = r0; r < r1; r++) y[r] = SFX(dot_q4_K)(w + r * rb, x, nb);
-}
-TARGET static void SFX(rows_q5_K)(const char *w, size_t rb, const void *x, size_t nb, size_t r0, size_t r1, float *y) {
-    for (size_t r = r0; r < r1; r++) y[r] = SFX(dot_q5_K)(w + r * rb, x, nb);
-}
-TARGET static void SFX(rows_q6_K)(const char *w, size_t rb, const void *x, size_t nb, size_t r0, size_t r1, float *y) {
-    for (size_t r = r0; r < r1; r++) y[r] = SFX(dot_q6_K)(w + r * rb, x, nb);
-}
+ROWS_KERNEL(q4_K)
+ROWS_KERNEL(q5_K)
+ROWS_KERNEL(q6_K)
 
 #undef TARGET
 #undef SFX

@@ -94,17 +94,9 @@ TARGET static inline __attribute__((always_inline)) float SFX(dot_q5_0)(const vo
 #undef Q4_0_NIBBLES
 #undef DOT_OFFSET_BLOCKS
 
-// Rows r0..<r1 of a weight against one activation row, y[r] each (decode): the kernel inlined into the row loop, so
-// its constants, prologue and call are paid once per range, not per row (a 128-value row, attn_k_b's, is 4 blocks).
-TARGET static void SFX(rows_q8_0)(const char *w, size_t rb, const void *x, size_t nb, size_t r0, size_t r1, float *y) {
-    for (size_t r = r0; r < r1; r++) y[r] = SFX(dot_q8_0)(w + r * rb, x, nb);
-}
-TARGET static void SFX(rows_q4_0)(const char *w, size_t rb, const void *x, size_t nb, size_t r0, size_t r1, float *y) {
-    for (size_t r = r0; r < r1; r++) y[r] = SFX(dot_q4_0)(w + r * rb, x, nb);
-}
-TARGET static void SFX(rows_q5_0)(const char *w, size_t rb, const void *x, size_t nb, size_t r0, size_t r1, float *y) {
-    for (size_t r = r0; r < r1; r++) y[r] = SFX(dot_q5_0)(w + r * rb, x, nb);
-}
+ROWS_KERNEL(q8_0)
+ROWS_KERNEL(q4_0)
+ROWS_KERNEL(q5_0)
 
 // ---- several activation rows (prompt processing) ----
 // Four weight rows interleaved by 8-value segments (as k_quad in quant_dot.c): one broadcast activation segment
