@@ -77,23 +77,6 @@ __attribute__((target("avx2"))) static inline void store_segments(__m256i a, __m
 // values; d the scale of row r at lanes 2r and 2r+1.
 typedef struct { int8_t w[4][32]; uint8_t aw[4][32]; float d[8]; } q32_quad;
 
-#define TARGET __attribute__((target("avx2,fma,f16c")))
-#define SFX(name) name##_avx2
-#define MULSUM(u, s) _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1))
-#include "quant_dot_x86.h"
-
-#define TARGET __attribute__((target("avx2,fma,f16c,avxvnni")))
-#define SFX(name) name##_avxvnni
-#define MULSUM(u, s) _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s)
-#include "quant_dot_x86.h"
-
-#define TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
-#define SFX(name) name##_avx512vnni
-#define MULSUM(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s)
-#define MASKED_BYTES
-#include "quant_dot_x86.h"
-#undef MASKED_BYTES
-
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 
 // Q4_K / Q5_K: the 8 6-bit scales (bytes 0-7) and 8 mins (bytes 8-15) of a block from its first 16 bytes (d, dmin,
@@ -135,20 +118,27 @@ static const uint16_t k_quad_spread[8][16] __attribute__((aligned(32))) = {
 #undef X8
 #undef WORD
 
+// Each x86 variant's kernels: quant_dot_x86.h (the 32-value types), which ends by including quant_dot_k_x86.h
+// (the K-types).
 #define TARGET __attribute__((target("avx2,fma,f16c")))
 #define SFX(name) name##_avx2
+#define MULSUM(u, s) _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1))
 #define MADD_ACC(acc, p, s) _mm256_add_epi32(acc, _mm256_madd_epi16(p, s))
-#include "quant_dot_k_x86.h"
+#include "quant_dot_x86.h"
 
 #define TARGET __attribute__((target("avx2,fma,f16c,avxvnni")))
 #define SFX(name) name##_avxvnni
+#define MULSUM(u, s) _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s)
 #define MADD_ACC(acc, p, s) _mm256_dpwssd_avx_epi32(acc, p, s)
-#include "quant_dot_k_x86.h"
+#include "quant_dot_x86.h"
 
 #define TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
 #define SFX(name) name##_avx512vnni
+#define MULSUM(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s)
 #define MADD_ACC(acc, p, s) _mm256_dpwssd_epi32(acc, p, s)
-#include "quant_dot_k_x86.h"
+#define MASKED_BYTES
+#include "quant_dot_x86.h"
+#undef MASKED_BYTES
 
 // ---- Q6_K over several activation rows (prompt processing) ----
 // A weight super-block is unpacked once into the operands dot_q6_K_avx2 builds on the fly (values as bytes, per-lane

@@ -1,10 +1,10 @@
 // Decode dot products of the K-types (Q4_K, Q5_K, Q6_K) with int8 activations, written once for the x86 variants.
-// quant_dot.c includes this file once per variant after the K-type helpers (k_scales_mins, the scale shuffles),
-// defining
+// quant_dot_x86.h includes this file at its end, so once per variant (after quant_dot.c's K-type helpers:
+// k_scales_mins, the scale shuffles), with
 //   TARGET, SFX(name)      as for quant_dot_x86.h
 //   MADD_ACC(acc, p, s)    acc + madd(p, s): int16 pairs times the sub-block scales, summed into int32 (AVX2:
 //                          vpmaddwd + vpaddd; VNNI: one vpdpwssd, the same integers, never saturating)
-// and undefines them again at the end (no include guard on purpose). The sub-block scales multiply every 16/32
+// defined; quant_dot_x86.h undefines them after it. The sub-block scales multiply every 16/32
 // products before they are summed, which vpdpbusd cannot fold in, so the byte products stay vpmaddubsw in every
 // variant. Integer sums are exact in any order, so every variant gives the same bits.
 
@@ -105,7 +105,3 @@ TARGET static inline __attribute__((always_inline)) float SFX(dot_q6_K)(const vo
 ROWS_KERNEL(q4_K)
 ROWS_KERNEL(q5_K)
 ROWS_KERNEL(q6_K)
-
-#undef TARGET
-#undef SFX
-#undef MADD_ACC

@@ -4,8 +4,9 @@
 //   TARGET        the target attribute           SFX(name)    the variant's function name
 //   MULSUM(u, s)  int32 ×8: each lane the sum of 4 adjacent u8·s8 products (AVX2: maddubs + madd by ones,
 //                 which never saturates here because |u| ≤ 128 and |s| ≤ 127; VNNI: one vpdpbusd)
+//   MADD_ACC      for the K-type kernels, which this file includes at its end (quant_dot_k_x86.h)
 // and, where the variant has AVX512BW, MASKED_BYTES (byte masks straight from bit fields). It undefines TARGET,
-// SFX and MULSUM again at the end (no include guard on purpose). Weights are made signed and moved
+// SFX, MULSUM and MADD_ACC again at the end (no include guard on purpose). Weights are made signed and moved
 // into the unsigned operand with the sign trick: |w| · (x·sign(w)) = w·x.
 
 // w·x summed per 4 lanes for signed w and x.
@@ -176,6 +177,9 @@ TARGET static void SFX(tile32q)(int type, const void *u, size_t nb, const void *
     }
 }
 
+#include "quant_dot_k_x86.h"   // the K-types, for the same variant
+
 #undef TARGET
 #undef SFX
 #undef MULSUM
+#undef MADD_ACC
