@@ -30,8 +30,11 @@ typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qh[QK_K / 8]; uin
 // per group of 16; d f16 last.
 typedef struct { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K / 16]; uint16_t d; } blk_q6_K;  // 210 B
 
-// Activations for the 32-types: float scale, exact sum of the quants (for the −8/−16 offsets), 32 int8.
-typedef struct { float d; int32_t sum; int8_t qs[QK]; } act_q8_32;                // 40 B
+// Activations for the 32-types: float scale, the offset term's share per int32 lane, 32 int8. Q4_0 and Q5_0 hold
+// unsigned values u with an offset o (8, 16): w·x = u·x − o·Σq, and the dot kernels start each block's 8 int32
+// lanes at lane_offset = −(o/8)·Σq (exact), so the offset costs no operation there; 0 for Q8_0. The activations are
+// therefore made for one weight type.
+typedef struct { float d; int32_t lane_offset; int8_t qs[QK]; } act_q8_32;        // 40 B
 // Activations for the K-types (ggml's block_q8_K): float scale, 256 int8, sums of each 16 quants.
 typedef struct { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } act_q8_K;  // 292 B
 

@@ -118,24 +118,50 @@ static const uint16_t k_quad_spread[8][16] __attribute__((aligned(32))) = {
 #undef X8
 #undef WORD
 
+// vpdpwssd as written: through the intrinsic, clang's machine combiner splits most of them back into vpmaddwd +
+// vpaddd (shorter chains, for cores where vpdpwssd is slow), which costs a vector operation each on cores where it is
+// not and these kernels are bound by vector operations. The two encodings are separate instructions (AVX-VNNI
+// needs the VEX one).
+__attribute__((target("avx2,avxvnni"))) static inline __m256i dpwssd_vex(__m256i acc, __m256i a, __m256i b) {
+    __asm__("%{vex%} vpdpwssd %2, %1, %0" : "+x"(acc) : "x"(a), "x"(b));
+    return acc;
+}
+__attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) static inline __m256i dpwssd_evex(__m256i acc, __m256i a, __m256i b) {
+    __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+    return acc;
+}
+
+// A block's f16 scale (its first two bytes) converted in a vector register: a 4-byte load straight into it (every
+// block type is longer than that), not a general-register load and a move across, which is one more operation on
+// the vector ports per block. Written out because clang narrows the load to a vpinsrw into whatever register is
+// at hand, which can be a loop's accumulator and then chains every block behind the previous one.
+AVX2 static inline float block_scale(const void *block) {
+    __m128i v;
+    __asm__("vmovd %1, %0" : "=x"(v) : "m"(*(const uint32_t *)block));
+    return _mm_cvtss_f32(_mm_cvtph_ps(v));
+}
+
 // Each x86 variant's kernels: quant_dot_x86.h (the 32-value types), which ends by including quant_dot_k_x86.h
 // (the K-types).
 #define TARGET __attribute__((target("avx2,fma,f16c")))
 #define SFX(name) name##_avx2
 #define MULSUM(u, s) _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1))
+#define MULSUM_ACC(acc, u, s) _mm256_add_epi32(acc, MULSUM(u, s))
 #define MADD_ACC(acc, p, s) _mm256_add_epi32(acc, _mm256_madd_epi16(p, s))
 #include "quant_dot_x86.h"
 
 #define TARGET __attribute__((target("avx2,fma,f16c,avxvnni")))
 #define SFX(name) name##_avxvnni
 #define MULSUM(u, s) _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s)
-#define MADD_ACC(acc, p, s) _mm256_dpwssd_avx_epi32(acc, p, s)
+#define MULSUM_ACC(acc, u, s) _mm256_dpbusd_avx_epi32(acc, u, s)
+#define MADD_ACC(acc, p, s) dpwssd_vex(acc, p, s)
 #include "quant_dot_x86.h"
 
 #define TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
 #define SFX(name) name##_avx512vnni
 #define MULSUM(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s)
-#define MADD_ACC(acc, p, s) _mm256_dpwssd_epi32(acc, p, s)
+#define MULSUM_ACC(acc, u, s) _mm256_dpbusd_epi32(acc, u, s)
+#define MADD_ACC(acc, p, s) dpwssd_evex(acc, p, s)
 #define MASKED_BYTES
 #include "quant_dot_x86.h"
 #undef MASKED_BYTES

@@ -4,9 +4,10 @@
 //   TARGET        the target attribute           SFX(name)    the variant's function name
 //   MULSUM(u, s)  int32 ×8: each lane the sum of 4 adjacent u8·s8 products (AVX2: maddubs + madd by ones,
 //                 which never saturates here because |u| ≤ 128 and |s| ≤ 127; VNNI: one vpdpbusd)
+//   MULSUM_ACC(acc, u, s)  acc + MULSUM(u, s) (VNNI: one vpdpbusd into acc)
 //   MADD_ACC      for the K-type kernels, which this file includes at its end (quant_dot_k_x86.h)
 // and, where the variant has AVX512BW, MASKED_BYTES (byte masks straight from bit fields). It undefines TARGET,
-// SFX, MULSUM and MADD_ACC again at the end (no include guard on purpose). Weights are made signed and moved
+// SFX, MULSUM, MULSUM_ACC and MADD_ACC again at the end (no include guard on purpose). Weights are made signed and moved
 // into the unsigned operand with the sign trick: |w| · (x·sign(w)) = w·x.
 
 // w·x summed per 4 lanes for signed w and x.
@@ -40,22 +41,21 @@ TARGET static inline __attribute__((always_inline)) float SFX(dot_q8_0)(const vo
         prefetch_ahead(w + i, 2 * sizeof *w);
         __m256i p0 = SFX(mulsum_signed)(_mm256_loadu_si256((const __m256i *)w[i].qs), _mm256_loadu_si256((const __m256i *)x[i].qs));
         __m256i p1 = SFX(mulsum_signed)(_mm256_loadu_si256((const __m256i *)w[i + 1].qs), _mm256_loadu_si256((const __m256i *)x[i + 1].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(w[i].d) * x[i].d), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(w[i + 1].d) * x[i + 1].d), _mm256_cvtepi32_ps(p1), acc1);
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w + i) * x[i].d), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w + i + 1) * x[i + 1].d), _mm256_cvtepi32_ps(p1), acc1);
     }
     for (; i < nb; i++) {
         __m256i p = SFX(mulsum_signed)(_mm256_loadu_si256((const __m256i *)w[i].qs), _mm256_loadu_si256((const __m256i *)x[i].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(w[i].d) * x[i].d), _mm256_cvtepi32_ps(p), acc0);
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w + i) * x[i].d), _mm256_cvtepi32_ps(p), acc0);
     }
     return hsum8_avx2(_mm256_add_ps(acc0, acc1));
 }
 
-// Q4_0 and Q5_0 hold unsigned values u with an offset (8, 16): w·x = u·x − offset·Σx, and Σx comes with the
-// activation block, so u goes straight into the unsigned operand without the sign trick (two fewer operations
-// on the multiply ports per block; the offset term is subtracted from lane 0 in int32, exactly).
-TARGET static inline __m256i SFX(mulsum_offset)(__m256i u, const act_q8_32 *x, int offset) {
-    const __m256i p = MULSUM(u, _mm256_loadu_si256((const __m256i *)x->qs));
-    return _mm256_sub_epi32(p, _mm256_setr_epi32(offset * x->sum, 0, 0, 0, 0, 0, 0, 0));
+// Q4_0 and Q5_0 hold unsigned values u with an offset: w·x = u·x − offset·Σx, so u goes straight into the unsigned
+// operand without the sign trick (two fewer operations on the multiply ports per block), and the lanes start at the
+// activation block's share of the offset term (a broadcast load: no vector operation with VNNI, one add without).
+TARGET static inline __m256i SFX(mulsum_offset)(__m256i u, const act_q8_32 *x) {
+    return MULSUM_ACC(_mm256_set1_epi32(x->lane_offset), u, _mm256_loadu_si256((const __m256i *)x->qs));
 }
 
 // Q5_0's 32 unsigned values: the nibbles, plus 16 where the block's fifth bit is set (with AVX-512 the bits are
@@ -64,34 +64,37 @@ TARGET static inline __m256i SFX(five_bits32)(const blk_q5_0 *b) {
     uint32_t qh; memcpy(&qh, b->qh, 4);
     const __m256i low = SFX(nibbles32)(b->qs);
 #ifdef MASKED_BYTES
-    return _mm256_mask_add_epi8(low, (__mmask32)qh, low, _mm256_set1_epi8(16));
+    // written out: clang turns the masked add into an or and a masked move, two operations
+    __m256i v = low;
+    __asm__("vpaddb %2, %0, %0%{%1%}" : "+v"(v) : "Yk"((__mmask32)qh), "v"(_mm256_set1_epi8(16)));
+    return v;
 #else
     return _mm256_or_si256(low, SFX(bits_to_0x10)(qh));
 #endif
 }
 
 // Two blocks per step into two accumulators, so consecutive blocks' FMAs do not wait for each other.
-#define DOT_OFFSET_BLOCKS(blk_t, unsigned32, offset)                                                          \
+#define DOT_OFFSET_BLOCKS(blk_t, unsigned32)                                                          \
     const blk_t *w = wv;                                                                                      \
     const act_q8_32 *x = xv;                                                                                  \
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                                            \
     size_t i = 0;                                                                                             \
     for (; i + 2 <= nb; i += 2) {                                                                             \
         prefetch_ahead(w + i, 2 * sizeof *w);                                                                 \
-        __m256i p0 = SFX(mulsum_offset)(unsigned32(w + i), x + i, offset);                                    \
-        __m256i p1 = SFX(mulsum_offset)(unsigned32(w + i + 1), x + i + 1, offset);                            \
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(w[i].d) * x[i].d), _mm256_cvtepi32_ps(p0), acc0);   \
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(w[i + 1].d) * x[i + 1].d), _mm256_cvtepi32_ps(p1), acc1); \
+        __m256i p0 = SFX(mulsum_offset)(unsigned32(w + i), x + i);                                    \
+        __m256i p1 = SFX(mulsum_offset)(unsigned32(w + i + 1), x + i + 1);                            \
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w + i) * x[i].d), _mm256_cvtepi32_ps(p0), acc0);   \
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w + i + 1) * x[i + 1].d), _mm256_cvtepi32_ps(p1), acc1); \
     }                                                                                                         \
     for (; i < nb; i++) {                                                                                     \
-        __m256i p = SFX(mulsum_offset)(unsigned32(w + i), x + i, offset);                                     \
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(w[i].d) * x[i].d), _mm256_cvtepi32_ps(p), acc0);    \
+        __m256i p = SFX(mulsum_offset)(unsigned32(w + i), x + i);                                     \
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w + i) * x[i].d), _mm256_cvtepi32_ps(p), acc0);    \
     }                                                                                                         \
     return hsum8_avx2(_mm256_add_ps(acc0, acc1));
 
 #define Q4_0_NIBBLES(b) SFX(nibbles32)((b)->qs)
-TARGET static inline __attribute__((always_inline)) float SFX(dot_q4_0)(const void *wv, const void *xv, size_t nb) { DOT_OFFSET_BLOCKS(blk_q4_0, Q4_0_NIBBLES, 8) }
-TARGET static inline __attribute__((always_inline)) float SFX(dot_q5_0)(const void *wv, const void *xv, size_t nb) { DOT_OFFSET_BLOCKS(blk_q5_0, SFX(five_bits32), 16) }
+TARGET static inline __attribute__((always_inline)) float SFX(dot_q4_0)(const void *wv, const void *xv, size_t nb) { DOT_OFFSET_BLOCKS(blk_q4_0, Q4_0_NIBBLES) }
+TARGET static inline __attribute__((always_inline)) float SFX(dot_q5_0)(const void *wv, const void *xv, size_t nb) { DOT_OFFSET_BLOCKS(blk_q5_0, SFX(five_bits32)) }
 #undef Q4_0_NIBBLES
 #undef DOT_OFFSET_BLOCKS
 
@@ -182,4 +185,5 @@ TARGET static void SFX(tile32q)(int type, const void *u, size_t nb, const void *
 #undef TARGET
 #undef SFX
 #undef MULSUM
+#undef MULSUM_ACC
 #undef MADD_ACC

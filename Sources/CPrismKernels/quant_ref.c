@@ -431,8 +431,13 @@ int prism_dequantize_row(int type, const void *x, float *y, size_t n) {
 
 // ---- activation quantisers ---------------------------------------------------------------------------
 
-// 32-blocks: d = amax/127, q = round(x/d), plus the exact sum of the quants.
-static void quantize_act_32(const float *x, act_q8_32 *y, size_t nb) {
+// The lane share of the offset term for weights of `type` (act_q8_32): −(o/8)·Σq.
+static int32_t lane_offset(int type, int32_t sum) {
+    return type == PRISM_Q4_0 ? -sum : type == PRISM_Q5_0 ? -2 * sum : 0;
+}
+
+// 32-blocks: d = amax/127, q = round(x/d), plus the offset term of `type` from the exact sum of the quants.
+static void quantize_act_32(int type, const float *x, act_q8_32 *y, size_t nb) {
     for (size_t i = 0; i < nb; i++, x += QK) {
         float amax = 0.0f;
         for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(x[j]));
@@ -445,7 +450,7 @@ static void quantize_act_32(const float *x, act_q8_32 *y, size_t nb) {
             sum += q;
         }
         y[i].d = d;
-        y[i].sum = sum;
+        y[i].lane_offset = lane_offset(type, sum);
     }
 }
 
@@ -453,7 +458,7 @@ static void quantize_act_32(const float *x, act_q8_32 *y, size_t nb) {
 // The same, 8 values at a time, bit for bit: roundf (half away from zero) as floor(|v|) + (frac ≥ ½) with the sign
 // put back, both exact for |v| ≤ 127. A prompt quantises every row once per product, which the scalar loop made
 // a few per cent of Q8_0 prefill.
-__attribute__((target("avx2,fma"))) static void quantize_act_32_avx2(const float *x, act_q8_32 *y, size_t nb) {
+__attribute__((target("avx2,fma"))) static void quantize_act_32_avx2(int type, const float *x, act_q8_32 *y, size_t nb) {
     const __m256 signbit = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
     for (size_t i = 0; i < nb; i++, x += QK) {
         __m256 v[4], m = _mm256_setzero_ps();
@@ -475,7 +480,7 @@ __attribute__((target("avx2,fma"))) static void quantize_act_32_avx2(const float
         s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
         s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
         y[i].d = d;
-        y[i].sum = _mm_cvtsi128_si32(s4);
+        y[i].lane_offset = lane_offset(type, _mm_cvtsi128_si32(s4));
     }
 }
 #endif
@@ -509,9 +514,9 @@ int prism_quantize_activation(int type, const float *x, void *xq, size_t n) {
     if (is_k_type(type)) quantize_act_K(x, xq, n / QK_K);
     else {
 #if defined(__x86_64__)
-        if (cpu_avx2_fma()) { quantize_act_32_avx2(x, xq, n / QK); return 0; }
+        if (cpu_avx2_fma()) { quantize_act_32_avx2(type, x, xq, n / QK); return 0; }
 #endif
-        quantize_act_32(x, xq, n / QK);
+        quantize_act_32(type, x, xq, n / QK);
     }
     return 0;
 }
@@ -537,7 +542,7 @@ static float dot_Q4_0(const void *wv, const void *xv, size_t nb) {
     for (size_t i = 0; i < nb; i++) {
         int s = 0;
         for (int j = 0; j < QK / 2; j++) s += (w[i].qs[j] & 0xF) * x[i].qs[j] + (w[i].qs[j] >> 4) * x[i].qs[j + 16];
-        acc += half_to_float(w[i].d) * x[i].d * (float)(s - 8 * x[i].sum);
+        acc += half_to_float(w[i].d) * x[i].d * (float)(s + 8 * x[i].lane_offset);
     }
     return acc;
 }
@@ -554,7 +559,7 @@ static float dot_Q5_0(const void *wv, const void *xv, size_t nb) {
             int q1 = (w[i].qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4);
             s += q0 * x[i].qs[j] + q1 * x[i].qs[j + 16];
         }
-        acc += half_to_float(w[i].d) * x[i].d * (float)(s - 16 * x[i].sum);
+        acc += half_to_float(w[i].d) * x[i].d * (float)(s + 8 * x[i].lane_offset);
     }
     return acc;
 }

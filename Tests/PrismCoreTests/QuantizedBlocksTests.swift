@@ -82,8 +82,9 @@ final class QuantizedBlocksTests: XCTestCase {
     }
 
     /// The 32-value activation blocks (Q8_0, Q4_0, Q5_0 weights), vectorised where the CPU allows, byte for byte
-    /// against the definition: d = amax / 127, q = x / d rounded half away from zero (roundf), sum of the q. Blocks
-    /// of exact halves, values just below a half, an all-zero block and random scales.
+    /// against the definition: d = amax / 127, q = x / d rounded half away from zero (roundf), and the weight type's
+    /// offset term per int32 lane, −(o/8)·Σq (o = 8 for Q4_0, 16 for Q5_0, none for Q8_0). Blocks of exact halves,
+    /// values just below a half, an all-zero block and random scales.
     func testActivationBlocksRoundHalfAwayFromZero() {
         var rng = SplitMix64(seed: 21)
         var x: [Float] = []
@@ -91,18 +92,20 @@ final class QuantizedBlocksTests: XCTestCase {
         x += [-127] + (1..<32).map { $0 % 2 == 0 ? 0.49999997 : -0.49999997 }  // just below ½
         x += [Float](repeating: 0, count: 32)
         for b in 0..<61 { x += (0..<32).map { _ in Float.random(in: -1...1, using: &rng) * Float(b % 9 + 1) * 0.37 } }
-        let bytes = QuantizedBlocks.quantizeActivation(x, for: .q8_0)
-        XCTAssertEqual(bytes.count, x.count / 32 * 40)
-        var expected: [UInt8] = []
-        for b in 0..<(x.count / 32) {
-            let block = x[(b * 32)..<(b * 32 + 32)]
-            let d = (block.map { abs($0) }.max() ?? 0) / 127, id: Float = d != 0 ? 1 / d : 0
-            let q = block.map { Int8(($0 * id).rounded()) }
-            withUnsafeBytes(of: d) { expected += $0 }
-            withUnsafeBytes(of: Int32(q.reduce(0) { $0 + Int($1) })) { expected += $0 }
-            expected += q.map { UInt8(bitPattern: $0) }
+        for (type, offset) in [(DType.q8_0, 0), (.q4_0, 8), (.q5_0, 16)] {
+            let bytes = QuantizedBlocks.quantizeActivation(x, for: type)
+            XCTAssertEqual(bytes.count, x.count / 32 * 40)
+            var expected: [UInt8] = []
+            for b in 0..<(x.count / 32) {
+                let block = x[(b * 32)..<(b * 32 + 32)]
+                let d = (block.map { abs($0) }.max() ?? 0) / 127, id: Float = d != 0 ? 1 / d : 0
+                let q = block.map { Int8(($0 * id).rounded()) }
+                withUnsafeBytes(of: d) { expected += $0 }
+                withUnsafeBytes(of: Int32(-offset / 8 * q.reduce(0) { $0 + Int($1) })) { expected += $0 }
+                expected += q.map { UInt8(bitPattern: $0) }
+            }
+            XCTAssertEqual(bytes, expected, "\(type)")
         }
-        XCTAssertEqual(bytes, expected)
     }
 
     /// A stacked [E, rows, cols] tensor slices into per-expert views without copying.

@@ -75,7 +75,8 @@ size_t prism_q_block_bytes(int type);
 // (a multiple of the block size; returns -1 otherwise or for an unknown type).
 int prism_quantize_row(int type, const float *x, void *y, size_t n);
 int prism_dequantize_row(int type, const void *x, float *y, size_t n);
-// Activations for the integer dot products: int8 blocks of 32 (for Q4_0/Q5_0/Q8_0) or of 256 (K-types).
+// Activations for the integer dot products: int8 blocks of 32 (for Q4_0/Q5_0/Q8_0) or of 256 (K-types), made for
+// weights of `type` (the 32-value blocks carry that type's offset term).
 size_t prism_q_act_row_bytes(int type, size_t n);
 int prism_quantize_activation(int type, const float *x, void *xq, size_t n);
 // y[i·ldy + r] = W[r] · x_i for weight rows r in [row0, row1) and m activation rows (quantised, xq_stride

@@ -136,7 +136,8 @@ public func linearBatch(_ jobs: [(x: Tensor, w: TensorView)]) -> [Tensor] {
     var seen: [InputKey: Int] = [:]
     for j in jobs {
         let quantized = j.w.dtype.isBlockQuantized
-        let format = quantized ? (j.w.dtype.blockElements == 256 ? 0 : 1) : 2 + Int(W16Input.kind(for: j.w))
+        // the K-types share one activation format; each 32-value type has its own (its offset term is in the blocks)
+        let format = quantized ? (j.w.dtype.blockElements == 256 ? -1 : Int(j.w.dtype.ggmlType!)) : 1000 + Int(W16Input.kind(for: j.w))
         let key = j.x.data.withUnsafeBufferPointer { InputKey(base: Int(bitPattern: $0.baseAddress), count: $0.count, format: format) }
         if let i = seen[key] { inputIndex.append(i); continue }
         let index = quantized ? acts.count : w16.count
