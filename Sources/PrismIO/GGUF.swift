@@ -253,6 +253,9 @@ public final class GGUFFile: @unchecked Sendable {
         try self.init(bytes: file.bytes, name: path, owner: file)
     }
 
+    /// See `MappedFile.mapCachedPagesInBackground` (nothing for bytes that are not a mapped file).
+    public func mapCachedPagesInBackground() { (owner as? MappedFile)?.mapCachedPagesInBackground() }
+
     /// Parses bytes that stay alive as long as `owner` (or the caller, when owner is nil).
     public init(bytes: UnsafeRawBufferPointer, name: String, owner: AnyObject? = nil) throws {
         path = name

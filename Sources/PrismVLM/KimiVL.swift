@@ -98,6 +98,7 @@ public final class KimiVL {
         let model = KimiVL(text: textConfig, vision: vision?.0, mediaPadId: source.mediaPadId(),
                            preprocessor: vision?.1 ?? .kimiVL, weights: loader.scope(""), directory: textURL)
         try loader.finish()
+        text.mapCachedPagesInBackground()
         let type = (try? text.int("general.file_type")).map { GGUFFileType.displayName(llamaFileType: $0) } ?? "GGUF"
         model.weightsSummary = "\(type) GGUF \(formatBytes(text.fileSize + (mmproj?.fileSize ?? 0)))"
         return model
