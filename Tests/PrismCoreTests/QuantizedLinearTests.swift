@@ -53,11 +53,11 @@ final class QuantizedLinearTests: XCTestCase {
                         if inputs == 1 {   // each row quantised alone: the same int8 blocks
                             for i in 0..<m {
                                 let one = QuantizedActivations(x.slice(rows: i..<(i + 1)), for: t)
-                                one.gemv(view, rows: rows, into: py.baseAddress! + i * out, ldy: out)
+                                one.gemv(view.weightRows, rows: rows, into: py.baseAddress! + i * out, ldy: out)
                                 one.deallocate()
                             }
                         } else {
-                            xq.gemv(view, rows: rows, into: py.baseAddress!, ldy: out)
+                            xq.gemv(view.weightRows, rows: rows, into: py.baseAddress!, ldy: out)
                         }
                     }
                     return y

@@ -45,9 +45,9 @@ func denseLinear(_ x: Tensor, _ w: TensorView) -> Tensor {
                 defer { input.deallocate() }
                 // pieces of whole 4-row blocks (the kernel's), a few per core so that a core slowed by other work
                 // does not hold the step, each at least `productsPerHandOff`
-                let blocks = (outF + 3) / 4
+                let blocks = (outF + 3) / 4, rows = w.weightRows
                 Parallel.forEach(blocks, pieces: 4 * Parallel.threads, minChunk: max(1, productsPerHandOff / max(1, 4 * m * inF))) { b in
-                    input.product(w, rows: 4 * b.lowerBound..<min(outF, 4 * b.upperBound), into: y, ldy: outF)
+                    input.product(rows, rows: 4 * b.lowerBound..<min(outF, 4 * b.upperBound), into: y, ldy: outF)
                 }
                 return
             }
@@ -80,9 +80,8 @@ struct W16Input {
     }
 
     /// y[i, r] for weight rows `range` of w (y has `ldy` columns).
-    func product(_ w: TensorView, rows range: Range<Int>, into y: UnsafeMutablePointer<Float>, ldy: Int) {
-        prism_gemm_w16(x, rows, w.bytes.baseAddress!.assumingMemoryBound(to: UInt16.self), kind, cols,
-                       range.lowerBound, range.upperBound, y, ldy)
+    func product(_ w: WeightRows, rows range: Range<Int>, into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        prism_gemm_w16(x, rows, w.base.assumingMemoryBound(to: UInt16.self), kind, cols, range.lowerBound, range.upperBound, y, ldy)
     }
 
     func deallocate() { x.deallocate() }

@@ -60,9 +60,8 @@ public struct QuantizedActivations {
     public func deallocate() { bytes.deallocate() }
 
     /// y[i, r] for weight rows `range` of w (y has `ldy` columns).
-    func gemv(_ w: TensorView, rows range: Range<Int>, into y: UnsafeMutablePointer<Float>, ldy: Int) {
-        prism_qgemv(type, w.bytes.baseAddress!, w.rowBytes, w.lastDim, bytes.baseAddress!, stride, rows,
-                    range.lowerBound, range.upperBound, y, ldy)
+    func gemv(_ w: WeightRows, rows range: Range<Int>, into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        prism_qgemv(type, w.base, w.rowBytes, w.cols, bytes.baseAddress!, stride, rows, range.lowerBound, range.upperBound, y, ldy)
     }
 }
 
@@ -82,8 +81,9 @@ func integerLinear(_ x: Tensor, _ w: TensorView) -> Tensor {
         let y = out.baseAddress!
         let bounds = balancedBounds(rows: [outF], costPerRow: [1], pieces: integerPieces(weightBytes: outF * w.rowBytes),
                                     minRows: 16)
+        let rows = w.weightRows
         Parallel.forEach(bounds.count - 1, pieces: bounds.count - 1) { p in
-            xq.gemv(w, rows: bounds[p.lowerBound]..<bounds[p.upperBound], into: y, ldy: outF)
+            xq.gemv(rows, rows: bounds[p.lowerBound]..<bounds[p.upperBound], into: y, ldy: outF)
         }
     })
 }
@@ -163,18 +163,19 @@ public func linearBatch(_ jobs: [(x: Tensor, w: TensorView)]) -> [Tensor] {
                      max(8 * Parallel.threads, integerPieces(weightBytes: jobs.reduce(0) { $0 + $1.w.shape[0] * $1.w.rowBytes })))
     let bounds = balancedBounds(rows: jobs.map { $0.w.shape[0] }, costPerRow: jobs.map { $0.x.rows + 1 },
                                 pieces: pieces, minRows: 16)
+    let weights = jobs.map(\.w.weightRows), quantized = jobs.map(\.w.dtype.isBlockQuantized)
     Parallel.forEach(bounds.count - 1, pieces: bounds.count - 1) { pieces in
         let range = bounds[pieces.lowerBound]..<bounds[pieces.upperBound]
         var i = range.lowerBound
         var job = starts.lastIndex { $0 <= i }!
         while i < range.upperBound {
             while starts[job + 1] <= i { job += 1 }
-            let w = jobs[job].w
-            let r0 = i - starts[job], r1 = min(w.shape[0], range.upperBound - starts[job])
-            if w.dtype.isBlockQuantized {
-                acts[inputIndex[job]].gemv(w, rows: r0..<r1, into: outs[job], ldy: w.shape[0])
+            let outF = starts[job + 1] - starts[job]
+            let r0 = i - starts[job], r1 = min(outF, range.upperBound - starts[job])
+            if quantized[job] {
+                acts[inputIndex[job]].gemv(weights[job], rows: r0..<r1, into: outs[job], ldy: outF)
             } else {
-                w16[inputIndex[job]].product(w, rows: r0..<r1, into: outs[job], ldy: w.shape[0])
+                w16[inputIndex[job]].product(weights[job], rows: r0..<r1, into: outs[job], ldy: outF)
             }
             i = starts[job] + r1
         }
