@@ -108,6 +108,34 @@ final class QuantizedBlocksTests: XCTestCase {
         }
     }
 
+    /// The 256-value activation blocks (K-type weights), vectorised where the CPU allows, byte for byte against
+    /// ggml's quantize_row_q8_K: scale −127 / (the first value of largest magnitude), q = min(127, round half to even
+    /// of x · scale), the 16-value sums, d = 1 / scale. Blocks with ties, a largest magnitude held by both signs,
+    /// an all-zero block and random scales.
+    func testKActivationBlocksMatchGGML() {
+        var rng = SplitMix64(seed: 22)
+        var x: [Float] = []
+        x += [-127] + (1..<256).map { Float($0 % 254 - 127) + 0.5 }                 // x · scale = −(k + ½): ties
+        x += [3, -3] + (2..<256).map { _ in Float.random(in: -3...3, using: &rng) } // |max| twice, first positive
+        x += [Float](repeating: 0, count: 256)
+        for b in 0..<13 { x += (0..<256).map { _ in Float.random(in: -1...1, using: &rng) * Float(b % 5 + 1) * 0.7 } }
+        let bytes = QuantizedBlocks.quantizeActivation(x, for: .q4K)
+        XCTAssertEqual(bytes.count, x.count / 256 * 292)
+        var expected: [UInt8] = []
+        for b in 0..<(x.count / 256) {
+            let block = Array(x[(b * 256)..<(b * 256 + 256)])
+            var amax: Float = 0, max: Float = 0
+            for v in block where abs(v) > amax { amax = abs(v); max = v }
+            if amax == 0 { expected += [UInt8](repeating: 0, count: 292); continue }
+            let scale = -127 / max
+            let q = block.map { Int8(min(127, (scale * $0).rounded(.toNearestOrEven))) }
+            withUnsafeBytes(of: 1 / scale) { expected += $0 }
+            expected += q.map { UInt8(bitPattern: $0) }
+            for g in 0..<16 { withUnsafeBytes(of: Int16(q[(g * 16)..<(g * 16 + 16)].reduce(0) { $0 + Int($1) })) { expected += $0 } }
+        }
+        XCTAssertEqual(bytes, expected)
+    }
+
     /// A stacked [E, rows, cols] tensor slices into per-expert views without copying.
     func testSliceOfStackedBlocks() {
         let rows = 3, cols = 64, e = 4
