@@ -128,7 +128,7 @@ final class MoE {
             let y = experts[e](rows)
             out.data.withUnsafeMutableBufferPointer { o in y.data.withUnsafeBufferPointer { py in
                 for (i, item) in list.enumerated() {
-                    for j in 0..<d { o[item.token * d + j] += item.weight * py[i * d + j] }
+                    addScaled(py.baseAddress! + i * d, item.weight, into: o.baseAddress! + item.token * d, count: d)
                 }
             }}
         }

@@ -36,7 +36,7 @@ extension MoE {
             for (i, e) in busy.enumerated() {
                 down[i].data.withUnsafeBufferPointer { py in
                     for (r, item) in assigned[e].enumerated() {
-                        for j in 0..<d { o[item.token * d + j] += item.weight * py[r * d + j] }
+                        addScaled(py.baseAddress! + r * d, item.weight, into: o.baseAddress! + item.token * d, count: d)
                     }
                 }
             }
