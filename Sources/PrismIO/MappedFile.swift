@@ -44,7 +44,7 @@ public final class MappedFile: @unchecked Sendable {
         }
     }
 
-    /// One read per fault-around window (16 pages, the kernel's default 64 KiB) that holds a cached page.
+    /// One read per 16 pages (the kernel maps a fault's neighbours too: 64 KiB by default) that holds a cached page.
     func mapCachedPages() {
         guard let base = bytes.baseAddress else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE))), window = 16
