@@ -51,9 +51,14 @@ public final class MappedFile: @unchecked Sendable {
         var resident = [UInt8](repeating: 0, count: (bytes.count + page - 1) / page)
         guard mincore(UnsafeMutableRawPointer(mutating: base), bytes.count, &resident) == 0 else { return }
         var sink: UInt8 = 0
-        for w in stride(from: 0, to: resident.count, by: window) {
-            if let p = (w..<min(w + window, resident.count)).first(where: { resident[$0] & 1 != 0 }) {
-                sink &+= base.load(fromByteOffset: p * page, as: UInt8.self)
+        resident.withUnsafeBufferPointer { r in
+            var w = 0
+            while w < r.count {
+                let end = min(w + window, r.count)
+                var p = w
+                while p < end && r[p] & 1 == 0 { p += 1 }
+                if p < end { sink &+= base.load(fromByteOffset: p * page, as: UInt8.self) }
+                w = end
             }
         }
         MappedFile.sink = sink
